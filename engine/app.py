@@ -1,0 +1,242 @@
+"""The Engine: the public Python API that the CLI and the desktop app use.
+
+It wires the store, the components, the shared folders, the event bus, the runtime and the
+server, and exposes start/stop, status, owners, shared folders, pairing and approvals. The
+desktop app uses only this class (never server internals), so the engine stays runnable
+headless and testable without Qt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from engine import __version__
+from engine.auth.frame_auth import FrameAuthenticator, OwnerList, normalize_address
+from engine.components.catalog import ComponentCatalog
+from engine.config import EngineConfig
+from engine.events import Delivery, Event, EventBus, Listener
+from engine.files import SharedFolders
+from engine.handlers import build_registry
+from engine.server.server import EngineServer
+from engine.status import EngineStatus, ResourceSampler
+from engine.store.db import Database
+from engine.store.history import HistoryStore
+from engine.store.presets import PresetsStore
+from engine.store.secret_key import KeySource, load_or_create_key
+from engine.store.settings import SettingsStore
+from engine.store.variables import VariablesStore
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "engine.sqlite3"
+
+
+class EngineStartError(RuntimeError):
+    """The engine cannot start; the text is one sentence a person can act on."""
+
+    def __init__(self, message: str, *, reason: str = "other") -> None:
+        super().__init__(message)
+        self.reason = reason  # "port_in_use", "data_dir", "other"
+
+
+class Engine:
+    def __init__(self, config: EngineConfig, *, key_source: KeySource | None = None) -> None:
+        if not config.engine_id:
+            raise ValueError("an EngineConfig without engine_id; call config.ensure_engine_id first")
+        self.config = config
+        self.version = __version__
+        self.bus = EventBus()
+        self.owners = OwnerList.of(config.owners)
+        self.shared_folders = SharedFolders(config.roots)
+        self.components = ComponentCatalog(config.data_dir / "components")
+        self._key_source = key_source
+        self.key_location: str | None = None
+        self.db: Database | None = None
+        self.settings: SettingsStore
+        self.variables: VariablesStore
+        self.presets: PresetsStore
+        self.history: HistoryStore
+        self.authenticator = FrameAuthenticator(config.engine_id, self.owners,
+                                                freshness_s=config.freshness_s)
+        self.server = EngineServer(self, build_registry(), self.authenticator)
+        self.server.on_authenticated = self._on_authenticated
+        self._sampler: ResourceSampler | None = None
+        self._last_status: EngineStatus | None = None
+        self._status_task: asyncio.Task[None] | None = None
+        self._bus_unsubscribe: Callable[[], None] | None = None
+        self.runtime: Any = None  # engine.runtime.Runtime, created in start()
+        self.on_owners_changed: Callable[[list[str]], None] | None = None
+        self.on_drives_requested_empty: Callable[[], None] | None = None
+        self.running = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open storage, load components, start the runtime and listen. Raises EngineStartError."""
+        if self.running:
+            return
+        await asyncio.to_thread(self._prepare_data_dir)
+        self.db = Database(self.config.data_dir / DB_FILE)
+        try:
+            await self.db.open()
+        except Exception as exc:
+            await self.db.close()
+            raise EngineStartError(f"The engine cannot open its database in {self.config.data_dir}: {exc}.",
+                                   reason="data_dir") from exc
+        try:
+            key = self._key_source or await asyncio.to_thread(load_or_create_key, self.config.data_dir)
+            self.key_location = key.location
+            self.settings = SettingsStore(self.db)
+            self.variables = VariablesStore(self.db, key.key)
+            self.presets = PresetsStore(self.db)
+            self.history = HistoryStore(self.db)
+            await asyncio.to_thread(self.components.scan)
+            self.runtime = _make_runtime(self)
+            if self.runtime is not None:
+                await self.runtime.start()
+            self._bus_unsubscribe = self.bus.subscribe(self.server.deliver)
+            await self._listen()
+        except BaseException:
+            await self._teardown()
+            raise
+        self._sampler = ResourceSampler()
+        self._status_task = asyncio.create_task(self._publish_status_forever(), name="engine-status")
+        self.running = True
+        log.info("engine %s listening on %s", self.version, self.url)
+
+    async def _listen(self) -> None:
+        try:
+            await self.server.start(self.config.host, self.config.port)
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
+                raise EngineStartError(
+                    f"Port {self.config.port} on {self.config.host} is already in use by another "
+                    f"program; stop it or choose another port with --port.",
+                    reason="port_in_use") from None
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
+                raise EngineStartError(f"The engine cannot listen on {self.config.host}:"
+                                       f"{self.config.port}: {exc.strerror}.") from None
+            raise EngineStartError(f"The engine cannot listen on {self.config.host}:"
+                                   f"{self.config.port}: {exc}.") from None
+        if self.config.port == 0:  # an ephemeral port (tests, benchmarks): report the real one
+            self.config = replace(self.config, port=self.server.bound_port)
+
+    def _prepare_data_dir(self) -> None:
+        folder = self.config.data_dir
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise EngineStartError(f"The data folder {folder} is not writable ({exc.strerror}); "
+                                   f"choose another with --data-dir.", reason="data_dir") from None
+
+    async def stop(self) -> None:
+        """Stop listening, stop jobs (recorded as interrupted), close storage."""
+        if not self.running:
+            return
+        self.running = False
+        await self._teardown()
+        log.info("engine stopped")
+
+    async def _teardown(self) -> None:
+        if self._status_task is not None:
+            self._status_task.cancel()
+            try:
+                await self._status_task
+            except asyncio.CancelledError:
+                pass
+            self._status_task = None
+        await self.server.stop()
+        if self.runtime is not None:
+            await self.runtime.stop()
+            self.runtime = None
+        if self._bus_unsubscribe is not None:
+            self._bus_unsubscribe()
+            self._bus_unsubscribe = None
+        if self.db is not None:
+            await self.db.close()
+            self.db = None
+
+    @property
+    def url(self) -> str:
+        return self.config.url
+
+    # -- status ------------------------------------------------------------------------------
+
+    def status(self) -> EngineStatus:
+        """A fresh snapshot (cheap: psutil reads, no blocking calls)."""
+        sampler = self._sampler or ResourceSampler()
+        cpu, mem, rss, own_cpu, uptime = sampler.sample()
+        running = self.runtime.running_job_count() if self.runtime is not None else 0
+        self._last_status = EngineStatus(
+            engine_id=self.config.engine_id, is_busy=running > 0, cpu_percent=cpu,
+            memory_percent=mem, running_jobs=running, clients=self.server.client_count,
+            engine_memory_bytes=rss, engine_cpu_percent=own_cpu, version=self.version,
+            url=self.url, uptime_s=uptime)
+        return self._last_status
+
+    async def _publish_status_forever(self) -> None:
+        while True:
+            self.bus.publish(Event(None, self.status().frame(), Delivery.LATEST, "engine_status"))
+            await asyncio.sleep(self.config.status_interval)
+
+    def _on_authenticated(self, conn: Any, owner: str, first_on_connection: bool) -> None:
+        if first_on_connection:
+            status = self.status()
+            conn.send(status.frame(), Delivery.LATEST, "engine_status")
+        if self.runtime is not None:
+            self.runtime.on_owner_connected(owner, conn)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Listen to every event the engine publishes (status, job events, approvals)."""
+        return self.bus.subscribe(listener)
+
+    def publish_to_owner(self, owner: str, frame: dict[str, Any],
+                         delivery: Delivery = Delivery.ESSENTIAL) -> None:
+        self.bus.publish(Event(normalize_address(owner), frame, delivery))
+
+    # -- owners, pairing, shared folders -----------------------------------------------------
+
+    def set_owners(self, addresses: list[str]) -> None:
+        self.owners.replace(addresses)
+
+    async def add_owner(self, address: str) -> None:
+        self.owners.add(address)
+        if self.on_owners_changed is not None:
+            self.on_owners_changed(list(self.owners))
+
+    def set_pairing_handler(self, handler: Callable[[str], Awaitable[bool]] | None) -> None:
+        """With an empty allow-list, `handler(address)` decides whether a new signer may pair."""
+        self.server.pairing_handler = handler
+
+    def set_roots(self, roots: list[Path]) -> None:
+        self.shared_folders.replace(roots)
+
+    @property
+    def roots(self) -> tuple[Path, ...]:
+        return self.shared_folders.roots
+
+    @property
+    def approvals(self) -> Any:
+        """engine.runtime.approvals.ApprovalCenter: subscribe, pending, resolve."""
+        if self.runtime is None:
+            raise RuntimeError("the engine is not running")
+        return self.runtime.approvals
+
+
+def _make_runtime(engine: Engine) -> Any:
+    try:
+        from engine.runtime.runtime import Runtime
+    except ModuleNotFoundError as exc:
+        if exc.name != "engine.runtime.runtime":
+            raise
+        return None
+    return Runtime(engine)

@@ -1,0 +1,105 @@
+"""Checking the GUI's per-frame auth block (protocol.md §2, "Authentication and authorization")."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from engine.auth.signatures import BadSignature, SignerCache
+from engine.protocol.errors import EngineError, ErrorCode
+
+AUTH_MESSAGE_PREFIX = "Flowork GUI-to-Engine Authentication: "
+AUTH_MESSAGE_RE = re.compile(r"^Flowork GUI-to-Engine Authentication: (\d{1,16})$")
+ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def normalize_address(address: str) -> str:
+    """The one form addresses are compared and stored in: lower-case hex with 0x."""
+    return address.lower()
+
+
+@dataclass
+class OwnerList:
+    """The addresses allowed to control this engine. Kept lower-case; changed by the desktop
+    app when the user pairs or removes an owner."""
+
+    _owners: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, addresses: Iterable[str]) -> "OwnerList":
+        return cls({normalize_address(a) for a in addresses})
+
+    def allows(self, address: str) -> bool:
+        return normalize_address(address) in self._owners
+
+    def add(self, address: str) -> None:
+        self._owners.add(normalize_address(address))
+
+    def remove(self, address: str) -> None:
+        self._owners.discard(normalize_address(address))
+
+    def replace(self, addresses: Iterable[str]) -> None:
+        self._owners = {normalize_address(a) for a in addresses}
+
+    def __iter__(self):
+        return iter(sorted(self._owners))
+
+    def __len__(self) -> int:
+        return len(self._owners)
+
+
+class FrameAuthenticator:
+    """Turns an auth block into the verified, checksummed signer address or an EngineError."""
+
+    def __init__(self, engine_id: str, owners: OwnerList, *, freshness_s: float = 300.0,
+                 cache: SignerCache | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.engine_id = engine_id
+        self.owners = owners
+        self.freshness_s = freshness_s
+        self.cache = cache or SignerCache()
+        self._clock = clock
+
+    def not_authorized(self, address: str) -> EngineError:
+        # The GUI looks for exactly this phrase to show an authorization failure.
+        return EngineError(ErrorCode.NOT_AUTHORIZED,
+                           f"Address {address} is not authorized for engine {self.engine_id}.")
+
+    def verify_signature(self, auth: Any) -> str:
+        """Check format, freshness and signature; return the signer (not yet the allow-list)."""
+        if not isinstance(auth, dict):
+            raise EngineError(ErrorCode.AUTH_MISSING,
+                              "The frame has no 'auth' block; every frame must be signed.")
+        address, message, signature = auth.get("address"), auth.get("message"), auth.get("signature")
+        if not isinstance(address, str) or not ADDRESS_RE.match(address):
+            raise EngineError(ErrorCode.AUTH_FORMAT, "auth.address must be a 0x-prefixed 40-digit hex address.")
+        if not isinstance(message, str):
+            raise EngineError(ErrorCode.AUTH_FORMAT, "auth.message must be a string.")
+        if not isinstance(signature, str):
+            raise EngineError(ErrorCode.AUTH_FORMAT, "auth.signature must be a string.")
+        match = AUTH_MESSAGE_RE.match(message)
+        if not match:
+            raise EngineError(ErrorCode.AUTH_FORMAT,
+                              f"auth.message must read '{AUTH_MESSAGE_PREFIX}<milliseconds>'.")
+        skew = abs(self._clock() - int(match.group(1)) / 1000.0)
+        if skew > self.freshness_s:
+            raise EngineError(ErrorCode.AUTH_STALE,
+                              f"The signed message is {skew:.0f} s away from the engine's clock "
+                              f"(at most {self.freshness_s:.0f} s allowed); check the computer's clock.")
+        try:
+            signer = self.cache.recover(message, signature)
+        except BadSignature as exc:
+            raise EngineError(ErrorCode.AUTH_SIGNATURE, f"Invalid signature: {exc}.") from None
+        if normalize_address(signer) != normalize_address(address):
+            raise EngineError(ErrorCode.AUTH_SIGNATURE,
+                              "Invalid signature: it was not made by auth.address.")
+        return signer
+
+    def authenticate(self, auth: Any) -> str:
+        """Verified signer that is on the allow-list, else EngineError."""
+        signer = self.verify_signature(auth)
+        if not self.owners.allows(signer):
+            raise self.not_authorized(signer)
+        return signer

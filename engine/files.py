@@ -1,0 +1,114 @@
+"""The folders the user shared with the engine, and safe listings of what is inside them.
+
+Nothing a client sends becomes a path unchecked: a requested path is resolved to its real path
+(symlinks and `..` followed) and must lie inside a shared folder's real path.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.protocol.errors import EngineError, ErrorCode
+
+DEFAULT_PAGE = 500
+MAX_PAGE = 5000
+MAX_PATH_LEN = 4096
+
+
+@dataclass(frozen=True)
+class Listing:
+    path: str
+    items: list[dict[str, Any]]
+    total: int
+    offset: int
+    limit: int
+
+
+class SharedFolders:
+    def __init__(self, roots: tuple[Path, ...] | list[Path] = ()) -> None:
+        self._roots: tuple[Path, ...] = ()
+        self.replace(roots)
+
+    def replace(self, roots: tuple[Path, ...] | list[Path]) -> None:
+        self._roots = tuple(dict.fromkeys(Path(r).resolve() for r in roots))
+
+    @property
+    def roots(self) -> tuple[Path, ...]:
+        return self._roots
+
+    def drives(self) -> list[dict[str, Any]]:
+        return [{"name": root.name or str(root), "type": "drive", "path": str(root)}
+                for root in self._roots]
+
+    def resolve_inside(self, requested: str, *, must_exist: bool = True) -> Path:
+        """The real path of `requested` if it lies inside a shared folder, else EngineError.
+        Runs file-system calls: call it off the event loop."""
+        if not isinstance(requested, str) or not requested or "\x00" in requested:
+            raise EngineError.invalid("path", "must be a non-empty path without NUL characters")
+        if len(requested) > MAX_PATH_LEN:
+            raise EngineError.invalid("path", f"is longer than {MAX_PATH_LEN} characters")
+        if not self._roots:
+            raise EngineError(ErrorCode.FORBIDDEN, "No folder is shared with this engine. "
+                              "Share one from the desktop app (Shared folders...) or start the "
+                              "engine with --root.")
+        candidate = Path(requested).expanduser()
+        if not candidate.is_absolute():
+            raise EngineError.invalid("path", "must be an absolute path inside a shared folder")
+        try:
+            real = candidate.resolve(strict=must_exist)
+        except FileNotFoundError:
+            raise EngineError(ErrorCode.NOT_FOUND, f"The path {requested} does not exist.") from None
+        except (OSError, RuntimeError) as exc:  # RuntimeError: symlink loop on older Pythons
+            raise EngineError(ErrorCode.FORBIDDEN, f"The path {requested} cannot be resolved: {exc}.") from None
+        for root in self._roots:
+            if real == root or real.is_relative_to(root):
+                return real
+        raise EngineError(ErrorCode.FORBIDDEN, f"The path {requested} is outside the shared folders.")
+
+    def list_directory(self, requested: str, offset: int = 0, limit: int = DEFAULT_PAGE) -> Listing:
+        """One page of a folder's entries: folders first, then names case-insensitively.
+        Blocking: run it in a thread."""
+        real = self.resolve_inside(requested)
+        if not real.is_dir():
+            raise EngineError(ErrorCode.INVALID_FIELD, f"The path {requested} is not a folder.",
+                              field="path")
+        try:
+            with os.scandir(real) as entries:
+                raw = [self._entry(e) for e in entries]
+        except PermissionError:
+            raise EngineError(ErrorCode.FORBIDDEN, f"The engine may not read the folder {requested}.") from None
+        except OSError as exc:
+            raise EngineError(ErrorCode.NOT_FOUND, f"The folder {requested} cannot be read: {exc.strerror}.") from None
+        raw.sort(key=lambda item: (item[0], item[1]))
+        page = raw[offset:offset + limit]
+        items = [self._describe(real, entry) for *_, entry in page]
+        return Listing(str(real), items, len(raw), offset, limit)
+
+    @staticmethod
+    def _entry(entry: os.DirEntry[str]) -> tuple[int, str, os.DirEntry[str]]:
+        try:
+            is_dir = entry.is_dir()  # follows symlinks, like the listing a person expects
+        except OSError:
+            is_dir = False
+        return (0 if is_dir else 1, entry.name.casefold(), entry)
+
+    def _describe(self, folder: Path, entry: os.DirEntry[str]) -> dict[str, Any]:
+        try:
+            info = entry.stat()
+            is_dir = stat.S_ISDIR(info.st_mode)
+            size, modified = (None if is_dir else info.st_size), info.st_mtime
+        except OSError:  # a dangling symlink, or a file that vanished meanwhile
+            is_dir, size, modified = False, None, None
+        hidden = entry.name.startswith(".")
+        if os.name == "nt":
+            try:
+                hidden = hidden or bool(entry.stat().st_file_attributes & stat.FILE_ATTRIBUTE_HIDDEN)  # type: ignore[attr-defined]
+            except (OSError, AttributeError):
+                pass
+        return {"name": entry.name, "type": "directory" if is_dir else "file",
+                "path": str(folder / entry.name), "size": size, "modified": modified,
+                "hidden": hidden}

@@ -1,0 +1,36 @@
+"""Message handlers, one module per area. `ALL_MODULES` is the list the engine registers."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from engine.handlers.registry import HandlerRegistry
+
+# Each area's module; the registry collects the @handler functions they define.
+AREA_MODULES = (
+    "engine.handlers.settings",
+    "engine.handlers.variables",
+    "engine.handlers.presets",
+    "engine.handlers.components",
+    "engine.handlers.files",
+    "engine.handlers.history",
+    "engine.handlers.catalogs",
+    "engine.handlers.workflows",
+    "engine.handlers.approvals",
+)
+
+
+def load_area_modules() -> list[ModuleType]:
+    modules = []
+    for name in AREA_MODULES:
+        try:
+            modules.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real import error inside the module must surface
+                raise
+    return modules
+
+
+def build_registry() -> HandlerRegistry:
+    return HandlerRegistry.from_modules(load_area_modules())

@@ -1,0 +1,22 @@
+"""Lists the GUI asks for that this engine does not provide yet: answered with empty lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.handlers.registry import Request, handler
+
+
+@handler("request_prompts_list", reply="prompts_list_response")
+async def request_prompts_list(req: Request) -> dict[str, Any]:
+    return {"prompts": []}
+
+
+@handler("request_datasets_list", reply="datasets_list_response")
+async def request_datasets_list(req: Request) -> dict[str, Any]:
+    return {"datasets": []}
+
+
+@handler("request_local_models", reply="local_models_response")
+async def request_local_models(req: Request) -> dict[str, Any]:
+    return {"models": []}

@@ -1,0 +1,115 @@
+"""Presets: list, load (own or shared), save (signature-checked, versioned), delete, share."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from engine.auth.frame_auth import normalize_address
+from engine.auth.signatures import BadSignature, SIGNATURE_RE, recover_personal_signer
+from engine.handlers.registry import Request, handler
+from engine.protocol.canonical import canonical_json
+from engine.protocol.errors import EngineError, ErrorCode
+from engine.protocol.schema import ADDRESS_RE, Address, Field, Integer, Name, Object, Schema, String
+from engine.store.presets import EVERYONE
+
+WORKFLOW_MAX_NODES = 10_000
+
+
+async def _presets_frame(req: Request) -> dict[str, Any]:
+    presets = await req.engine.presets.list(req.owner)
+    return {"type": "presets_list_response", "presets": [p.public() for p in presets]}
+
+
+@handler("request_presets_list", reply="presets_list_response")
+async def request_presets_list(req: Request) -> dict[str, Any]:
+    frame = await _presets_frame(req)
+    del frame["type"]
+    return frame
+
+
+@handler("load_preset", reply="load_preset_response",
+         schema=Schema({"name": Name(), "owner_id": Address(), "version": Integer(min_value=1, nullable=True)}))
+async def load_preset(req: Request) -> dict[str, Any]:
+    name = req.fields["name"]
+    owner_id = req.fields.get("owner_id")
+    owner = normalize_address(owner_id) if owner_id else req.owner
+    if owner != req.owner and not await req.engine.presets.is_shared_with(owner, name, req.owner):
+        # Same text as a missing preset: do not reveal what another user keeps.
+        raise EngineError.not_found(f"The preset '{name}'")
+    found = await req.engine.presets.load(owner, name, req.fields.get("version"))
+    if found is None:
+        raise EngineError.not_found(f"The preset '{name}'")
+    version, workflow = found
+    reply: dict[str, Any] = {"name": name, "workflow_data": workflow, "version": version}
+    if owner_id:
+        reply["owner_id"] = owner_id
+    return reply
+
+
+def check_workflow_shape(workflow: dict[str, Any], field: str = "workflow_data") -> None:
+    """The structure every workflow must have before it is stored or run."""
+    nodes = workflow.get("nodes", [])
+    connections = workflow.get("connections", [])
+    if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
+        raise EngineError.invalid(f"{field}.nodes", "must be a list of objects")
+    if not isinstance(connections, list) or not all(isinstance(c, dict) for c in connections):
+        raise EngineError.invalid(f"{field}.connections", "must be a list of objects")
+    if len(nodes) > WORKFLOW_MAX_NODES:
+        raise EngineError.invalid(f"{field}.nodes", f"has more than {WORKFLOW_MAX_NODES} nodes")
+
+
+def _preset_signer(workflow: dict[str, Any], signature: str) -> str:
+    return recover_personal_signer(canonical_json({"workflow_data": workflow}), signature)
+
+
+@handler("save_preset", reply="status_response",
+         schema=Schema({"name": Name(), "workflow_data": Object(required=True, max_len=64),
+                        "signature": String(required=True, max_len=132, pattern=SIGNATURE_RE,
+                                            pattern_text="must be 0x followed by 130 hexadecimal digits")}))
+async def save_preset(req: Request) -> dict[str, Any]:
+    name, workflow, signature = req.fields["name"], req.fields["workflow_data"], req.fields["signature"]
+    check_workflow_shape(workflow)
+    try:
+        # Serializing a large workflow is CPU work: keep it off the event loop.
+        signer = await asyncio.to_thread(_preset_signer, workflow, signature)
+    except (BadSignature, TypeError, UnicodeEncodeError, ValueError) as exc:
+        raise EngineError(ErrorCode.AUTH_SIGNATURE,
+                          f"The preset signature is invalid ({exc}); nothing was saved.") from None
+    if normalize_address(signer) != req.owner:
+        raise EngineError(ErrorCode.AUTH_SIGNATURE, "The preset signature does not match the "
+                          "signed-in address (the workflow may have changed after signing); "
+                          "nothing was saved.")
+    version = await req.engine.presets.save(req.owner, name, workflow, signature)
+    req.engine.publish_to_owner(req.owner, await _presets_frame(req))
+    return {"status": f"Preset '{name}' saved.", "request_type": req.type, "name": name,
+            "version": version}
+
+
+@handler("delete_preset", reply="status_response", schema=Schema({"name": Name()}))
+async def delete_preset(req: Request) -> dict[str, Any]:
+    name = req.fields["name"]
+    if not await req.engine.presets.delete(req.owner, name):
+        raise EngineError.not_found(f"The preset '{name}'")
+    req.engine.publish_to_owner(req.owner, await _presets_frame(req))
+    return {"status": f"Preset '{name}' deleted.", "request_type": req.type, "name": name}
+
+
+def _check_grantees(value: Any) -> str | None:
+    if value == EVERYONE:
+        return None
+    if isinstance(value, list) and len(value) <= 256 and all(
+            isinstance(a, str) and ADDRESS_RE.match(a) for a in value):
+        return None
+    return "must be \"*\" or a list of at most 256 0x-prefixed addresses"
+
+
+@handler("share_preset", reply="share_preset_response",
+         schema=Schema({"name": Name(), "with": Field((str, list), required=True, check=_check_grantees)}))
+async def share_preset(req: Request) -> dict[str, Any]:
+    name, grantees = req.fields["name"], req.fields["with"]
+    targets = [EVERYONE] if grantees == EVERYONE else [normalize_address(a) for a in grantees]
+    if not await req.engine.presets.share(req.owner, name, targets):
+        raise EngineError.not_found(f"The preset '{name}'")
+    req.engine.publish_to_owner(req.owner, await _presets_frame(req))
+    return {"name": name, "shared_with": targets, "status": "shared" if targets else "unshared"}

@@ -1,0 +1,90 @@
+"""One registry of message handlers: each message type declared once, with its schema and its
+reply type. Validation and error envelopes happen here, so a handler holds only its own logic.
+
+Handlers are marked with `@handler(...)` in their area's module and collected with
+`HandlerRegistry.from_modules`; nothing is registered by import side effect.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
+
+from engine.protocol.schema import EMPTY, Schema
+
+if TYPE_CHECKING:
+    from engine.app import Engine
+    from engine.server.connection import ClientConnection
+
+
+@dataclass
+class Request:
+    """What a handler gets: who asked, on which connection, the checked fields, the engine."""
+
+    engine: "Engine"
+    address: str               # checksummed signer, already on the allow-list
+    owner: str                 # the same, lower-case: the key for per-user data
+    type: str
+    fields: dict[str, Any]     # the schema's fields, validated
+    payload: dict[str, Any]    # the raw payload, for handlers that read extras
+    connection: "ClientConnection"
+    request_id: str | int | None = None
+
+
+HandlerFn = Callable[[Request], Awaitable[dict[str, Any] | None]]
+
+
+@dataclass(frozen=True)
+class HandlerSpec:
+    type: str
+    schema: Schema
+    reply_type: str | None  # the reply's `type`; None: the handler replies itself (or not at all)
+    func: HandlerFn
+
+
+def handler(msg_type: str, *, schema: Schema = EMPTY,
+            reply: str | None = None) -> Callable[[HandlerFn], HandlerFn]:
+    """Declare `func` as the handler of `msg_type`.
+
+    The function returns the reply's fields (without `type`), or None to send no reply. Raising
+    EngineError sends the error envelope with the same reply type.
+    """
+
+    def mark(func: HandlerFn) -> HandlerFn:
+        if not inspect.iscoroutinefunction(func):
+            raise TypeError(f"handler for {msg_type!r} must be async")
+        specs: list[HandlerSpec] = list(getattr(func, "__flowork_handlers__", ()))
+        specs.append(HandlerSpec(msg_type, schema, reply, func))
+        func.__flowork_handlers__ = specs  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+class HandlerRegistry:
+    def __init__(self, specs: Iterable[HandlerSpec] = ()) -> None:
+        self._specs: dict[str, HandlerSpec] = {}
+        for spec in specs:
+            self.add(spec)
+
+    @classmethod
+    def from_modules(cls, modules: Iterable[ModuleType]) -> "HandlerRegistry":
+        specs = []
+        for module in modules:
+            for _, obj in inspect.getmembers(module, inspect.iscoroutinefunction):
+                if getattr(obj, "__module__", None) == module.__name__:
+                    specs.extend(getattr(obj, "__flowork_handlers__", ()))
+        return cls(specs)
+
+    def add(self, spec: HandlerSpec) -> None:
+        if spec.type in self._specs:
+            raise ValueError(f"two handlers for message type {spec.type!r}")
+        self._specs[spec.type] = spec
+
+    def get(self, msg_type: str) -> HandlerSpec | None:
+        return self._specs.get(msg_type)
+
+    def types(self) -> list[str]:
+        return sorted(self._specs)

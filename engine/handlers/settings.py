@@ -1,0 +1,27 @@
+"""request_settings / save_settings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from engine.handlers.registry import Request, handler
+from engine.protocol.errors import EngineError
+from engine.protocol.schema import Object, Schema
+from engine.store.settings import MAX_SETTINGS_BYTES
+
+
+@handler("request_settings", reply="settings_response")
+async def request_settings(req: Request) -> dict[str, Any]:
+    return {"settings": await req.engine.settings.get(req.owner)}
+
+
+@handler("save_settings", reply="settings_response",
+         schema=Schema({"settings": Object(required=True, max_len=1000)}))
+async def save_settings(req: Request) -> dict[str, Any]:
+    settings = req.fields["settings"]
+    size = len(json.dumps(settings, ensure_ascii=False).encode("utf-8"))
+    if size > MAX_SETTINGS_BYTES:
+        raise EngineError.invalid("settings", f"is {size} bytes; at most {MAX_SETTINGS_BYTES} are allowed")
+    merged = await req.engine.settings.save(req.owner, settings)
+    return {"settings": merged, "status": "saved"}

@@ -1,0 +1,42 @@
+"""Logs go to a rotating file in the user's log folder (and to stderr for a headless engine)."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from pathlib import Path
+
+LOG_FILE = "flowork-engine.log"
+FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def setup_logging(log_dir: Path, *, level: int = logging.INFO, to_stderr: bool = True,
+                  file_name: str = LOG_FILE) -> Path | None:
+    """Configure the root logger once; returns the log file path (None if it cannot be written)."""
+    root = logging.getLogger()
+    root.setLevel(level)
+    for existing in list(root.handlers):
+        if getattr(existing, "_flowork", False):
+            root.removeHandler(existing)
+            existing.close()
+    formatter = logging.Formatter(FORMAT)
+    log_path: Path | None = log_dir / file_name
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.handlers.RotatingFileHandler(
+            log_path, maxBytes=5 * 1024 * 1024, backupCount=5, encoding="utf-8")
+        file_handler.setFormatter(formatter)
+        file_handler._flowork = True  # type: ignore[attr-defined]
+        root.addHandler(file_handler)
+    except OSError as exc:
+        log_path = None
+        print(f"flowork: cannot write logs to {log_dir} ({exc.strerror}); logging to the terminal only.",
+              file=sys.stderr)
+    if to_stderr:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(formatter)
+        stream._flowork = True  # type: ignore[attr-defined]
+        root.addHandler(stream)
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    return log_path

@@ -1,0 +1,1 @@
+"""Wire format shared by the server, the handlers and the runtime: frames, errors, canonical JSON."""

@@ -1,0 +1,104 @@
+"""Parsing incoming frames and building outgoing ones: the envelope rules of protocol.md §2."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from engine.protocol.errors import EngineError, ErrorCode
+
+MAX_DEPTH = 64
+TYPE_MAX_LEN = 64
+REQUEST_ID_MAX_LEN = 128
+
+
+@dataclass(frozen=True)
+class IncomingFrame:
+    """A syntactically valid frame: the raw auth block and the payload, not yet verified."""
+
+    auth: dict[str, Any] | None
+    payload: dict[str, Any]
+    type: str
+    request_id: str | int | None
+
+
+def _depth_ok(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Iteratively check nesting depth so hostile frames cannot exhaust the stack later."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return True
+
+
+def parse_frame(text: str | bytes) -> IncomingFrame:
+    """Decode one text frame. Raises EngineError with a code the client can act on."""
+    if isinstance(text, (bytes, bytearray)):
+        raise EngineError(ErrorCode.BAD_FRAME, "Binary frames are not supported; send JSON text.")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise EngineError(ErrorCode.BAD_JSON, f"The frame is not valid JSON: {exc}.") from None
+    if not isinstance(data, dict):
+        raise EngineError(ErrorCode.BAD_FRAME, "A frame must be a JSON object with 'auth' and 'payload'.")
+    if not _depth_ok(data):
+        raise EngineError(ErrorCode.BAD_FRAME, f"The frame is nested deeper than {MAX_DEPTH} levels.")
+    payload = data.get("payload")
+    if not isinstance(payload, dict):
+        raise EngineError(ErrorCode.BAD_FRAME, "The frame has no 'payload' object.")
+    request_id = payload.get("request_id")
+    if request_id is not None and (
+        isinstance(request_id, bool)
+        or not isinstance(request_id, (str, int))
+        or (isinstance(request_id, str) and len(request_id) > REQUEST_ID_MAX_LEN)
+    ):
+        request_id = None  # never echo something we would not accept; the type check follows
+    msg_type = payload.get("type")
+    if not isinstance(msg_type, str) or not msg_type:
+        raise EngineError(ErrorCode.BAD_FRAME, "The payload has no 'type' string.")
+    if len(msg_type) > TYPE_MAX_LEN:
+        raise EngineError(ErrorCode.BAD_FRAME, f"The payload 'type' is longer than {TYPE_MAX_LEN} characters.")
+    auth = data.get("auth")
+    return IncomingFrame(auth=auth if isinstance(auth, dict) else None, payload=payload,
+                         type=msg_type, request_id=request_id)
+
+
+def peek_request(text: str | bytes) -> tuple[str | None, str | int | None]:
+    """Best-effort (type, request_id) of a frame that failed to parse, for the error reply."""
+    try:
+        data = json.loads(text)
+        payload = data.get("payload") if isinstance(data, dict) else None
+        if isinstance(payload, dict):
+            msg_type = payload.get("type")
+            rid = payload.get("request_id")
+            ok_type = msg_type if isinstance(msg_type, str) and len(msg_type) <= TYPE_MAX_LEN else None
+            ok_rid = rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) and len(str(rid)) <= REQUEST_ID_MAX_LEN else None
+            return ok_type, ok_rid
+    except Exception:  # noqa: BLE001 - this is a best-effort peek
+        pass
+    return None, None
+
+
+def error_frame(error: EngineError, *, reply_type: str | None, request_type: str | None,
+                request_id: str | int | None) -> dict[str, Any]:
+    """The error envelope: a type, a readable `error`, a stable `code`, and the echoes."""
+    frame: dict[str, Any] = {"type": reply_type or "error", "error": error.message,
+                             "code": error.code}
+    if request_type is not None:
+        frame["request_type"] = request_type
+    if request_id is not None:
+        frame["request_id"] = request_id
+    for key, value in error.extra.items():
+        frame.setdefault(key, value)
+    return frame
+
+
+def encode(frame: dict[str, Any]) -> str:
+    """Serialize an outgoing frame once; the same text goes to every recipient."""
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"), default=str)

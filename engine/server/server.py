@@ -1,0 +1,278 @@
+"""The WebSocket server: handshake checks, the per-connection read loop, routing of events.
+
+Handshake (protocol.md §2): the `engineId` query parameter and the `Origin` header are checked
+before the upgrade; a refusal is an HTTP 403 with a short text. Frames are then read one at a
+time per connection (so a client's requests are answered in order), each verified and dispatched
+through the handler registry; one client's slow request never holds up another client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request as HttpRequest, Response as HttpResponse
+
+from engine.auth.frame_auth import FrameAuthenticator, normalize_address
+from engine.events import Delivery, Event
+from engine.handlers.registry import HandlerRegistry, Request
+from engine.protocol.errors import EngineError, ErrorCode
+from engine.protocol.frames import error_frame, parse_frame, peek_request
+from engine.server.connection import ClientConnection
+from engine.server.outbox import Outbox, OutboxOverflow
+
+if TYPE_CHECKING:
+    from engine.app import Engine
+
+log = logging.getLogger(__name__)
+
+PairingHandler = Callable[[str], Awaitable[bool]]
+_LOOPBACK_ORIGIN = re.compile(r"^https?://(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d{1,5})?$", re.I)
+
+
+def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
+    """No Origin (a non-browser client), a loopback origin, or one on the allow-list.
+    Entries may use one leading wildcard label: `https://*.flowork.cloud`."""
+    if origin is None:
+        return True
+    origin = origin.strip().rstrip("/")
+    if _LOOPBACK_ORIGIN.match(origin):
+        return True
+    lowered = origin.lower()
+    for pattern in allowed:
+        pattern = pattern.strip().rstrip("/").lower()
+        if pattern == "*" or pattern == lowered:
+            return True
+        if "://*." in pattern:
+            scheme, _, host_pattern = pattern.partition("://*.")
+            o_scheme, _, o_host = lowered.partition("://")
+            if o_scheme == scheme and o_host.endswith("." + host_pattern) and "/" not in o_host:
+                return True
+    return False
+
+
+class EngineServer:
+    """Accepts connections and runs them; owned and started by the Engine."""
+
+    def __init__(self, engine: "Engine", registry: HandlerRegistry,
+                 authenticator: FrameAuthenticator) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.auth = authenticator
+        self._server: Server | None = None
+        self._connections: set[ClientConnection] = set()
+        self._by_owner: dict[str, set[ClientConnection]] = {}
+        self._pairing: dict[str, asyncio.Future[bool]] = {}
+        self.pairing_handler: PairingHandler | None = None
+        self.on_authenticated: Callable[[ClientConnection, str, bool], None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, host: str, port: int) -> None:
+        config = self.engine.config
+        self._server = await serve(
+            self._run_connection, host, port,
+            process_request=self._check_handshake,
+            max_size=config.max_frame_bytes,
+            max_queue=16,
+            ping_interval=20, ping_timeout=20,
+            close_timeout=5,
+            server_header=f"Flowork-Engine/{self.engine.version}",
+        )
+
+    @property
+    def bound_port(self) -> int:
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1] if self._server.sockets else 0
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.close(close_connections=True)
+        await self._server.wait_closed()
+        self._server = None
+
+    # -- handshake ---------------------------------------------------------------------------
+
+    def _check_handshake(self, connection: ServerConnection, request: HttpRequest) -> HttpResponse | None:
+        config = self.engine.config
+        query = parse_qs(urlsplit(request.path).query)
+        given = (query.get("engineId") or [""])[0]
+        if not hmac.compare_digest(given.encode("utf-8"), self.auth.engine_id.encode("utf-8")):
+            log.info("refused a connection from %s: wrong or missing engineId", _remote(connection))
+            return connection.respond(HTTPStatus.FORBIDDEN, "Wrong or missing engineId.\n")
+        origin = request.headers.get("Origin")
+        if not origin_allowed(origin, config.origins):
+            log.info("refused a connection from origin %r", origin)
+            return connection.respond(HTTPStatus.FORBIDDEN, "Origin not allowed.\n")
+        if len(self._connections) >= config.max_connections:
+            log.warning("refused a connection: %d clients already connected", len(self._connections))
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections.\n")
+        return None
+
+    # -- connections -------------------------------------------------------------------------
+
+    @property
+    def client_count(self) -> int:
+        return len(self._connections)
+
+    async def _run_connection(self, ws: ServerConnection) -> None:
+        conn = ClientConnection(ws=ws, outbox=None, remote=_remote(ws))  # type: ignore[arg-type]
+        conn.outbox = Outbox(ws.send, label=conn.label, limit=self.engine.config.outbox_limit)
+        self._connections.add(conn)
+        writer = asyncio.create_task(self._write(conn), name=f"writer-{conn.id}")
+        log.info("%s connected", conn.label)
+        try:
+            async for message in ws:
+                await self._handle_frame(conn, message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._forget(conn)
+            conn.outbox.close()
+            writer.cancel()
+            try:
+                await writer
+            except (asyncio.CancelledError, ConnectionClosed):
+                pass
+            log.info("%s disconnected (code %s)", conn.label, ws.close_code)
+
+    async def _write(self, conn: ClientConnection) -> None:
+        try:
+            await conn.outbox.run()
+        except ConnectionClosed:
+            pass
+
+    def _forget(self, conn: ClientConnection) -> None:
+        self._connections.discard(conn)
+        for owner in conn.owners:
+            peers = self._by_owner.get(owner)
+            if peers is not None:
+                peers.discard(conn)
+                if not peers:
+                    del self._by_owner[owner]
+
+    # -- frames ------------------------------------------------------------------------------
+
+    async def _handle_frame(self, conn: ClientConnection, message: str | bytes) -> None:
+        request_type: str | None = None
+        request_id: str | int | None = None
+        reply_type: str | None = None
+        try:
+            try:
+                frame = parse_frame(message)
+            except EngineError:
+                if not isinstance(message, (bytes, bytearray)):
+                    request_type, request_id = peek_request(message)
+                raise
+            request_type, request_id = frame.type, frame.request_id
+            spec = self.registry.get(frame.type)
+            reply_type = spec.reply_type if spec else None
+            address = await self._authenticate(conn, frame.auth)
+            if spec is None:
+                self._reply(conn, {"type": "status_response",
+                                   "status": f"Command '{frame.type}' received but not handled.",
+                                   "request_type": frame.type}, request_id)
+                return
+            fields = spec.schema.validate(frame.payload)
+            request = Request(engine=self.engine, address=address,
+                              owner=normalize_address(address), type=frame.type, fields=fields,
+                              payload=frame.payload, connection=conn, request_id=request_id)
+            result = await spec.func(request)
+            if result is not None and spec.reply_type is not None:
+                self._reply(conn, {"type": spec.reply_type, **result}, request_id)
+        except EngineError as exc:
+            self._reply(conn, error_frame(exc, reply_type=reply_type, request_type=request_type,
+                                          request_id=None), request_id)
+        except OutboxOverflow as exc:
+            log.warning("closing %s: %s", conn.label, exc)
+            await conn.ws.close(1013, "client too slow")
+        except Exception:  # the connection must stay usable; the log gets the traceback
+            log.exception("handler for %r failed", request_type)
+            err = EngineError(ErrorCode.INTERNAL, "The engine failed to handle this request; "
+                              "the details are in the engine log.")
+            self._reply(conn, error_frame(err, reply_type=reply_type, request_type=request_type,
+                                          request_id=None), request_id)
+
+    def _reply(self, conn: ClientConnection, frame: dict[str, Any],
+               request_id: str | int | None) -> None:
+        if request_id is not None:
+            frame["request_id"] = request_id
+        try:
+            conn.send(frame)
+        except OutboxOverflow as exc:
+            log.warning("closing %s: %s", conn.label, exc)
+            asyncio.ensure_future(conn.ws.close(1013, "client too slow"))
+
+    async def _authenticate(self, conn: ClientConnection, auth: Any) -> str:
+        signer = self.auth.verify_signature(auth)
+        owner = normalize_address(signer)
+        if not self.auth.owners.allows(signer):
+            if not await self._pair(signer):
+                raise self.auth.not_authorized(signer)
+        first = owner not in conn.owners
+        if first:
+            conn.owners.add(owner)
+            self._by_owner.setdefault(owner, set()).add(conn)
+            if self.on_authenticated is not None:
+                self.on_authenticated(conn, owner, len(conn.owners) == 1)
+        return signer
+
+    async def _pair(self, signer: str) -> bool:
+        """With an empty allow-list, ask the desktop app whether `signer` may pair."""
+        if self.pairing_handler is None or len(self.auth.owners) > 0:
+            return False
+        key = normalize_address(signer)
+        pending = self._pairing.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._ask_pairing(signer))
+            self._pairing[key] = pending
+            pending.add_done_callback(lambda _f: self._pairing.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _ask_pairing(self, signer: str) -> bool:
+        assert self.pairing_handler is not None
+        try:
+            allowed = await asyncio.wait_for(self.pairing_handler(signer), timeout=300)
+        except Exception:  # noqa: BLE001 - a failed dialog means "not paired"
+            log.exception("pairing request for %s failed", signer)
+            return False
+        if allowed:
+            await self.engine.add_owner(signer)
+        return bool(allowed)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def deliver(self, event: Event) -> None:
+        """Route an event from the bus to the owner's connections (or to all authenticated)."""
+        if event.owner is None:
+            targets = [c for c in self._connections if c.owners]
+        else:
+            targets = list(self._by_owner.get(event.owner, ()))
+        if not targets:
+            return
+        text = event.encoded()
+        for conn in targets:
+            try:
+                conn.send_text(text, event.delivery, event.coalesce_key)
+            except OutboxOverflow as exc:
+                log.warning("closing %s: %s", conn.label, exc)
+                asyncio.ensure_future(conn.ws.close(1013, "client too slow"))
+
+    def connections_of(self, owner: str) -> list[ClientConnection]:
+        return list(self._by_owner.get(normalize_address(owner), ()))
+
+
+def _remote(ws: ServerConnection) -> str:
+    try:
+        host, port = ws.remote_address[:2]
+        return f"{host}:{port}"
+    except Exception:  # noqa: BLE001
+        return "?"

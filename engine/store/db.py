@@ -1,0 +1,174 @@
+"""The SQLite database: one file per data folder, WAL mode, all access on one worker thread.
+
+Why one thread: sqlite3 connections are not shareable across threads, WAL gives readers and the
+writer no contention worth a pool at our scale, and a single thread serializes writes so that
+every acknowledged write is committed before its reply is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from engine.protocol.errors import EngineError, ErrorCode
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS settings (
+    address     TEXT PRIMARY KEY,
+    body        TEXT NOT NULL,
+    updated_at  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS variables (
+    address     TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    is_secret   INTEGER NOT NULL,
+    is_enabled  INTEGER NOT NULL,
+    mode        TEXT NOT NULL,
+    value       BLOB NOT NULL,          -- JSON text, or Fernet token when is_secret
+    cursor      INTEGER NOT NULL DEFAULT 0,
+    updated_at  REAL NOT NULL,
+    PRIMARY KEY (address, name)
+);
+CREATE TABLE IF NOT EXISTS presets (
+    address     TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    workflow    TEXT NOT NULL,
+    signature   TEXT NOT NULL,
+    created_at  REAL NOT NULL,
+    deleted     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (address, name, version)
+);
+CREATE TABLE IF NOT EXISTS preset_shares (
+    address     TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    grantee     TEXT NOT NULL,          -- lower-case address, or '*' for everyone
+    PRIMARY KEY (address, name, grantee)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id      TEXT PRIMARY KEY,
+    address     TEXT NOT NULL,
+    preset_name TEXT,
+    mode        TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    start_time  REAL NOT NULL,
+    end_time    REAL,
+    error       TEXT,
+    result      TEXT,
+    parent_job_id TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_address ON jobs (address, start_time);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
+CREATE TABLE IF NOT EXISTS node_runs (
+    job_id      TEXT NOT NULL,
+    run_seq     INTEGER NOT NULL,
+    node_id     TEXT NOT NULL,
+    module_id   TEXT,
+    status      TEXT NOT NULL,
+    start_time  REAL NOT NULL,
+    end_time    REAL,
+    error       TEXT,
+    PRIMARY KEY (job_id, run_seq)
+);
+CREATE TABLE IF NOT EXISTS connection_history (
+    job_id        TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    connection_id TEXT NOT NULL,
+    payload       TEXT NOT NULL,        -- JSON, or a preview object when truncated
+    size          INTEGER NOT NULL,     -- bytes of the full serialized payload
+    truncated     INTEGER NOT NULL,
+    timestamp     REAL NOT NULL,
+    PRIMARY KEY (job_id, seq)
+);
+CREATE INDEX IF NOT EXISTS history_by_connection ON connection_history (job_id, connection_id, seq);
+"""
+
+
+class Database:
+    """Owns the SQLite file and the thread that touches it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowork-db")
+        self._conn: sqlite3.Connection | None = None
+        self._thread_ident: int | None = None
+
+    async def open(self) -> None:
+        await self.run(self._open_sync)
+
+    def _open_sync(self, _conn: None = None) -> None:
+        self._thread_ident = threading.get_ident()
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: an acknowledged write survives a power cut, not only a process crash.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL") if _is_new(conn) else None
+        conn.executescript(_SCHEMA)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._conn = conn
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(connection, *args)` on the database thread and await its result."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._call, fn, args)
+        except sqlite3.OperationalError as exc:
+            log.error("database error: %s", exc)
+            if "readonly" in str(exc) or "read-only" in str(exc):
+                raise EngineError(ErrorCode.STORAGE,
+                                  "The engine's data folder is read-only; nothing was saved. "
+                                  "Make the folder writable and try again.") from None
+            if "disk" in str(exc) and "full" in str(exc):
+                raise EngineError(ErrorCode.STORAGE,
+                                  "The disk is full; nothing was saved. Free some space and try again.") from None
+            raise EngineError(ErrorCode.STORAGE, f"The engine could not access its database: {exc}.") from None
+        except sqlite3.DatabaseError as exc:
+            log.error("database error: %s", exc)
+            raise EngineError(ErrorCode.STORAGE, f"The engine's database reported an error: {exc}.") from None
+
+    def _call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        return fn(self._conn, *args)
+
+    async def transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(connection, *args)` inside BEGIN IMMEDIATE ... COMMIT (all or nothing)."""
+        return await self.run(_in_transaction, fn, *args)
+
+    async def close(self) -> None:
+        def _close(conn: sqlite3.Connection | None) -> None:
+            if conn is not None:
+                try:
+                    conn.execute("PRAGMA optimize")
+                except sqlite3.Error:
+                    pass
+                conn.close()
+        if self._conn is not None:
+            await self.run(_close)
+            self._conn = None
+        self._executor.shutdown(wait=True)
+
+
+def _is_new(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+
+
+def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn, *args)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result

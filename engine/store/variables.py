@@ -1,0 +1,150 @@
+"""Per-user variables: plain or secret, single/random/sequential. Secrets are Fernet-encrypted
+at rest and leave this module masked, except through `resolve` (for the runtime only)."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from engine.store.db import Database
+
+MASK = "********"
+MODES = ("single", "random", "sequential")
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    value: str | list[str]
+    is_secret: bool
+    is_enabled: bool
+    mode: str
+
+    def public(self) -> dict[str, Any]:
+        """The shape clients see: secret values masked, element by element."""
+        if self.is_secret:
+            shown: str | list[str] = [MASK] * len(self.value) if isinstance(self.value, list) else MASK
+        else:
+            shown = self.value
+        return {"name": self.name, "value": shown, "is_secret": self.is_secret,
+                "is_enabled": self.is_enabled, "mode": self.mode}
+
+
+class VariablesStore:
+    def __init__(self, db: Database, key: bytes) -> None:
+        self._db = db
+        self._fernet = Fernet(key)
+
+    async def list(self, owner: str) -> list[Variable]:
+        # Decrypting is CPU work: it happens on the database thread, off the loop.
+        return await self._db.run(lambda conn: [self._decode(r) for r in _list_rows(conn, owner)])
+
+    async def upsert(self, owner: str, name: str, value: str | list[str], *, is_secret: bool,
+                     is_enabled: bool, mode: str) -> None:
+        """Create or replace a variable. A secret sent back as the mask keeps its old value,
+        so the GUI can toggle `is_enabled` without knowing the secret."""
+        blob = self._encode(value, is_secret)
+        await self._db.transaction(_upsert, owner, name, blob, is_secret, is_enabled, mode,
+                                   _is_mask(value), self._reencode)
+
+    async def delete(self, owner: str, name: str) -> bool:
+        return await self._db.transaction(_delete, owner, name)
+
+    async def resolve(self, owner: str) -> dict[str, str]:
+        """Current values of the user's enabled variables, secrets in clear, for one job.
+        `random` picks one element; `sequential` takes the next one (kept across jobs)."""
+        return await self._db.transaction(lambda conn: self._resolve(_resolve_rows(conn, owner)))
+
+    def _resolve(self, rows: list[tuple[Any, ...]]) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for name, is_secret, mode, blob, cursor in rows:
+            value = self._decrypt(blob, bool(is_secret))
+            if isinstance(value, list):
+                if not value:
+                    continue
+                value = random.choice(value) if mode == "random" else value[cursor % len(value)]
+            values[name] = str(value)
+        return values
+
+    async def secret_values(self, owner: str) -> list[str]:
+        """Every secret value (each list element), so the runtime can mask them in output."""
+        return await self._db.run(lambda conn: self._secrets(_secret_rows(conn, owner)))
+
+    def _secrets(self, rows: list[tuple[Any, ...]]) -> list[str]:
+        found: list[str] = []
+        for (blob,) in rows:
+            value = self._decrypt(blob, True)
+            found.extend(value if isinstance(value, list) else [value])
+        return [v for v in found if v]
+
+    def _encode(self, value: str | list[str], is_secret: bool) -> bytes:
+        text = json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return self._fernet.encrypt(text) if is_secret else text
+
+    def _reencode(self, blob: bytes, was_secret: bool, is_secret: bool) -> bytes:
+        return self._encode(self._decrypt(blob, was_secret), is_secret)
+
+    def _decrypt(self, blob: bytes, is_secret: bool) -> Any:
+        if is_secret:
+            try:
+                blob = self._fernet.decrypt(bytes(blob))
+            except InvalidToken:
+                return ""  # a key that changed: the secret is unreadable, not fatal
+        return json.loads(bytes(blob).decode("utf-8"))
+
+    def _decode(self, row: tuple[Any, ...]) -> Variable:
+        name, is_secret, is_enabled, mode, blob = row
+        value = self._decrypt(blob, bool(is_secret))
+        return Variable(name, value, bool(is_secret), bool(is_enabled), mode)
+
+
+def _is_mask(value: str | list[str]) -> bool:
+    if isinstance(value, list):
+        return bool(value) and all(v == MASK for v in value)
+    return value == MASK
+
+
+def _list_rows(conn: sqlite3.Connection, owner: str) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "SELECT name, is_secret, is_enabled, mode, value FROM variables WHERE address = ? ORDER BY name",
+        (owner,)).fetchall()
+
+
+def _upsert(conn: sqlite3.Connection, owner: str, name: str, blob: bytes, is_secret: bool,
+            is_enabled: bool, mode: str, keep_old_value: bool, reencode: Any) -> None:
+    if keep_old_value:
+        row = conn.execute("SELECT value, is_secret FROM variables WHERE address = ? AND name = ?",
+                           (owner, name)).fetchone()
+        if row is not None and row[1]:
+            blob = reencode(row[0], True, is_secret)
+    conn.execute(
+        "INSERT INTO variables (address, name, is_secret, is_enabled, mode, value, cursor, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT (address, name) DO UPDATE SET "
+        "is_secret = excluded.is_secret, is_enabled = excluded.is_enabled, mode = excluded.mode, "
+        "value = excluded.value, updated_at = excluded.updated_at",
+        (owner, name, int(is_secret), int(is_enabled), mode, blob, time.time()))
+
+
+def _delete(conn: sqlite3.Connection, owner: str, name: str) -> bool:
+    return conn.execute("DELETE FROM variables WHERE address = ? AND name = ?",
+                        (owner, name)).rowcount > 0
+
+
+def _resolve_rows(conn: sqlite3.Connection, owner: str) -> list[tuple[Any, ...]]:
+    rows = conn.execute(
+        "SELECT name, is_secret, mode, value, cursor FROM variables "
+        "WHERE address = ? AND is_enabled = 1", (owner,)).fetchall()
+    conn.execute("UPDATE variables SET cursor = cursor + 1 "
+                 "WHERE address = ? AND is_enabled = 1 AND mode = 'sequential'", (owner,))
+    return rows
+
+
+def _secret_rows(conn: sqlite3.Connection, owner: str) -> list[tuple[Any, ...]]:
+    return conn.execute("SELECT value FROM variables WHERE address = ? AND is_secret = 1",
+                        (owner,)).fetchall()
