@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Debian packages the test suite and the Linux packaging use (virtual display, tray host,
+# packaging linters, NSIS). Installs what is missing when it can (root with apt-get); otherwise
+# says what is missing, and the tests that need it are skipped (CI sets
+# FLOWORK_REQUIRE_SYSTEM_TESTS=1 so that they fail instead).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mapfile -t packages < <(grep -v '^\s*#' scripts/system-packages.txt | awk 'NF {print $1}')
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "Installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "Not installed (tests that need them will be skipped): ${missing[*]}" >&2
+    echo "Install them with: sudo apt-get install ${missing[*]}" >&2
+fi
