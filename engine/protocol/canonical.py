@@ -24,12 +24,20 @@ def js_number(value: float | int) -> str:
     if isinstance(value, bool):  # pragma: no cover - guarded by the caller
         raise TypeError("bool is not a number here")
     if isinstance(value, int):
-        return str(value)
+        if -(2**53) <= value <= 2**53:
+            return str(value)
+        # JavaScript holds every number as a double: a bigger integer becomes the nearest one.
+        try:
+            value = float(value)
+        except OverflowError:  # beyond the double range: Infinity, which JSON writes as null
+            return "null"
     if math.isnan(value) or math.isinf(value):
         return "null"
     if value == 0:
         return "0"
-    if value.is_integer() and abs(value) < 1e21:
+    if value.is_integer() and abs(value) <= 2**53:
+        # Exact below 2**53; above it JavaScript prints the shortest digits padded with zeros
+        # (1.2345678901234568e20 is "123456789012345680000"), which the general path does.
         return str(int(value))
     # repr() gives the shortest round-trip digits, as JavaScript does; only the layout differs.
     mantissa, _, exp_text = repr(value).partition("e")
