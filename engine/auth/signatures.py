@@ -67,6 +67,9 @@ class SignerCache:
         self._entries: OrderedDict[tuple[str, str], str | BadSignature] = OrderedDict()
         self._lock = Lock()  # the desktop app may verify from a worker thread
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def recover(self, text: str, signature: str) -> str:
         key = (text, signature)
         with self._lock:
