@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from threading import Lock
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -61,6 +62,12 @@ class FrameAuthenticator:
         self.freshness_s = freshness_s
         self.cache = cache or SignerCache()
         self._clock = clock
+        # (address, message, signature) -> (signer, signed at): blocks that passed every check.
+        # A repeat then costs one dict lookup plus the freshness check, not two regexes and an
+        # LRU under a lock (the GUI repeats identical blocks within a millisecond).
+        self._verified: dict[tuple[Any, Any, Any], tuple[str, float]] = {}
+        self._verified_max = 8192
+        self._verified_lock = Lock()
 
     def not_authorized(self, address: str) -> EngineError:
         # The GUI looks for exactly this phrase to show an authorization failure.
@@ -69,6 +76,13 @@ class FrameAuthenticator:
 
     def verify_signature(self, auth: Any) -> str:
         """Check format, freshness and signature; return the signer (not yet the allow-list)."""
+        if type(auth) is dict:
+            try:
+                hit = self._verified.get((auth.get("address"), auth.get("message"), auth.get("signature")))
+            except TypeError:  # an unhashable field (a list, an object): the checks below refuse it
+                hit = None
+            if hit is not None and abs(self._clock() - hit[1]) <= self.freshness_s:
+                return hit[0]
         if not isinstance(auth, dict):
             raise EngineError(ErrorCode.AUTH_MISSING,
                               "The frame has no 'auth' block; every frame must be signed.")
@@ -95,6 +109,10 @@ class FrameAuthenticator:
         if normalize_address(signer) != normalize_address(address):
             raise EngineError(ErrorCode.AUTH_SIGNATURE,
                               "Invalid signature: it was not made by auth.address.")
+        with self._verified_lock:  # the desktop app may verify from a worker thread
+            if len(self._verified) >= self._verified_max:
+                del self._verified[next(iter(self._verified))]  # the oldest
+            self._verified[(address, message, signature)] = (signer, int(match.group(1)) / 1000.0)
         return signer
 
     def authenticate(self, auth: Any) -> str:
