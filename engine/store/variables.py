@@ -12,6 +12,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from engine.protocol.errors import EngineError
 from engine.store.db import Database
 
 MASK = "********"
@@ -47,11 +48,29 @@ class VariablesStore:
 
     async def upsert(self, owner: str, name: str, value: str | list[str], *, is_secret: bool,
                      is_enabled: bool, mode: str) -> None:
-        """Create or replace a variable. A secret sent back as the mask keeps its old value,
-        so the GUI can toggle `is_enabled` without knowing the secret."""
-        blob = self._encode(value, is_secret)
-        await self._db.transaction(_upsert, owner, name, blob, is_secret, is_enabled, mode,
-                                   _is_mask(value), self._reencode)
+        """Create or replace a variable. A secret sent back masked keeps its old value (for a
+        list, element by element), so the GUI can edit one without knowing the secret.
+        Encryption runs on the database thread, off the loop."""
+        await self._db.transaction(self._upsert, owner, name, value, is_secret, is_enabled, mode)
+
+    def _upsert(self, conn: sqlite3.Connection, owner: str, name: str, value: str | list[str],
+                is_secret: bool, is_enabled: bool, mode: str) -> None:
+        if _has_mask(value):
+            row = conn.execute("SELECT value, is_secret FROM variables WHERE address = ? AND name = ?",
+                               (owner, name)).fetchone()
+            if row is not None and row[1]:
+                if not is_secret:
+                    raise EngineError.invalid(
+                        "data.value", "still holds the masked secret; type the value again to "
+                        "store the variable as plain text")
+                value = _unmask(value, self._decrypt(row[0], True))
+        conn.execute(
+            "INSERT INTO variables (address, name, is_secret, is_enabled, mode, value, cursor, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT (address, name) DO UPDATE SET "
+            "is_secret = excluded.is_secret, is_enabled = excluded.is_enabled, mode = excluded.mode, "
+            "value = excluded.value, updated_at = excluded.updated_at",
+            (owner, name, int(is_secret), int(is_enabled), mode, self._encode(value, is_secret),
+             time.time()))
 
     async def delete(self, owner: str, name: str) -> bool:
         return await self._db.transaction(_delete, owner, name)
@@ -87,9 +106,6 @@ class VariablesStore:
         text = json.dumps(value, ensure_ascii=False).encode("utf-8")
         return self._fernet.encrypt(text) if is_secret else text
 
-    def _reencode(self, blob: bytes, was_secret: bool, is_secret: bool) -> bytes:
-        return self._encode(self._decrypt(blob, was_secret), is_secret)
-
     def _decrypt(self, blob: bytes, is_secret: bool) -> Any:
         if is_secret:
             try:
@@ -104,31 +120,23 @@ class VariablesStore:
         return Variable(name, value, bool(is_secret), bool(is_enabled), mode)
 
 
-def _is_mask(value: str | list[str]) -> bool:
-    if isinstance(value, list):
-        return bool(value) and all(v == MASK for v in value)
-    return value == MASK
+def _has_mask(value: str | list[str]) -> bool:
+    return value == MASK or (isinstance(value, list) and MASK in value)
+
+
+def _unmask(value: str | list[str], old: Any) -> str | list[str]:
+    """Put the stored secret back where the client sent the mask."""
+    if not isinstance(value, list):
+        return old if value == MASK else value
+    if not isinstance(old, list):
+        old = [old]
+    return [old[i] if item == MASK and i < len(old) else item for i, item in enumerate(value)]
 
 
 def _list_rows(conn: sqlite3.Connection, owner: str) -> list[tuple[Any, ...]]:
     return conn.execute(
         "SELECT name, is_secret, is_enabled, mode, value FROM variables WHERE address = ? ORDER BY name",
         (owner,)).fetchall()
-
-
-def _upsert(conn: sqlite3.Connection, owner: str, name: str, blob: bytes, is_secret: bool,
-            is_enabled: bool, mode: str, keep_old_value: bool, reencode: Any) -> None:
-    if keep_old_value:
-        row = conn.execute("SELECT value, is_secret FROM variables WHERE address = ? AND name = ?",
-                           (owner, name)).fetchone()
-        if row is not None and row[1]:
-            blob = reencode(row[0], True, is_secret)
-    conn.execute(
-        "INSERT INTO variables (address, name, is_secret, is_enabled, mode, value, cursor, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT (address, name) DO UPDATE SET "
-        "is_secret = excluded.is_secret, is_enabled = excluded.is_enabled, mode = excluded.mode, "
-        "value = excluded.value, updated_at = excluded.updated_at",
-        (owner, name, int(is_secret), int(is_enabled), mode, blob, time.time()))
 
 
 def _delete(conn: sqlite3.Connection, owner: str, name: str) -> bool:
