@@ -55,7 +55,9 @@ class SharedFolders:
             raise EngineError(ErrorCode.FORBIDDEN, "No folder is shared with this engine. "
                               "Share one from the desktop app (Shared folders...) or start the "
                               "engine with --root.")
-        candidate = Path(requested).expanduser()
+        # No `~` expansion: paths come from request_drives, and `~user` would let a client
+        # probe which accounts exist (and crash on unknown ones).
+        candidate = Path(requested)
         if not candidate.is_absolute():
             raise EngineError.invalid("path", "must be an absolute path inside a shared folder")
         try:
@@ -83,7 +85,7 @@ class SharedFolders:
             raise EngineError(ErrorCode.FORBIDDEN, f"The engine may not read the folder {requested}.") from None
         except OSError as exc:
             raise EngineError(ErrorCode.NOT_FOUND, f"The folder {requested} cannot be read: {exc.strerror}.") from None
-        raw.sort(key=lambda item: (item[0], item[1]))
+        raw.sort(key=lambda item: (item[0], item[1], item[2].name))
         page = raw[offset:offset + limit]
         items = [self._describe(real, entry) for *_, entry in page]
         return Listing(str(real), items, len(raw), offset, limit)
