@@ -77,13 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def run_headless(config: EngineConfig, *, log_file: str | None = None) -> int:
     """Run until SIGINT/SIGTERM; print the URL the web GUI needs once ready."""
     from engine.app import Engine, EngineStartError
+    from engine.logging_setup import FILE_ONLY
 
     engine = Engine(config)
     engine.on_owners_changed = lambda owners: write_config_value(config.data_dir, "owners", owners)
     try:
         await engine.start()
     except EngineStartError as exc:
-        log.error("%s", exc)
+        log.error("%s", exc, extra=FILE_ONLY)
         print(f"flowork-engine: {exc}", file=sys.stderr)
         return 1
     stop = asyncio.Event()

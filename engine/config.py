@@ -158,6 +158,9 @@ def read_config_file(data_dir: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
+    except NotADirectoryError:
+        raise ConfigError(f"The data folder {data_dir} is not usable: something in that path is a "
+                          f"file, not a folder; choose another with --data-dir.") from None
     except OSError as exc:
         raise ConfigError(f"The config file {path} cannot be read: {exc.strerror}.") from None
     try:

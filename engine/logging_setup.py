@@ -9,6 +9,13 @@ from pathlib import Path
 
 LOG_FILE = "flowork-engine.log"
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# `log.error(..., extra=FILE_ONLY)`: for the log file only, when the terminal already got the
+# same news as a plain sentence (a failed start), so it is not said twice.
+FILE_ONLY = {"flowork_file_only": True}
+
+
+def _not_file_only(record: logging.LogRecord) -> bool:
+    return not getattr(record, "flowork_file_only", False)
 
 
 def setup_logging(log_dir: Path, *, level: int = logging.INFO, to_stderr: bool = True,
@@ -36,6 +43,7 @@ def setup_logging(log_dir: Path, *, level: int = logging.INFO, to_stderr: bool =
     if to_stderr:
         stream = logging.StreamHandler(sys.stderr)
         stream.setFormatter(formatter)
+        stream.addFilter(_not_file_only)
         stream._flowork = True  # type: ignore[attr-defined]
         root.addHandler(stream)
     logging.getLogger("websockets").setLevel(logging.WARNING)
