@@ -25,17 +25,32 @@ MAX_SETTINGS_BYTES = 256 * 1024
 
 
 class SettingsStore:
+    """Reads are served from memory after the first (the GUI asks on every connect, and a trip
+    to the database thread was most of request_settings' cost); every write goes through
+    `save`, which updates the copy after the commit. Callers must not mutate nested values."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._cache: dict[str, dict[str, Any]] = {}
+        self._generation = 0  # bumped by every save, so a read that raced a save is not cached
 
     async def get(self, owner: str) -> dict[str, Any]:
-        stored = await self._db.run(_read, owner)
+        stored = self._cache.get(owner)
+        if stored is None:
+            generation = self._generation
+            stored = await self._db.run(_read, owner)
+            if generation == self._generation:
+                self._cache[owner] = stored
         return {**DEFAULT_SETTINGS, **stored}
 
     async def save(self, owner: str, settings: dict[str, Any]) -> dict[str, Any]:
         """Replace the user's stored settings; returns the merged view."""
         body = json.dumps(settings, ensure_ascii=False, separators=(",", ":"))
+        self._generation += 1
+        self._cache.pop(owner, None)
         await self._db.transaction(_write, owner, body)
+        self._cache[owner] = json.loads(body)  # a private copy, not the caller's object
+        self._generation += 1
         return {**DEFAULT_SETTINGS, **settings}
 
 
