@@ -233,10 +233,5 @@ class Engine:
 
 
 def _make_runtime(engine: Engine) -> Any:
-    try:
-        from engine.runtime.runtime import Runtime
-    except ModuleNotFoundError as exc:
-        if exc.name != "engine.runtime.runtime":
-            raise
-        return None
+    from engine.runtime.runtime import Runtime  # imported late: it imports the store modules
     return Runtime(engine)

@@ -22,14 +22,7 @@ AREA_MODULES = (
 
 
 def load_area_modules() -> list[ModuleType]:
-    modules = []
-    for name in AREA_MODULES:
-        try:
-            modules.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real import error inside the module must surface
-                raise
-    return modules
+    return [importlib.import_module(name) for name in AREA_MODULES]
 
 
 def build_registry() -> HandlerRegistry:

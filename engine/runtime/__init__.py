@@ -1,0 +1,4 @@
+"""The workflow runtime: graphs, jobs, control, approvals, templating, history recording.
+
+`runtime.Runtime` is the entry point the Engine creates; modules see only `context.NodeContext`.
+"""

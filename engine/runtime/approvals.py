@@ -1,0 +1,172 @@
+"""Manual approvals: one place that asks, waits, and takes the first answer.
+
+A manual-approval node asks through `ApprovalCenter.request`; the request goes to every
+connection of the job's owner (MANUAL_APPROVAL_REQUESTED) and to the desktop app's subscribers.
+Whoever answers first (a client's `manual_approval_response`, the desktop app through `resolve`,
+or the timeout) wins; everyone then hears MANUAL_APPROVAL_RESOLVED. Everything here runs on the
+event loop thread; nothing blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from engine.events import Delivery, Event, EventBus
+
+log = logging.getLogger(__name__)
+
+DECISIONS = ("APPROVED", "REJECTED")
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    approval_id: str
+    job_id: str
+    owner: str
+    node_id: str
+    node_name: str
+    module_id: str
+    message: str
+    requested_at: float
+    timeout_s: float
+    workflow_name: str | None
+
+    def frame(self) -> dict[str, Any]:
+        return {"type": "MANUAL_APPROVAL_REQUESTED", "approval_id": self.approval_id,
+                "job_id": self.job_id, "workflow_context_id": self.job_id,
+                "node_id": self.node_id, "node_name": self.node_name,
+                "module_id": self.module_id, "message": self.message,
+                "requested_at": self.requested_at, "timeout_s": self.timeout_s,
+                "workflow_name": self.workflow_name}
+
+
+@dataclass(frozen=True)
+class ApprovalResolution:
+    approval_id: str
+    decision: str
+    decided_by: str
+    comment: str | None = None
+
+
+@dataclass
+class _Pending:
+    request: ApprovalRequest
+    future: asyncio.Future[ApprovalResolution]
+    context_id: str  # the job id the GUI knows (the top-level job for sub-workflows)
+
+
+class ApprovalCenter:
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self._pending: dict[str, _Pending] = {}
+        self._subscribers: list[tuple[Callable[[ApprovalRequest], None],
+                                      Callable[[ApprovalResolution], None]]] = []
+
+    # -- the desktop app's API ---------------------------------------------------------------
+
+    def pending(self, owner: str | None = None) -> list[ApprovalRequest]:
+        """Unanswered requests, oldest first (optionally only one owner's)."""
+        items = [p.request for p in self._pending.values()]
+        if owner is not None:
+            items = [r for r in items if r.owner == owner.lower()]
+        return sorted(items, key=lambda r: r.requested_at)
+
+    def subscribe(self, on_requested: Callable[[ApprovalRequest], None],
+                  on_resolved: Callable[[ApprovalResolution], None]) -> Callable[[], None]:
+        entry = (on_requested, on_resolved)
+        self._subscribers.append(entry)
+
+        def unsubscribe() -> None:
+            if entry in self._subscribers:
+                self._subscribers.remove(entry)
+        return unsubscribe
+
+    def resolve(self, approval_id: str, decision: str, decided_by: str = "desktop",
+                comment: str | None = None) -> bool:
+        """Answer a request. False if it is unknown or already answered (first answer wins)."""
+        decision = str(decision).upper()
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be APPROVED or REJECTED, not {decision!r}")
+        pending = self._pending.pop(approval_id, None)
+        if pending is None or pending.future.done():
+            return False
+        resolution = ApprovalResolution(approval_id, decision, decided_by, comment)
+        pending.future.set_result(resolution)
+        self._announce_resolved(pending, resolution)
+        return True
+
+    # -- for the runtime and the handlers ----------------------------------------------------
+
+    def find(self, approval_id: str | None = None, job_id: str | None = None,
+             node_id: str | None = None) -> ApprovalRequest | None:
+        if approval_id:
+            pending = self._pending.get(approval_id)
+            return pending.request if pending else None
+        for pending in self._pending.values():
+            if pending.request.job_id == job_id and pending.request.node_id == node_id:
+                return pending.request
+            if pending.context_id == job_id and pending.request.node_id == node_id:
+                return pending.request
+        return None
+
+    def frames_for(self, owner: str) -> list[dict[str, Any]]:
+        return [self._request_frame(p) for p in sorted(self._pending.values(),
+                                                       key=lambda p: p.request.requested_at)
+                if p.request.owner == owner]
+
+    async def request(self, *, job_id: str, context_id: str, owner: str, node_id: str,
+                      node_name: str, module_id: str, message: str, timeout_s: float,
+                      default_decision: str, workflow_name: str | None) -> ApprovalResolution:
+        """Ask and wait. A timeout answers with `default_decision`; a cancelled job withdraws
+        the request (everyone hears it was resolved, so dialogs close)."""
+        request = ApprovalRequest(uuid.uuid4().hex, job_id, owner, node_id, node_name, module_id,
+                                  message, time.time(), timeout_s, workflow_name)
+        future: asyncio.Future[ApprovalResolution] = asyncio.get_running_loop().create_future()
+        pending = _Pending(request, future, context_id)
+        self._pending[request.approval_id] = pending
+        self._bus.publish(Event(owner, self._request_frame(pending), Delivery.ESSENTIAL))
+        for on_requested, _ in list(self._subscribers):
+            try:
+                on_requested(request)
+            except Exception:  # one faulty subscriber must not stop the job
+                log.exception("approval subscriber failed")
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout_s)
+        except TimeoutError:
+            self.resolve(request.approval_id, default_decision, decided_by="timeout")
+            return future.result()
+        except asyncio.CancelledError:
+            if self._pending.pop(request.approval_id, None) is not None:
+                resolution = ApprovalResolution(request.approval_id, "REJECTED", "cancelled",
+                                                "the job ended before an answer came")
+                if not future.done():
+                    future.set_result(resolution)
+                self._announce_resolved(pending, resolution)
+            raise
+
+    def _request_frame(self, pending: _Pending) -> dict[str, Any]:
+        frame = pending.request.frame()
+        frame["workflow_context_id"] = pending.context_id
+        return frame
+
+    def _announce_resolved(self, pending: _Pending, resolution: ApprovalResolution) -> None:
+        request = pending.request
+        frame = {"type": "MANUAL_APPROVAL_RESOLVED", "approval_id": resolution.approval_id,
+                 "job_id": request.job_id, "workflow_context_id": pending.context_id,
+                 "node_id": request.node_id, "decision": resolution.decision,
+                 "decided_by": resolution.decided_by}
+        if resolution.comment:
+            frame["comment"] = resolution.comment
+        self._bus.publish(Event(request.owner, frame, Delivery.ESSENTIAL))
+        for _, on_resolved in list(self._subscribers):
+            try:
+                on_resolved(resolution)
+            except Exception:
+                log.exception("approval subscriber failed")
+        log.info("approval %s for job %s node %s: %s by %s", resolution.approval_id,
+                 request.job_id, request.node_id, resolution.decision, resolution.decided_by)

@@ -1,0 +1,186 @@
+"""The workflow graph the GUI sends, parsed and checked before anything runs.
+
+Accepts both connection spellings in use: `source/target` with `source_port_name/
+target_port_name` (current GUI) and `from/to` with `sourceHandle/targetHandle` (older presets).
+Every problem is an EngineError naming the field, so the GUI shows what to fix.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.protocol.errors import EngineError
+
+MAX_NODES = 10_000
+MAX_CONNECTIONS = 50_000
+MAX_ITERATIONS = 100_000
+DEFAULT_PORT_NAMES = ("", "output", "default")
+ERROR_PORT = "error"
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    name: str
+    module_id: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Edge:
+    id: str
+    source: str
+    target: str
+    source_port: str   # "" when unnamed
+    target_port: str
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    iterations: int = 1
+    delay_type: str | None = None       # None, "static" or "random_range"
+    delay_static: float = 0.0
+    delay_min: float = 0.0
+    delay_max: float = 0.0
+
+
+@dataclass
+class Graph:
+    nodes: dict[str, Node]
+    edges: list[Edge]
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    timeout_s: float | None = None
+    outgoing: dict[str, list[Edge]] = field(default_factory=dict)
+    incoming: dict[str, list[Edge]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for edge in self.edges:
+            self.outgoing.setdefault(edge.source, []).append(edge)
+            self.incoming.setdefault(edge.target, []).append(edge)
+
+    def start_nodes(self, start_node_id: str | None = None) -> list[Node]:
+        """The named node, else every node that no connection targets, in the GUI's order."""
+        if start_node_id:
+            if start_node_id not in self.nodes:
+                raise EngineError.invalid("start_node_id", f"names no node of this workflow ({start_node_id!r})")
+            return [self.nodes[start_node_id]]
+        starts = [n for n in self.nodes.values() if not self.incoming.get(n.id)]
+        if not starts and self.nodes:
+            raise EngineError.invalid("workflow_data", "has no start node: every node is the "
+                                      "target of a connection; pick one with start_node_id")
+        return starts
+
+    def edges_from(self, node_id: str, port: str | None) -> list[Edge]:
+        """Edges leaving through `port`; with no port, the unnamed/`output` ones."""
+        edges = self.outgoing.get(node_id, [])
+        if port is None:
+            return [e for e in edges if e.source_port.lower() in DEFAULT_PORT_NAMES]
+        return [e for e in edges if e.source_port == port]
+
+    def module_ids(self) -> set[str]:
+        return {n.module_id for n in self.nodes.values()}
+
+
+def _text(value: Any, where: str, *, required: bool = True, max_len: int = 256) -> str:
+    if value is None or value == "":
+        if required:
+            raise EngineError.invalid(where, "is required")
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise EngineError.invalid(where, "must be a string")
+    text = str(value)
+    if len(text) > max_len:
+        raise EngineError.invalid(where, f"is longer than {max_len} characters")
+    return text
+
+
+def parse_workflow(data: Any, field_name: str = "workflow_data") -> Graph:
+    if not isinstance(data, dict):
+        raise EngineError.invalid(field_name, "must be an object with 'nodes' and 'connections'")
+    raw_nodes = data.get("nodes") or []
+    raw_edges = data.get("connections") or data.get("edges") or []
+    if not isinstance(raw_nodes, list) or not all(isinstance(n, dict) for n in raw_nodes):
+        raise EngineError.invalid(f"{field_name}.nodes", "must be a list of objects")
+    if not isinstance(raw_edges, list) or not all(isinstance(c, dict) for c in raw_edges):
+        raise EngineError.invalid(f"{field_name}.connections", "must be a list of objects")
+    if len(raw_nodes) > MAX_NODES:
+        raise EngineError.invalid(f"{field_name}.nodes", f"has more than {MAX_NODES} nodes")
+    if len(raw_edges) > MAX_CONNECTIONS:
+        raise EngineError.invalid(f"{field_name}.connections", f"has more than {MAX_CONNECTIONS} connections")
+    nodes: dict[str, Node] = {}
+    for index, raw in enumerate(raw_nodes):
+        where = f"{field_name}.nodes[{index}]"
+        node_id = _text(raw.get("id"), f"{where}.id")
+        if node_id in nodes:
+            raise EngineError.invalid(f"{where}.id", f"repeats the node id {node_id!r}")
+        module_id = _text(raw.get("module_id"), f"{where}.module_id", max_len=64)
+        config = raw.get("config_values")
+        if config is None:
+            config = {}
+        if not isinstance(config, dict):
+            raise EngineError.invalid(f"{where}.config_values", "must be an object")
+        name = _text(raw.get("name"), f"{where}.name", required=False) or module_id
+        nodes[node_id] = Node(node_id, name, module_id, config)
+    edges: list[Edge] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_edges):
+        where = f"{field_name}.connections[{index}]"
+        source = _text(raw.get("source", raw.get("from")), f"{where}.source")
+        target = _text(raw.get("target", raw.get("to")), f"{where}.target")
+        for end, node_id in (("source", source), ("target", target)):
+            if node_id not in nodes:
+                raise EngineError.invalid(f"{where}.{end}", f"names no node of this workflow ({node_id!r})")
+        edge_id = _text(raw.get("id"), f"{where}.id", required=False) or f"{source}->{target}#{index}"
+        if edge_id in seen:
+            raise EngineError.invalid(f"{where}.id", f"repeats the connection id {edge_id!r}")
+        seen.add(edge_id)
+        source_port = _text(raw.get("source_port_name", raw.get("sourceHandle")),
+                            f"{where}.source_port_name", required=False)
+        target_port = _text(raw.get("target_port_name", raw.get("targetHandle")),
+                            f"{where}.target_port_name", required=False)
+        edges.append(Edge(edge_id, source, target, source_port, target_port))
+    return Graph(nodes, edges, parse_loop_config(data.get("global_loop_config"), field_name),
+                 _timeout(data.get("timeout_s"), f"{field_name}.timeout_s"))
+
+
+def _number(value: Any, where: str, *, minimum: float = 0.0) -> float:
+    if value is None or value == "":
+        return 0.0
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise EngineError.invalid(where, "must be a number") from None
+    if isinstance(value, bool) or math.isnan(number) or math.isinf(number) or number < minimum:
+        raise EngineError.invalid(where, f"must be a number of at least {minimum:g}")
+    return number
+
+
+def _timeout(value: Any, where: str) -> float | None:
+    number = _number(value, where)
+    return number or None
+
+
+def parse_loop_config(raw: Any, field_name: str = "workflow_data") -> LoopConfig:
+    where = f"{field_name}.global_loop_config"
+    if not raw:
+        return LoopConfig()
+    if not isinstance(raw, dict):
+        raise EngineError.invalid(where, "must be an object")
+    if not raw.get("isEnabled"):
+        return LoopConfig()
+    iterations = int(_number(raw.get("iterations", 1), f"{where}.iterations", minimum=1))
+    if iterations > MAX_ITERATIONS:
+        raise EngineError.invalid(f"{where}.iterations", f"must be at most {MAX_ITERATIONS}")
+    delay_type = None
+    if raw.get("isDelayEnabled"):
+        delay_type = raw.get("delayType") or "static"
+        if delay_type not in ("static", "random_range"):
+            raise EngineError.invalid(f"{where}.delayType", "must be 'static' or 'random_range'")
+    low = _number(raw.get("delayRandomMin"), f"{where}.delayRandomMin")
+    high = _number(raw.get("delayRandomMax"), f"{where}.delayRandomMax")
+    if delay_type == "random_range" and high < low:
+        raise EngineError.invalid(f"{where}.delayRandomMax", "must not be smaller than delayRandomMin")
+    return LoopConfig(iterations, delay_type, _number(raw.get("delayStatic"), f"{where}.delayStatic"),
+                      low, high)

@@ -1,0 +1,88 @@
+"""Loading a component's entry point once and telling async modules from sync ones.
+
+Importing executes a file: do it off the loop (`Runtime` calls `load_many` in a thread).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from engine.components.catalog import Component, ComponentCatalog
+from engine.protocol.errors import EngineError, ErrorCode
+
+log = logging.getLogger(__name__)
+
+# Node module ids are looked up among these component types, in this order.
+RUNNABLE_TYPES = ("modules", "triggers", "plugins", "tools")
+
+
+@dataclass(frozen=True)
+class LoadedModule:
+    component: Component
+    run: Callable[..., Any]
+    is_async: bool
+
+    @property
+    def waits_for_all_inputs(self) -> bool:
+        return bool(self.component.manifest.get("wait_for_all_inputs"))
+
+
+class ModuleLoader:
+    def __init__(self, catalog: ComponentCatalog) -> None:
+        self._catalog = catalog
+        self._cache: dict[tuple[str, float], LoadedModule] = {}
+        self._lock = threading.Lock()
+
+    def find(self, module_id: str) -> Component | None:
+        for component_type in RUNNABLE_TYPES:
+            component = self._catalog.get(component_type, module_id)
+            if component is not None:
+                return component
+        return None
+
+    def load(self, module_id: str) -> LoadedModule:
+        component = self.find(module_id)
+        if component is None:
+            raise EngineError(ErrorCode.NOT_FOUND,
+                              f"The module '{module_id}' is not installed in this engine.",
+                              module_id=module_id)
+        try:
+            stamp = component.entry_point.stat().st_mtime
+        except OSError as exc:
+            raise EngineError(ErrorCode.NOT_FOUND, f"The module '{module_id}' cannot be read: "
+                              f"{exc.strerror}.", module_id=module_id) from None
+        key = (str(component.entry_point), stamp)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                return cached
+            loaded = self._import(component)
+            self._cache[key] = loaded
+            return loaded
+
+    def load_many(self, module_ids: set[str]) -> dict[str, LoadedModule]:
+        return {module_id: self.load(module_id) for module_id in sorted(module_ids)}
+
+    @staticmethod
+    def _import(component: Component) -> LoadedModule:
+        name = f"flowork_components.{component.type}.{component.id}"
+        try:
+            spec = importlib.util.spec_from_file_location(name, component.entry_point)
+            if spec is None or spec.loader is None:
+                raise ImportError("no loader for the entry point")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        except Exception as exc:  # a broken component must not take the engine down
+            log.exception("component %s failed to load", component.id)
+            raise EngineError(ErrorCode.INTERNAL, f"The module '{component.id}' failed to load: "
+                              f"{exc}. The engine log has the details.") from None
+        run = getattr(module, "run", None)
+        if not callable(run):
+            raise EngineError(ErrorCode.INTERNAL, f"The module '{component.id}' has no "
+                              f"run(ctx, payload) function in {component.entry_point.name}.")
+        return LoadedModule(component, run, inspect.iscoroutinefunction(run))

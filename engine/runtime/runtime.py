@@ -1,0 +1,224 @@
+"""The runtime: starts jobs, controls them, records them, and answers for them after a restart.
+
+The Engine creates one Runtime and calls start/stop; handlers call execute/pause/resume/stop;
+the desktop app reaches approvals through `engine.approvals`. The runtime knows no socket: it
+publishes events on the engine's bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from engine.protocol.errors import EngineError, ErrorCode
+from engine.runtime.approvals import ApprovalCenter
+from engine.runtime.context import ModuleError, NodeContext
+from engine.runtime.graph import Graph, parse_workflow
+from engine.runtime.history import HistoryRecorder
+from engine.runtime.job import ACTIVE, Job
+from engine.runtime.loader import LoadedModule, ModuleLoader
+from engine.runtime.retention import Retention
+from engine.runtime.templating import Masker, Renderer
+from engine.store.jobs import INTERRUPTED_ERROR, JobsStore
+
+if TYPE_CHECKING:
+    from engine.app import Engine
+
+log = logging.getLogger(__name__)
+
+MODES = ("EXECUTE", "SIMULATE")
+MAX_SUB_WORKFLOW_DEPTH = 8
+MODULE_THREADS = 32
+REMEMBER_INTERRUPTED = 100
+
+
+class Runtime:
+    def __init__(self, engine: "Engine") -> None:
+        self.engine = engine
+        self.approvals = ApprovalCenter(engine.bus)
+        self.loader = ModuleLoader(engine.components)
+        self.jobs: dict[str, Job] = {}          # top-level jobs still running or paused
+        self._starting: set[str] = set()
+        self.store: JobsStore | None = None
+        self.recorder: HistoryRecorder
+        self.retention: Retention
+        self.module_executor = ThreadPoolExecutor(max_workers=MODULE_THREADS,
+                                                  thread_name_prefix="flowork-module")
+        self._interrupted: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        assert self.engine.db is not None
+        self.store = JobsStore(self.engine.db)
+        self.recorder = HistoryRecorder(self.store)
+        self.recorder.start()
+        now = time.time()
+        for job_id, address, preset_name, start_time in (await self.store.mark_interrupted(now))[-REMEMBER_INTERRUPTED:]:
+            self._interrupted[job_id] = (address, {
+                "type": "workflow_status_update", "job_id": job_id,
+                "status_data": {"status": "FAILED", "start_time": start_time, "end_time": now,
+                                "preset_name": preset_name, "error": INTERRUPTED_ERROR}})
+        if self._interrupted:
+            log.warning("%d job(s) were interrupted by the last shutdown and are now FAILED: %s",
+                        len(self._interrupted), ", ".join(self._interrupted))
+        self.retention = Retention(self.store, self.engine.settings)
+        self.retention.start()
+
+    async def stop(self) -> None:
+        """Stop every job (recorded STOPPED, "interrupted"), then write out the history."""
+        jobs = list(self.jobs.values())
+        for job in jobs:
+            job.stop(reason="engine")
+        tasks = [job.task for job in jobs if job.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self.retention.stop()
+        await self.recorder.close()
+        self.module_executor.shutdown(wait=False, cancel_futures=True)
+
+    def running_job_count(self) -> int:
+        return len(self.jobs)
+
+    def on_owner_connected(self, owner: str, conn: Any) -> None:
+        """A connection of `owner` authenticated: bring it up to date."""
+        owner = owner.lower()
+        for job in self.jobs.values():
+            if job.owner == owner:
+                conn.send(job.status_frame())
+        for frame in self.approvals.frames_for(owner):
+            conn.send(frame)
+        for address, frame in self._interrupted.values():
+            if address == owner:
+                conn.send(frame)
+
+    # -- starting jobs -----------------------------------------------------------------------
+
+    async def execute(self, owner: str, job_id: str, workflow: Any, *, mode: str = "EXECUTE",
+                      initial_payload: Any = None, preset_name: str | None = None,
+                      start_node_id: str | None = None) -> Job:
+        """Check the workflow, record the job and start it. EngineError for anything wrong."""
+        owner = owner.lower()
+        mode = mode.upper()
+        if mode not in MODES:
+            raise EngineError.invalid("mode", "must be 'EXECUTE' or 'SIMULATE'")
+        if job_id in self.jobs or job_id in self._starting:
+            raise EngineError(ErrorCode.CONFLICT, f"A job with the id '{job_id}' is already running; "
+                              f"every run needs a new job_id.", job_id=job_id)
+        self._starting.add(job_id)
+        try:
+            graph = parse_workflow(workflow)
+            graph.start_nodes(start_node_id)  # checks start_node_id
+            modules = await self._load_modules(graph, "workflow_data")
+            assert self.store is not None
+            renderer, masker, settings = await self._owner_context(owner)
+            job = Job(self, owner=owner, job_id=job_id, graph=graph, modules=modules, mode=mode,
+                      initial_payload=initial_payload, preset_name=preset_name,
+                      start_node_id=start_node_id, renderer=renderer, masker=masker,
+                      settings=settings)
+            if not await self.store.create_job(job_id, owner, preset_name, mode, job.start_time):
+                raise EngineError(ErrorCode.CONFLICT, f"The job id '{job_id}' was already used "
+                                  f"by an earlier run; every run needs a new job_id.", job_id=job_id)
+            self.recorder.set_preview_bytes(job_id, _preview_bytes(settings))
+            self.jobs[job_id] = job
+        finally:
+            self._starting.discard(job_id)
+        job.task = asyncio.create_task(self._run_top(job), name=f"job-{job_id}")
+        return job
+
+    async def _run_top(self, job: Job) -> None:
+        try:
+            await job.run()
+        finally:
+            self.jobs.pop(job.job_id, None)
+            self.retention.poke()
+
+    async def _owner_context(self, owner: str) -> tuple[Renderer, Masker, dict[str, Any]]:
+        variables = await self.engine.variables.resolve(owner)
+        secrets = await self.engine.variables.secret_values(owner)
+        settings = await self.engine.settings.get(owner)
+        return Renderer(variables), Masker(secrets), settings
+
+    async def _load_modules(self, graph: Graph, field: str) -> dict[str, LoadedModule]:
+        for node in graph.nodes.values():
+            if self.loader.find(node.module_id) is None:
+                raise EngineError(ErrorCode.NOT_FOUND,
+                                  f"Node '{node.name}' uses the module '{node.module_id}', which is "
+                                  f"not installed in this engine.", field=field, node_id=node.id)
+        return await asyncio.to_thread(self.loader.load_many, graph.module_ids())
+
+    async def run_child(self, parent: Job, ctx: NodeContext, preset_name: str,
+                        payload: dict[str, Any], seq: int) -> dict[str, Any]:
+        """A sub-workflow: one of the owner's presets as a child job, awaited by its node."""
+        if parent.depth + 1 >= MAX_SUB_WORKFLOW_DEPTH:
+            raise ModuleError(f"sub-workflows are nested deeper than {MAX_SUB_WORKFLOW_DEPTH} "
+                              f"levels; does the preset '{preset_name}' call itself?")
+        found = await self.engine.presets.load(parent.owner, preset_name)
+        if found is None:
+            raise ModuleError(f"the preset '{preset_name}' was not found among your presets")
+        try:
+            graph = parse_workflow(found[1], f"preset '{preset_name}'")
+            graph.start_nodes(None)
+            modules = await self._load_modules(graph, f"preset '{preset_name}'")
+        except EngineError as exc:
+            raise ModuleError(f"the preset '{preset_name}' cannot run: {exc.message}") from None
+        child_id = f"{parent.job_id}/{ctx.node_id}/{seq}"
+        child = Job(self, owner=parent.owner, job_id=child_id, graph=graph, modules=modules,
+                    mode=parent.mode, initial_payload=payload, preset_name=preset_name,
+                    start_node_id=None, renderer=parent.renderer, masker=parent.masker,
+                    settings=parent.settings, parent=parent)
+        assert self.store is not None
+        await self.store.create_job(child_id, parent.owner, preset_name, parent.mode,
+                                    child.start_time, parent.top.job_id)
+        self.recorder.set_preview_bytes(child_id, _preview_bytes(parent.settings))
+        ctx.log(f"Running the preset '{preset_name}' as sub-job {child_id}.")
+        await child.run()
+        if child.status != "SUCCEEDED":
+            raise ModuleError(f"the sub-workflow '{preset_name}' {child.status.lower()}: "
+                              f"{child.error or 'no details'}")
+        return child.final_payload or {"data": {}, "history": []}
+
+    # -- control -----------------------------------------------------------------------------
+
+    def jobs_of(self, owner: str, job_id: str | None) -> list[Job]:
+        """The named running job of `owner` (EngineError if none), or all of theirs."""
+        owner = owner.lower()
+        if job_id:
+            job = self.jobs.get(job_id)
+            if job is None or job.owner != owner:
+                raise EngineError(ErrorCode.NOT_FOUND, f"No running job '{job_id}' was found; "
+                                  f"it may have finished already.", job_id=job_id)
+            return [job]
+        return [job for job in self.jobs.values() if job.owner == owner]
+
+    def pause(self, owner: str, job_id: str | None) -> list[str]:
+        return [job.job_id for job in self.jobs_of(owner, job_id) if job.pause()]
+
+    def resume(self, owner: str, job_id: str | None) -> list[str]:
+        return [job.job_id for job in self.jobs_of(owner, job_id) if job.resume()]
+
+    def stop_jobs(self, owner: str, job_id: str | None) -> list[str]:
+        return [job.job_id for job in self.jobs_of(owner, job_id) if job.stop()]
+
+    async def job_status(self, owner: str, job_id: str) -> dict[str, Any] | None:
+        """status_data of a running or recorded job of `owner`, None if there is none."""
+        job = self.jobs.get(job_id)
+        if job is not None and job.owner == owner.lower():
+            return job.status_frame()["status_data"]
+        record = await self.engine.history.job(job_id)
+        if record is None or record.address != owner.lower():
+            return None
+        return record.status_data()
+
+
+def _preview_bytes(settings: dict[str, Any]) -> int:
+    try:
+        return max(256, int(settings.get("history_payload_preview_bytes") or 64 * 1024))
+    except (TypeError, ValueError):
+        return 64 * 1024
+
+
+__all__ = ["Runtime", "ACTIVE"]

@@ -1,0 +1,203 @@
+"""The write side of the run history: jobs, node runs and the payloads that crossed connections.
+
+The runtime batches its writes (see engine/runtime/history.py) and hands them here as one
+transaction; `engine/store/history.py` is the read side. Retention (age, count, bytes) and the
+incremental vacuum that gives the space back also live here, next to the tables they trim.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from engine.store.db import Database
+
+log = logging.getLogger(__name__)
+
+ACTIVE_STATUSES = ("RUNNING", "PAUSED")
+INTERRUPTED_ERROR = ("interrupted: the engine stopped (a crash, a restart or a power cut) "
+                     "while this job was running")
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """One payload crossing one connection. `text` is the full JSON, already masked."""
+
+    job_id: str
+    seq: int
+    connection_id: str
+    text: str
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    address: str
+    max_age_s: float
+    max_jobs: int
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    jobs_deleted: int
+    pages_freed: int
+
+
+class JobsStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create_job(self, job_id: str, address: str, preset_name: str | None, mode: str,
+                         start_time: float, parent_job_id: str | None = None) -> bool:
+        """Insert a RUNNING job; False if the id is already taken (a job id is used once)."""
+        return await self._db.transaction(_create_job, job_id, address, preset_name, mode,
+                                          start_time, parent_job_id)
+
+    async def job_exists(self, job_id: str) -> bool:
+        return await self._db.run(
+            lambda conn: conn.execute("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,)).fetchone() is not None)
+
+    async def write_batch(self, ops: list[tuple[Any, ...]], preview_bytes: dict[str, int]) -> None:
+        """Apply queued writes in one transaction. Serializing and truncating big payloads
+        happens here, on the database thread, never on the event loop."""
+        await self._db.transaction(_apply, ops, preview_bytes)
+
+    async def mark_interrupted(self, now: float | None = None) -> list[tuple[str, str, str | None, float]]:
+        """Jobs left RUNNING/PAUSED by a crash become FAILED ("interrupted"). Returns
+        (job_id, address, preset_name, start_time) of each top-level job changed."""
+        return await self._db.transaction(_mark_interrupted, now or time.time())
+
+    async def owners_with_jobs(self) -> list[str]:
+        return await self._db.run(
+            lambda conn: [r[0] for r in conn.execute("SELECT DISTINCT address FROM jobs")])
+
+    async def enforce_retention(self, policies: Iterable[RetentionPolicy],
+                                now: float | None = None) -> RetentionResult:
+        deleted = await self._db.transaction(_enforce, list(policies), now or time.time())
+        freed = await self._db.run(_vacuum) if deleted else 0
+        return RetentionResult(deleted, freed)
+
+
+# -- sql ---------------------------------------------------------------------------------------
+
+def _create_job(conn: sqlite3.Connection, job_id: str, address: str, preset_name: str | None,
+                mode: str, start_time: float, parent_job_id: str | None) -> bool:
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO jobs (job_id, address, preset_name, mode, status, start_time, "
+        "parent_job_id) VALUES (?, ?, ?, ?, 'RUNNING', ?, ?)",
+        (job_id, address, preset_name, mode, start_time, parent_job_id))
+    return cur.rowcount == 1
+
+
+def _stored_payload(text: str, preview_bytes: int) -> tuple[str, int, int]:
+    """(stored JSON, full size in bytes, truncated flag). A large payload keeps a preview."""
+    raw = text.encode("utf-8")
+    size = len(raw)
+    if size <= preview_bytes:
+        return text, size, 0
+    preview = raw[:preview_bytes].decode("utf-8", errors="ignore")
+    return json.dumps({"truncated": True, "size": size, "preview": preview},
+                      ensure_ascii=False), size, 1
+
+
+def _apply(conn: sqlite3.Connection, ops: list[tuple[Any, ...]], preview_bytes: dict[str, int]) -> None:
+    for op in ops:
+        kind = op[0]
+        if kind == "crossing":
+            c: Crossing = op[1]
+            stored, size, truncated = _stored_payload(c.text, preview_bytes.get(c.job_id, 64 * 1024))
+            conn.execute("INSERT OR REPLACE INTO connection_history (job_id, seq, connection_id, "
+                         "payload, size, truncated, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (c.job_id, c.seq, c.connection_id, stored, size, truncated, c.timestamp))
+        elif kind == "node_start":
+            _, job_id, run_seq, node_id, module_id, start = op
+            conn.execute("INSERT OR REPLACE INTO node_runs (job_id, run_seq, node_id, module_id, "
+                         "status, start_time) VALUES (?, ?, ?, ?, 'RUNNING', ?)",
+                         (job_id, run_seq, node_id, module_id, start))
+        elif kind == "node_end":
+            _, job_id, run_seq, status, end, error = op
+            conn.execute("UPDATE node_runs SET status = ?, end_time = ?, error = ? "
+                         "WHERE job_id = ? AND run_seq = ?", (status, end, error, job_id, run_seq))
+        elif kind == "job_status":
+            _, job_id, status, end, error, result_text = op
+            if result_text is not None:
+                result_text, _, truncated = _stored_payload(result_text, preview_bytes.get(job_id, 64 * 1024))
+            conn.execute("UPDATE jobs SET status = ?, end_time = ?, error = ?, result = ? "
+                         "WHERE job_id = ?", (status, end, error, result_text, job_id))
+        else:  # a programming error: fail loudly, the transaction rolls back
+            raise ValueError(f"unknown history write {kind!r}")
+
+
+def _mark_interrupted(conn: sqlite3.Connection, now: float) -> list[tuple[str, str, str | None, float]]:
+    placeholders = ",".join("?" * len(ACTIVE_STATUSES))
+    rows = conn.execute(f"SELECT job_id, address, preset_name, start_time, parent_job_id FROM jobs "
+                        f"WHERE status IN ({placeholders})", ACTIVE_STATUSES).fetchall()
+    if not rows:
+        return []
+    conn.execute(f"UPDATE jobs SET status = 'FAILED', error = ?, end_time = coalesce(("
+                 f"SELECT max(coalesce(n.end_time, n.start_time)) FROM node_runs n "
+                 f"WHERE n.job_id = jobs.job_id), start_time) WHERE status IN ({placeholders})",
+                 (INTERRUPTED_ERROR, *ACTIVE_STATUSES))
+    conn.execute("UPDATE node_runs SET status = 'ERROR', error = 'interrupted', end_time = ? "
+                 "WHERE status = 'RUNNING'", (now,))
+    return [(job_id, address, preset, start) for job_id, address, preset, start, parent in rows
+            if parent is None]
+
+
+def _enforce(conn: sqlite3.Connection, policies: list[RetentionPolicy], now: float) -> int:
+    doomed: set[str] = set()
+    placeholders = ",".join("?" * len(ACTIVE_STATUSES))
+    for policy in policies:
+        # Newest first; running jobs are never trimmed. Sub-workflow jobs follow their parent.
+        rows = conn.execute(
+            f"SELECT j.job_id, coalesce(j.end_time, j.start_time), "
+            f"(SELECT coalesce(sum(length(h.payload)), 0) FROM connection_history h "
+            f" WHERE h.job_id = j.job_id) "
+            f"FROM jobs j WHERE j.address = ? AND j.parent_job_id IS NULL "
+            f"AND j.status NOT IN ({placeholders}) ORDER BY j.start_time DESC",
+            (policy.address, *ACTIVE_STATUSES)).fetchall()
+        total = 0
+        for index, (job_id, ended, size) in enumerate(rows):
+            total += size
+            if (index >= policy.max_jobs or now - ended > policy.max_age_s
+                    or total > policy.max_bytes):
+                doomed.add(job_id)
+    if not doomed:
+        return 0
+    ids = list(doomed)
+    # Children (sub-workflows) of doomed jobs go with them.
+    for chunk in _chunks(ids, 500):
+        marks = ",".join("?" * len(chunk))
+        children = [r[0] for r in conn.execute(
+            f"SELECT job_id FROM jobs WHERE parent_job_id IN ({marks})", chunk)]
+        doomed.update(children)
+    for chunk in _chunks(list(doomed), 500):
+        marks = ",".join("?" * len(chunk))
+        conn.execute(f"DELETE FROM connection_history WHERE job_id IN ({marks})", chunk)
+        conn.execute(f"DELETE FROM node_runs WHERE job_id IN ({marks})", chunk)
+        conn.execute(f"DELETE FROM jobs WHERE job_id IN ({marks})", chunk)
+    return len(ids)
+
+
+def _vacuum(conn: sqlite3.Connection) -> int:
+    """Give freed pages back to the file system, so the file shrinks again."""
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    mode = conn.execute("PRAGMA auto_vacuum").fetchone()[0]
+    if mode == 2:  # INCREMENTAL
+        conn.execute("PRAGMA incremental_vacuum").fetchall()
+    elif free > 0:
+        # A database made before auto_vacuum was on: a full VACUUM once converts it.
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        conn.execute("VACUUM")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    return int(free)
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
