@@ -1,0 +1,473 @@
+"""The desktop app: wires the supervisor, the tray (or status window), the dialogs and the
+config together. Every user action is a method here; the menu and the windows only call them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable, Coroutine
+
+from PySide6.QtCore import QObject, QUrl
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QMessageBox, QSystemTrayIcon
+
+from engine.app import Engine
+from engine.config import EngineConfig, new_engine_id
+from engine.events import Event
+from engine.store.secret_key import KeySource, load_or_create_key
+from desktop.approvals import ApprovalsController, describe
+from desktop.autostart import Autostart
+from desktop.config import DesktopConfig
+from desktop.folders import SharedFolders, SharedFoldersDialog
+from desktop.icons import TrayState
+from desktop.log_tail import LogTail
+from desktop.notifications import Notifier
+from desktop.open_gui import Opener, gui_link, open_url
+from desktop.pairing import PairingController
+from desktop.port_conflict import PortConflictDialog, free_port_near, port_holder
+from desktop.settings_dialog import SettingsDialog, SettingsValues
+from desktop.status_window import StatusWindow
+from desktop.supervisor import EngineSupervisor, RestartPolicy, State
+from desktop.tray import StatusView, Tray, TrayMenu
+from desktop.tunnel import Tunnel, TunnelState
+
+log = logging.getLogger(__name__)
+
+DRIVES_NOTICE_INTERVAL_S = 300.0
+
+
+class DesktopApp(QObject):
+    def __init__(self, config: DesktopConfig, *, hidden: bool = False, tray: bool | None = None,
+                 opener: Opener | None = None, autostart: Autostart | None = None,
+                 policy: RestartPolicy | None = None, watch_interval_s: float = 1.0,
+                 log_tail: LogTail | None = None, notifier: Notifier | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.hidden = hidden
+        self.opener = opener
+        self.autostart = autostart or Autostart()
+        self.log_tail = log_tail or LogTail()
+        if self.log_tail not in logging.getLogger().handlers:
+            logging.getLogger().addHandler(self.log_tail)
+        self.key_source: KeySource | None = None
+        self.engine_id = ""
+        self.supervisor = EngineSupervisor(self._make_engine, policy=policy, log_tail=self.log_tail,
+                                           watch_interval_s=watch_interval_s)
+        self.tunnel = Tunnel()
+        self.notifier = notifier or Notifier(fallback=self._fallback_message)
+        self.approvals = ApprovalsController(self.notifier)
+        self.pairing = PairingController()
+        self.folders = SharedFolders(tuple(r for r in config.settings.roots if r.is_dir()),
+                                     self._apply_roots)
+        self.menu = TrayMenu(self)
+        use_tray = QSystemTrayIcon.isSystemTrayAvailable() if tray is None else tray
+        self.tray: Tray | None = Tray(self.menu, self.show_status_window) if use_tray else None
+        self.status_window = StatusWindow(self.menu, quit_on_close=self.tray is None)
+        self.folders_dialog: SharedFoldersDialog | None = None
+        self.settings_dialog: SettingsDialog | None = None
+        self.port_dialog: PortConflictDialog | None = None
+        self.error_dialog: QMessageBox | None = None
+        self.last_status: dict[str, Any] | None = None
+        self.view: StatusView | None = None
+        self.finished = asyncio.Event()
+        self._unsubscribe: Callable[[], None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._message_click: Callable[[], Any] | None = None
+        self._last_drives_notice = -DRIVES_NOTICE_INTERVAL_S
+        self._quitting = False
+        self.supervisor.state_changed.connect(self._on_state)
+        self.supervisor.engine_started.connect(self._wire)
+        self.supervisor.engine_stopping.connect(self._unwire)
+        self.approvals.changed.connect(self.refresh)
+        self.tunnel.state_changed.connect(lambda _s: self.refresh())
+        if self.tray is not None:
+            self.tray.icon.messageClicked.connect(self._on_message_clicked)
+        self.refresh()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, *, start_engine: bool = True) -> None:
+        """Load the keys, show the tray, start the engine (and the tunnel when configured)."""
+        secrets = self.config.secrets
+        self.engine_id = await asyncio.to_thread(self.config.engine_id)
+        try:
+            self.key_source = await asyncio.to_thread(load_or_create_key, self.config.data_dir)
+        except Exception as exc:  # noqa: BLE001 - the engine start reports the folder problem
+            log.warning("the secrets key could not be loaded yet: %s", exc)
+        token, hostname = await asyncio.to_thread(
+            lambda: (secrets.get("tunnel_token"), secrets.get("tunnel_hostname")))
+        if self.tray is not None:
+            self.tray.show()
+            if not self.hidden:
+                self.tray.message("Flowork is running", "Flowork is in the tray: right-click "
+                                  "its icon for the menu.")
+        elif self.hidden:
+            self.status_window.showMinimized()
+        else:
+            self.status_window.bring_up()
+        self.refresh()
+        if token:
+            self.tunnel.configure(token, hostname)
+        if start_engine:
+            await self.supervisor.start()
+
+    async def shutdown(self) -> None:
+        """Quit: the tunnel and the engine stop cleanly; nothing is left running."""
+        self.tunnel.stop()
+        await self.supervisor.stop()
+        self.approvals.detach()
+        self.pairing.close_all()
+        await self.notifier.aclose()
+        for task in list(self._tasks):
+            task.cancel()
+        if self.tray is not None:
+            self.tray.hide()
+        logging.getLogger().removeHandler(self.log_tail)
+        for window in (self.status_window, self.folders_dialog, self.settings_dialog,
+                       self.port_dialog, self.error_dialog):
+            if window is not None:
+                window.hide()
+        self.finished.set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a desktop action failed", exc_info=task.exception())
+
+    # -- the engine --------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine | None:
+        return self.supervisor.engine if self.supervisor.state is State.RUNNING else None
+
+    def _make_engine(self) -> Engine:
+        settings = self.config.settings
+        config = EngineConfig(host="127.0.0.1", port=settings.port, engine_id=self.engine_id,
+                              data_dir=self.config.data_dir, log_dir=self.config.log_dir,  # type: ignore[arg-type]
+                              owners=settings.owners, roots=self.folders.roots)
+        return Engine(config, key_source=self.key_source)
+
+    def _wire(self, engine: Engine) -> None:
+        self._unsubscribe = engine.subscribe(self._on_event)
+        engine.set_pairing_handler(self.pairing.ask)
+        engine.on_owners_changed = self._owners_changed
+        engine.on_drives_requested_empty = self._drives_requested_empty
+        self.last_status = engine.status().frame()
+        self.approvals.attach(engine)
+        self.refresh()
+
+    def _unwire(self, engine: Engine) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        engine.set_pairing_handler(None)
+        engine.on_owners_changed = None
+        engine.on_drives_requested_empty = None
+        self.approvals.detach()
+        self.pairing.close_all()
+        self.last_status = None
+
+    def _on_event(self, event: Event) -> None:
+        frame_type = event.frame.get("type")
+        engine = self.engine
+        if frame_type == "engine_status_update" and engine is not None:
+            self.last_status = dict(event.frame)  # the engine's own figures, as the GUI gets them
+            self.refresh()
+        elif frame_type == "workflow_status_update" and engine is not None:
+            self.last_status = engine.status().frame()
+            self.refresh()
+
+    def _owners_changed(self, owners: list[str]) -> None:
+        self.config.update(owners=tuple(owners))
+
+    def _apply_roots(self, roots: tuple[Path, ...]) -> None:
+        self.config.update(roots=roots)
+        if self.engine is not None:
+            self.engine.set_roots(list(roots))
+
+    def _drives_requested_empty(self) -> None:
+        now = time.monotonic()
+        if now - self._last_drives_notice < DRIVES_NOTICE_INTERVAL_S:
+            return
+        self._last_drives_notice = now
+        self.notifier.notify("Share a folder with Flowork",
+                             "The web GUI asked for your folders, but none is shared yet. "
+                             "Click to choose one.",
+                             buttons=[("Choose a folder…", self.pick_folder)],
+                             on_clicked=self.pick_folder)
+
+    def _on_state(self, state: State) -> None:
+        if state is State.PORT_IN_USE:
+            self._spawn(self._show_port_conflict())
+        elif state is State.ERROR:
+            self.show_error()
+        elif state is State.RUNNING:
+            for dialog in (self.port_dialog, self.error_dialog):
+                if dialog is not None:
+                    dialog.hide()
+        self.refresh()
+
+    # -- what the tray shows -----------------------------------------------------------------
+
+    def make_view(self) -> StatusView:
+        sup = self.supervisor
+        notes: list[str] = []
+        if (self.key_source is not None and self.key_source.location == "file") \
+                or self.config.secrets.location == "file":
+            notes.append("No usable OS keyring: keys are kept in files only you can read.")
+        if self.tunnel.state is not TunnelState.OFF:
+            notes.append(f"Tunnel: {self.tunnel.state.value}"
+                         + (f" (wss://{self.tunnel.hostname})" if self.tunnel.hostname else ""))
+        approvals = tuple((r.approval_id, "Approve? {} · {}".format(*describe(r)))
+                          for r in self.approvals.pending)
+        status = self.last_status
+        base: dict[str, Any] = dict(notes=tuple(notes), approvals=approvals)
+        if sup.state is State.RUNNING and sup.engine is not None:
+            status = status or {}
+            running = int(status.get("runningJobs") or 0)
+            state = TrayState.APPROVAL if approvals else TrayState.BUSY if running else TrayState.IDLE
+            headline = {TrayState.APPROVAL: "approval waiting", TrayState.BUSY: "running a workflow",
+                        TrayState.IDLE: "running"}[state]
+            return StatusView(state=state, headline=headline, url=sup.engine.url,
+                              cpu_percent=status.get("cpuPercent"),
+                              memory_percent=status.get("memoryPercent"),
+                              running_jobs=running, clients=int(status.get("connectedClients") or 0),
+                              engine_running=True, **base)
+        if sup.state is State.PORT_IN_USE:
+            return StatusView(state=TrayState.PORT_IN_USE,
+                              headline=f"port {self.config.settings.port} is in use",
+                              **{**base, "notes": base["notes"] + (sup.error,)})
+        if sup.state is State.ERROR:
+            return StatusView(state=TrayState.ERROR, headline="engine error",
+                              **{**base, "notes": base["notes"] + (sup.error,)})
+        if sup.state in (State.STARTING, State.RESTARTING, State.STOPPING):
+            headline = {State.STARTING: "starting…", State.STOPPING: "stopping…",
+                        State.RESTARTING: "restarting after a failure…"}[sup.state]
+            extra = (sup.error,) if sup.state is State.RESTARTING and sup.error else ()
+            return StatusView(state=TrayState.STARTING, headline=headline, can_start=False,
+                              **{**base, "notes": base["notes"] + extra})
+        return StatusView(state=TrayState.STOPPED, headline="stopped", **base)
+
+    def refresh(self) -> None:
+        self.view = self.make_view()
+        self.menu.update_view(self.view)
+        if self.tray is not None:
+            self.tray.update_view(self.view)
+        self.status_window.update_view(self.view)
+
+    # -- menu actions ------------------------------------------------------------------------
+
+    def start_engine(self) -> None:
+        self._spawn(self.supervisor.start())
+
+    def stop_engine(self) -> None:
+        self._spawn(self.supervisor.stop())
+
+    def restart_engine(self) -> None:
+        self._spawn(self.supervisor.restart())
+
+    def ws_url(self) -> str | None:
+        engine = self.engine
+        if engine is None:
+            return None
+        public = self.tunnel.public_url_base
+        return f"{public}/?engineId={self.engine_id}" if public else engine.url
+
+    def open_gui(self) -> None:
+        url = self.ws_url()
+        if url is None:
+            return
+        link = gui_link(self.config.settings.gui_url, url, self.engine_id)
+        if not open_url(link, self.opener):
+            self._fallback_message("Flowork", f"Could not open a browser. Open {link} yourself.", None)
+
+    def copy_engine_id(self) -> None:
+        QGuiApplication.clipboard().setText(self.engine_id)
+
+    def copy_ws_url(self) -> None:
+        url = self.ws_url()
+        if url is not None:
+            QGuiApplication.clipboard().setText(url)
+
+    def show_approval(self, approval_id: str) -> None:
+        self.approvals.show(approval_id)
+
+    def show_folders(self) -> None:
+        if self.folders_dialog is None:
+            self.folders_dialog = SharedFoldersDialog(self.folders)
+        self.folders_dialog.show()
+        self.folders_dialog.raise_()
+
+    def pick_folder(self) -> None:
+        self.folders.pick()
+
+    def show_settings(self) -> None:
+        secrets = self.config.secrets
+        values = SettingsValues(engine_id=self.engine_id, port=self.config.settings.port,
+                                owners=self.config.settings.owners,
+                                gui_url=self.config.settings.gui_url,
+                                tunnel_token=secrets.get("tunnel_token") or "",
+                                tunnel_hostname=secrets.get("tunnel_hostname") or "",
+                                start_at_login=self.autostart_enabled())
+        if self.key_source is not None and self.key_source.location == "file" or secrets.location == "file":
+            secrets_note = (f"No usable OS keyring: the engine ID and tunnel token are in "
+                            f"{secrets.fallback_path}, the secrets key in "
+                            f"{self.key_source.detail if self.key_source else 'the data folder'}; "
+                            f"both readable only by you.")
+        else:
+            secrets_note = "Kept in the OS keyring."
+        if self.tunnel.state is TunnelState.NOT_INSTALLED or (
+                self.tunnel.state is TunnelState.OFF and not _cloudflared_found()):
+            from desktop.tunnel import INSTALL_HINT
+            tunnel_note = INSTALL_HINT
+        else:
+            tunnel_note = f"{self.tunnel.state.value}. {self.tunnel.detail}".strip()
+        if self.settings_dialog is not None:
+            self.settings_dialog.hide()
+            self.settings_dialog.deleteLater()
+        dialog = SettingsDialog(values, secrets_note=secrets_note, tunnel_note=tunnel_note,
+                                folders_text="\n".join(map(str, self.folders.roots)) or "none",
+                                show_folders=self.show_folders, new_engine_id=new_engine_id)
+        dialog.saved.connect(lambda v: self._spawn(self.apply_settings(v)))
+        self.settings_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+
+    async def apply_settings(self, values: SettingsValues) -> None:
+        settings = self.config.settings
+        secrets = self.config.secrets
+        old_token = await asyncio.to_thread(secrets.get, "tunnel_token") or ""
+        old_host = await asyncio.to_thread(secrets.get, "tunnel_hostname") or ""
+        id_changed = values.engine_id != self.engine_id
+        port_changed = values.port != settings.port
+        await asyncio.to_thread(self._store_secrets, values, id_changed)
+        self.config.update(port=values.port, owners=values.owners, gui_url=values.gui_url)
+        if id_changed:
+            self.engine_id = values.engine_id
+        if values.start_at_login != self.autostart_enabled():
+            self.set_autostart(values.start_at_login)
+        if (values.tunnel_token, values.tunnel_hostname) != (old_token, old_host):
+            self.tunnel.configure(values.tunnel_token, values.tunnel_hostname)
+        if self.engine is not None:
+            self.engine.set_owners(list(values.owners))
+        if (id_changed or port_changed) and self.supervisor.state is not State.STOPPED:
+            await self.supervisor.restart()
+        self.refresh()
+
+    def _store_secrets(self, values: SettingsValues, id_changed: bool) -> None:
+        secrets = self.config.secrets
+        secrets.set("tunnel_token", values.tunnel_token or None)
+        secrets.set("tunnel_hostname", values.tunnel_hostname or None)
+        if id_changed:
+            secrets.set("engine_id", values.engine_id)
+
+    def autostart_enabled(self) -> bool:
+        try:
+            return self.autostart.is_enabled()
+        except OSError as exc:
+            log.warning("cannot read the start-at-login setting: %s", exc)
+            return False
+
+    def set_autostart(self, enabled: bool) -> None:
+        try:
+            self.autostart.set_enabled(enabled)
+        except OSError as exc:
+            log.error("cannot change the start-at-login setting: %s", exc)
+            self._fallback_message("Flowork", f"Start at login could not be changed: {exc}", None)
+        self.menu.refresh_autostart()
+
+    def open_logs(self) -> None:
+        folder = Path(self.config.log_dir)  # type: ignore[arg-type]
+        folder.mkdir(parents=True, exist_ok=True)
+        open_url(QUrl.fromLocalFile(str(folder)).toString(), self.opener)
+
+    def quit(self) -> None:
+        if not self._quitting:
+            self._quitting = True
+            self._spawn(self.shutdown())
+
+    def show_status_window(self) -> None:
+        self.status_window.bring_up()
+
+    def show_error(self) -> None:
+        sup = self.supervisor
+        if sup.state is State.PORT_IN_USE:
+            self._spawn(self._show_port_conflict())
+            return
+        box = self.error_dialog
+        if box is None:
+            box = QMessageBox(QMessageBox.Icon.Critical, "Flowork: the engine stopped", "")
+            box.setModal(False)
+            self.error_restart_button = box.addButton("Restart", QMessageBox.ButtonRole.AcceptRole)
+            self.error_logs_button = box.addButton("Open logs folder", QMessageBox.ButtonRole.ActionRole)
+            box.addButton(QMessageBox.StandardButton.Close)
+            box.buttonClicked.connect(self._error_button)
+            self.error_dialog = box
+        box.setText(sup.error or "The engine is not running.")
+        lines = sup.error_log or self.log_tail.lines(20)
+        box.setInformativeText(f"Logs: {self.config.log_dir}")
+        box.setDetailedText("\n".join(lines))
+        box.show()
+        box.raise_()
+
+    def _error_button(self, button: object) -> None:
+        if button is self.error_restart_button:
+            self.restart_engine()
+        elif button is self.error_logs_button:
+            self.open_logs()
+
+    async def _show_port_conflict(self) -> None:
+        port = self.config.settings.port
+        holder = await asyncio.to_thread(port_holder, port)
+        if self.supervisor.state is not State.PORT_IN_USE:
+            return
+        if self.port_dialog is not None:
+            self.port_dialog.hide()
+            self.port_dialog.deleteLater()
+        dialog = PortConflictDialog(port, holder)
+        dialog.buttonClicked.connect(lambda b: self._port_button(dialog, b))
+        self.port_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+
+    def _port_button(self, dialog: PortConflictDialog, button: object) -> None:
+        if button is dialog.other_port_button:
+            self._spawn(self.use_another_port())
+        elif button is dialog.retry_button:
+            self.start_engine()
+
+    async def use_another_port(self) -> None:
+        port = await asyncio.to_thread(free_port_near, self.config.settings.port)
+        log.info("using port %d instead of %d", port, self.config.settings.port)
+        self.config.update(port=port)
+        await self.supervisor.start()
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def _fallback_message(self, title: str, text: str, on_clicked: Callable[[], Any] | None) -> None:
+        self._message_click = on_clicked
+        if self.tray is not None and QSystemTrayIcon.supportsMessages():
+            self.tray.message(title, text)
+        else:
+            self.status_window.note.setText(f"{title}: {text}")
+            if on_clicked is not None:
+                on_clicked()
+
+    def _on_message_clicked(self) -> None:
+        if self._message_click is not None:
+            callback, self._message_click = self._message_click, None
+            callback()
+
+
+def _cloudflared_found() -> bool:
+    from desktop.tunnel import find_cloudflared
+    return find_cloudflared() is not None

@@ -1,0 +1,189 @@
+"""Runs the in-process engine: start, stop, restart, and restart after a crash.
+
+An engine that dies (its start fails, or it stops without being asked) is restarted with
+back-off, at most 3 times in 10 minutes; after that the supervisor gives up and reports ERROR
+with the last log lines, and only the user's Start/Restart tries again. A port already in use is
+not a crash: it is its own state (PORT_IN_USE), for the user to resolve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from enum import Enum
+from typing import Callable
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.app import Engine, EngineStartError
+from desktop.log_tail import LogTail
+
+log = logging.getLogger(__name__)
+
+
+class State(Enum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    RESTARTING = "restarting"    # waiting out the back-off after a crash
+    PORT_IN_USE = "port in use"
+    ERROR = "error"              # gave up, or the user must act
+
+
+class RestartPolicy:
+    """At most `max_restarts` automatic restarts within `window_s`, with doubling delays."""
+
+    def __init__(self, *, max_restarts: int = 3, window_s: float = 600.0, base_delay_s: float = 1.0,
+                 max_delay_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_restarts = max_restarts
+        self.window_s = window_s
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self._clock = clock
+        self._restarts: list[float] = []
+
+    def next_delay(self) -> float | None:
+        """The wait before the next restart, or None: give up."""
+        now = self._clock()
+        self._restarts = [t for t in self._restarts if now - t < self.window_s]
+        if len(self._restarts) >= self.max_restarts:
+            return None
+        self._restarts.append(now)
+        return min(self.base_delay_s * 2 ** (len(self._restarts) - 1), self.max_delay_s)
+
+    def reset(self) -> None:
+        self._restarts.clear()
+
+
+class EngineSupervisor(QObject):
+    state_changed = Signal(object)      # State
+    engine_started = Signal(object)     # the new Engine (its runtime is new: re-subscribe)
+    engine_stopping = Signal(object)    # the Engine about to go away
+
+    def __init__(self, make_engine: Callable[[], Engine], *, policy: RestartPolicy | None = None,
+                 log_tail: LogTail | None = None, watch_interval_s: float = 1.0) -> None:
+        super().__init__()
+        self._make_engine = make_engine
+        self.policy = policy or RestartPolicy()
+        self.log_tail = log_tail
+        self.watch_interval_s = watch_interval_s
+        self.state = State.STOPPED
+        self.engine: Engine | None = None
+        self.error: str = ""
+        self.error_log: list[str] = []
+        self.crashes = 0
+        self._lock = asyncio.Lock()
+        self._watch_task: asyncio.Task[None] | None = None
+        self._restart_task: asyncio.Task[None] | None = None
+
+    # -- what the user asks for --------------------------------------------------------------
+
+    async def start(self) -> None:
+        async with self._lock:
+            self._cancel_restart()
+            self.policy.reset()
+            if self.state is not State.RUNNING:
+                await self._start_once()
+
+    async def stop(self) -> None:
+        async with self._lock:
+            self._cancel_restart()
+            await self._stop_engine()
+            self._set(State.STOPPED)
+
+    async def restart(self) -> None:
+        async with self._lock:
+            self._cancel_restart()
+            self.policy.reset()
+            await self._stop_engine()
+            await self._start_once()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _set(self, state: State) -> None:
+        if state is not State.ERROR and state is not State.PORT_IN_USE:
+            self.error = "" if state in (State.RUNNING, State.STOPPED) else self.error
+        self.state = state
+        self.state_changed.emit(state)
+
+    async def _start_once(self) -> None:
+        self._set(State.STARTING)
+        engine = self._make_engine()
+        try:
+            await engine.start()
+        except EngineStartError as exc:
+            log.error("%s", exc)
+            if exc.reason == "port_in_use":
+                self.error = str(exc)
+                self._set(State.PORT_IN_USE)
+                return
+            self._crashed(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure is reported, never a crash of the app
+            log.exception("the engine failed to start")
+            self._crashed(f"The engine failed to start: {exc}")
+            return
+        self.engine = engine
+        self._set(State.RUNNING)
+        self.engine_started.emit(engine)
+        self._watch_task = asyncio.ensure_future(self._watch(engine))
+
+    async def _stop_engine(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+            self._watch_task = None
+        engine = self.engine
+        if engine is None:
+            return
+        self._set(State.STOPPING)
+        self.engine_stopping.emit(engine)
+        try:
+            await engine.stop()
+        except Exception:  # noqa: BLE001 - a failed stop must not keep the app from going on
+            log.exception("the engine did not stop cleanly")
+        self.engine = None
+
+    async def _watch(self, engine: Engine) -> None:
+        """Notice an engine that stopped without being asked."""
+        while True:
+            await asyncio.sleep(self.watch_interval_s)
+            if not engine.running:
+                log.error("the engine stopped unexpectedly")
+                self._watch_task = None
+                self.engine_stopping.emit(engine)
+                self.engine = None
+                self._crashed("The engine stopped unexpectedly.")
+                return
+
+    def _crashed(self, message: str) -> None:
+        self.crashes += 1
+        delay = self.policy.next_delay()
+        if delay is None:
+            self.error = (f"{message} It stopped {self.policy.max_restarts + 1} times within "
+                          f"{int(self.policy.window_s // 60)} minutes, so Flowork gave up "
+                          f"restarting it. Fix the cause, then choose Restart.")
+            self.error_log = self.log_tail.lines(20) if self.log_tail else []
+            log.error("giving up restarting the engine: %s", message)
+            self._set(State.ERROR)
+            return
+        self.error = message
+        log.warning("restarting the engine in %.1f s", delay)
+        self._set(State.RESTARTING)
+        self._restart_task = asyncio.ensure_future(self._restart_later(delay))
+
+    async def _restart_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with self._lock:
+            self._restart_task = None
+            if self.state is State.RESTARTING:
+                await self._start_once()
+
+    def _cancel_restart(self) -> None:
+        if self._restart_task is not None:
+            self._restart_task.cancel()
+            self._restart_task = None
