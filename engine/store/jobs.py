@@ -156,8 +156,8 @@ def _enforce(conn: sqlite3.Connection, policies: list[RetentionPolicy], now: flo
         # Newest first; running jobs are never trimmed. Sub-workflow jobs follow their parent.
         rows = conn.execute(
             f"SELECT j.job_id, coalesce(j.end_time, j.start_time), "
-            f"(SELECT coalesce(sum(length(h.payload)), 0) FROM connection_history h "
-            f" WHERE h.job_id = j.job_id) "
+            f"coalesce(length(j.result), 0) + (SELECT coalesce(sum(length(h.payload)), 0) "
+            f" FROM connection_history h WHERE h.job_id = j.job_id) "
             f"FROM jobs j WHERE j.address = ? AND j.parent_job_id IS NULL "
             f"AND j.status NOT IN ({placeholders}) ORDER BY j.start_time DESC",
             (policy.address, *ACTIVE_STATUSES)).fetchall()
