@@ -183,6 +183,16 @@ class DesktopApp(QObject):
             self.last_status = dict(event.frame)  # the engine's own figures, as the GUI gets them
             self.refresh()
         elif frame_type == "workflow_status_update" and engine is not None:
+            self._resample_status(engine)
+            status = (event.frame.get("status_data") or {}).get("status")
+            if status in ("SUCCEEDED", "FAILED", "STOPPED"):
+                # the job leaves the engine's job table right after its last event
+                loop = asyncio.get_running_loop()
+                for delay in (0.3, 2.0):
+                    loop.call_later(delay, self._resample_status, engine)
+
+    def _resample_status(self, engine: Engine) -> None:
+        if engine is self.engine:
             self.last_status = engine.status().frame()
             self.refresh()
 
