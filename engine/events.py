@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable
 
+# Imported here, not inside encoded(): an import statement run on the loop is not free (with
+# PySide6 loaded, its import hook reads the importing module's source file from disk).
+from engine.protocol.frames import encode
+
 log = logging.getLogger(__name__)
 
 
@@ -34,7 +38,6 @@ class Event:
     def encoded(self) -> str:
         """The frame's JSON text, made once however many connections receive it."""
         if not self._encoded:
-            from engine.protocol.frames import encode
             self._encoded.append(encode(self.frame))
         return self._encoded[0]
 

@@ -15,7 +15,9 @@ from typing import Any
 from engine.protocol.errors import EngineError, ErrorCode
 
 DEFAULT_PAGE = 500
-MAX_PAGE = 5000
+# A page is encoded into one reply on the event loop (about 15 µs per item with C json):
+# 1000 items keep that to a few milliseconds; larger folders take more pages.
+MAX_PAGE = 1000
 MAX_PATH_LEN = 4096
 
 

@@ -10,6 +10,7 @@ from engine.auth.signatures import BadSignature, SIGNATURE_RE, recover_personal_
 from engine.handlers.registry import Request, handler
 from engine.protocol.canonical import canonical_json
 from engine.protocol.errors import EngineError, ErrorCode
+from engine.protocol.frames import RawJSON
 from engine.protocol.schema import ADDRESS_RE, Address, Field, Integer, Name, Object, Schema, String
 from engine.store.presets import EVERYONE
 
@@ -37,11 +38,11 @@ async def load_preset(req: Request) -> dict[str, Any]:
     if owner != req.owner and not await req.engine.presets.is_shared_with(owner, name, req.owner):
         # Same text as a missing preset: do not reveal what another user keeps.
         raise EngineError.not_found(f"The preset '{name}'")
-    found = await req.engine.presets.load(owner, name, req.fields.get("version"))
+    found = await req.engine.presets.load_text(owner, name, req.fields.get("version"))
     if found is None:
         raise EngineError.not_found(f"The preset '{name}'")
-    version, workflow = found
-    reply: dict[str, Any] = {"name": name, "workflow_data": workflow, "version": version}
+    version, workflow_text = found
+    reply: dict[str, Any] = {"name": name, "workflow_data": RawJSON(workflow_text), "version": version}
     if owner_id:
         reply["owner_id"] = owner_id
     return reply

@@ -24,7 +24,7 @@ from engine.auth.frame_auth import FrameAuthenticator, normalize_address
 from engine.events import Delivery, Event
 from engine.handlers.registry import HandlerRegistry, Request
 from engine.protocol.errors import EngineError, ErrorCode
-from engine.protocol.frames import error_frame, parse_frame, peek_request
+from engine.protocol.frames import IncomingFrame, error_frame, parse_frame, peek_request
 from engine.server.connection import ClientConnection
 from engine.server.outbox import Outbox, OutboxOverflow
 
@@ -167,7 +167,7 @@ class EngineServer:
         reply_type: str | None = None
         try:
             try:
-                frame = parse_frame(message)
+                frame = await _parse(message)
             except EngineError:
                 if not isinstance(message, (bytes, bytearray)):
                     request_type, request_id = peek_request(message)
@@ -268,6 +268,19 @@ class EngineServer:
 
     def connections_of(self, owner: str) -> list[ClientConnection]:
         return list(self._by_owner.get(normalize_address(owner), ()))
+
+
+# Above this size a frame is decoded on a worker thread. Decoding is CPU work proportional to
+# the frame (the nesting check and the decoder's C parts hold the GIL wherever they run, but the
+# Python-level checks then yield to the loop every few milliseconds); below it, the thread hop
+# would cost more than the parse.
+OFFLOAD_FRAME_CHARS = 64 * 1024
+
+
+async def _parse(message: str | bytes) -> IncomingFrame:
+    if isinstance(message, str) and len(message) > OFFLOAD_FRAME_CHARS:
+        return await asyncio.to_thread(parse_frame, message)
+    return parse_frame(message)
 
 
 def _remote(ws: ServerConnection) -> str:

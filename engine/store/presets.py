@@ -32,14 +32,17 @@ class PresetsStore:
 
     async def save(self, owner: str, name: str, workflow: dict[str, Any], signature: str) -> int:
         """Store a new version; returns its number (1 for a new preset)."""
-        text = json.dumps(workflow, ensure_ascii=False, separators=(",", ":"))
-        return await self._db.transaction(_save, owner, name, text, signature)
+        return await self._db.transaction(_save, owner, name, workflow, signature)
 
     async def list(self, owner: str) -> list[PresetSummary]:
         return await self._db.run(_list, owner)
 
     async def load(self, owner: str, name: str, version: int | None = None) -> tuple[int, dict[str, Any]] | None:
         return await self._db.run(_load, owner, name, version)
+
+    async def load_text(self, owner: str, name: str, version: int | None = None) -> tuple[int, str] | None:
+        """Like `load`, but the workflow as its stored JSON text, for a reply (no decoding)."""
+        return await self._db.run(_load_text, owner, name, version)
 
     async def delete(self, owner: str, name: str) -> bool:
         return await self._db.transaction(_delete, owner, name)
@@ -52,7 +55,9 @@ class PresetsStore:
         return await self._db.run(_is_shared, owner, name, grantee)
 
 
-def _save(conn: sqlite3.Connection, owner: str, name: str, text: str, signature: str) -> int:
+def _save(conn: sqlite3.Connection, owner: str, name: str, workflow: dict[str, Any],
+          signature: str) -> int:
+    text = json.dumps(workflow, ensure_ascii=False, separators=(",", ":"))  # on the db thread
     row = conn.execute("SELECT max(version) FROM presets WHERE address = ? AND name = ?",
                        (owner, name)).fetchone()
     version = (row[0] or 0) + 1
@@ -75,13 +80,19 @@ def _list(conn: sqlite3.Connection, owner: str) -> list[PresetSummary]:
 
 def _load(conn: sqlite3.Connection, owner: str, name: str,
           version: int | None) -> tuple[int, dict[str, Any]] | None:
+    found = _load_text(conn, owner, name, version)
+    return (found[0], json.loads(found[1])) if found else None
+
+
+def _load_text(conn: sqlite3.Connection, owner: str, name: str,
+               version: int | None) -> tuple[int, str] | None:
     if version is None:
         row = conn.execute("SELECT version, workflow FROM presets WHERE address = ? AND name = ? "
                            "ORDER BY version DESC LIMIT 1", (owner, name)).fetchone()
     else:
         row = conn.execute("SELECT version, workflow FROM presets WHERE address = ? AND name = ? "
                            "AND version = ?", (owner, name, version)).fetchone()
-    return (row[0], json.loads(row[1])) if row else None
+    return (row[0], row[1]) if row else None
 
 
 def _delete(conn: sqlite3.Connection, owner: str, name: str) -> bool:
