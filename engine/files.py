@@ -6,6 +6,7 @@ Nothing a client sends becomes a path unchecked: a requested path is resolved to
 
 from __future__ import annotations
 
+import heapq
 import os
 import stat
 from dataclasses import dataclass
@@ -82,37 +83,61 @@ class SharedFolders:
                               field="path")
         try:
             with os.scandir(real) as entries:
-                raw = [self._entry(e) for e in entries]
+                groups: tuple[list[str], list[str]] = ([], [])  # folders, files
+                for entry in entries:
+                    groups[0 if _is_dir(entry) else 1].append(entry.name)
         except PermissionError:
             raise EngineError(ErrorCode.FORBIDDEN, f"The engine may not read the folder {requested}.") from None
         except OSError as exc:
             raise EngineError(ErrorCode.NOT_FOUND, f"The folder {requested} cannot be read: {exc.strerror}.") from None
-        raw.sort(key=lambda item: (item[0], item[1], item[2].name))
-        page = raw[offset:offset + limit]
-        items = [self._describe(real, entry) for *_, entry in page]
-        return Listing(str(real), items, len(raw), offset, limit)
+        names = _page(groups, offset, offset + limit)
+        items = [self._describe(real, name) for name in names]
+        return Listing(str(real), items, len(groups[0]) + len(groups[1]), offset, limit)
 
-    @staticmethod
-    def _entry(entry: os.DirEntry[str]) -> tuple[int, str, os.DirEntry[str]]:
+    def _describe(self, folder: Path, name: str) -> dict[str, Any]:
+        path = folder / name
+        info: os.stat_result | None = None
         try:
-            is_dir = entry.is_dir()  # follows symlinks, like the listing a person expects
-        except OSError:
-            is_dir = False
-        return (0 if is_dir else 1, entry.name.casefold(), entry)
-
-    def _describe(self, folder: Path, entry: os.DirEntry[str]) -> dict[str, Any]:
-        try:
-            info = entry.stat()
+            info = os.stat(path)  # follows symlinks, like the listing a person expects
             is_dir = stat.S_ISDIR(info.st_mode)
             size, modified = (None if is_dir else info.st_size), info.st_mtime
         except OSError:  # a dangling symlink, or a file that vanished meanwhile
             is_dir, size, modified = False, None, None
-        hidden = entry.name.startswith(".")
-        if os.name == "nt":
+        hidden = name.startswith(".")
+        if os.name == "nt" and info is not None:
             try:
-                hidden = hidden or bool(entry.stat().st_file_attributes & stat.FILE_ATTRIBUTE_HIDDEN)  # type: ignore[attr-defined]
+                hidden = hidden or bool(info.st_file_attributes & stat.FILE_ATTRIBUTE_HIDDEN)  # type: ignore[attr-defined]
             except (OSError, AttributeError):
                 pass
-        return {"name": entry.name, "type": "directory" if is_dir else "file",
-                "path": str(folder / entry.name), "size": size, "modified": modified,
+        return {"name": name, "type": "directory" if is_dir else "file",
+                "path": str(path), "size": size, "modified": modified,
                 "hidden": hidden}
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()  # follows symlinks; free for everything else (the d_type)
+    except OSError:
+        return False
+
+
+def _sort_key(name: str) -> str:
+    # Orders like (name.casefold(), name): NUL sorts first and never occurs in a file name.
+    return name.casefold() + "\0" + name
+
+
+def _page(groups: tuple[list[str], list[str]], start: int, end: int) -> list[str]:
+    """Names at positions start..end of folders-then-files, each group sorted by _sort_key.
+    A first page of a huge folder only selects its smallest names (heapq.nsmallest, the same
+    order as sorting), instead of sorting everything: sorting 100,000 names cost 4 times the
+    folder read itself."""
+    page: list[str] = []
+    first = 0  # position of the group's first name in the whole listing
+    for names in groups:
+        lo, hi = max(start - first, 0), min(end - first, len(names))
+        if lo < hi:
+            ordered = (heapq.nsmallest(hi, names, key=_sort_key) if hi * 4 < len(names)
+                       else sorted(names, key=_sort_key))
+            page += ordered[lo:hi]
+        first += len(names)
+    return page
