@@ -1,0 +1,1 @@
+"""Benchmarks: each script measures the engine against a baseline in the same run (see README)."""
