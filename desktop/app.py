@@ -56,7 +56,7 @@ class DesktopApp(QObject):
         self.engine_id = ""
         self.supervisor = EngineSupervisor(self._make_engine, policy=policy, log_tail=self.log_tail,
                                            watch_interval_s=watch_interval_s)
-        self.tunnel = Tunnel()
+        self.tunnel = Tunnel(policy=RestartPolicy(base_delay_s=policy.base_delay_s) if policy else None)
         self.notifier = notifier or Notifier(fallback=self._fallback_message)
         self.approvals = ApprovalsController(self.notifier)
         self.pairing = PairingController()

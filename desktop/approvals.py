@@ -111,6 +111,7 @@ class ApprovalsController(QObject):
         self._unsubscribe: Callable[[], None] | None = None
         self._pending: dict[str, Any] = {}
         self.dialogs: dict[str, ApprovalDialog] = {}
+        self._closing: list[ApprovalDialog] = []
         self._notifications: dict[str, str] = {}
 
     @property
@@ -192,6 +193,10 @@ class ApprovalsController(QObject):
             dialog._timer.stop()
             dialog.hide()
             dialog.deleteLater()
+            # We may be inside its own button's click: the last Python reference (which owns
+            # the C++ dialog) must outlive that click, so it is dropped on the next loop pass.
+            self._closing.append(dialog)
+            QTimer.singleShot(0, self._closing.clear)
         identifier = self._notifications.pop(approval_id, None)
         if identifier is not None:
             self.notifier.clear(identifier)

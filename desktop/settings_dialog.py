@@ -71,8 +71,9 @@ class SettingsDialog(QDialog):
         self.regenerate_button.clicked.connect(self._confirm_regenerate)
 
         self.port = QSpinBox()
-        self.port.setRange(1, 65535)
-        self.port.setValue(values.port or 12345)
+        self.port.setRange(0, 65535)
+        self.port.setSpecialValueText("any free port")  # 0: for tests and throwaway engines
+        self.port.setValue(values.port)
         form.addRow("Port:", self.port)
 
         self.owners = QPlainTextEdit("\n".join(values.owners))

@@ -13,6 +13,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 import pytest
 import qasync
+import shiboken6
 from PySide6.QtWidgets import QApplication
 
 from desktop.app import DesktopApp
@@ -43,6 +44,15 @@ class _TestLoop(qasync.QEventLoop):
 
         handle._callback = run
         return super()._add_callback(handle, delay)
+
+    def close(self) -> None:
+        """Delete the loop's timer object here, on the Qt thread. Left to Python's cyclic GC it
+        may be freed on a worker thread, where Qt cannot unregister its timers, and a later
+        timer event would reach a dead object. (The app has one loop for its whole life.)"""
+        timer = self._timer
+        super().close()
+        if shiboken6.isValid(timer):
+            shiboken6.delete(timer)
 
 
 def _qasync_loop() -> asyncio.AbstractEventLoop:
@@ -124,5 +134,17 @@ async def make_app(desktop_config: DesktopConfig, opened: Opened, home: Path,
     for app in apps:
         if not app.finished.is_set():
             await app.shutdown()
-        app.tray and app.tray.hide()
-        app.status_window.deleteLater()
+        _dispose(app)
+
+
+def _dispose(app: DesktopApp) -> None:
+    """Delete the app's Qt objects now, on this thread (not whenever and wherever the GC runs)."""
+    objects: list[Any] = [app.status_window, app.menu, app.folders_dialog, app.settings_dialog,
+                          app.port_dialog, app.error_dialog, app.folders.picker,
+                          *app.approvals.dialogs.values(), *app.pairing.dialogs.values()]
+    if app.tray is not None:
+        objects.append(app.tray.icon)
+    objects += [app.supervisor, app.tunnel, app.approvals, app.folders, app]
+    for obj in objects:
+        if obj is not None and shiboken6.isValid(obj):
+            shiboken6.delete(obj)
