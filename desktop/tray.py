@@ -35,7 +35,7 @@ class StatusView:
     def detail_line(self) -> str:
         if not self.engine_running:
             return ""
-        parts = [self.url]
+        parts = [self.url.split("/?", 1)[0]]  # the full URL is one click away (Copy WebSocket URL)
         if self.cpu_percent is not None:
             parts.append(f"CPU {self.cpu_percent:.0f}%")
         if self.memory_percent is not None:
