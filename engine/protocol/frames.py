@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from array import array
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 from engine.protocol.errors import EngineError, ErrorCode
@@ -37,10 +39,34 @@ def _depth_ok(value: Any, limit: int = MAX_DEPTH) -> bool:
     return True
 
 
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as signed bytes
+
+
+def nesting_within(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether decoding `text` nests at most `limit` containers deep, decided before decoding
+    and without recursion. The C JSON decoder recurses once per level and only the interpreter's
+    recursion limit stops it; a library that raises that limit (py_ecc, loaded with web3 or
+    eth-account, sets 100000) lets one deep frame overflow the C stack and kill the engine,
+    before any signature is checked. Linear, and the work is done by C string methods."""
+    if text.count("[") + text.count("{") <= limit:
+        return True
+    # Brackets outside JSON strings: drop escaped backslashes, then escaped quotes, then the
+    # strings themselves (every other piece between quotes).
+    unescaped = text.replace("\\\\", "").replace('\\"', "")
+    outside = "".join(unescaped.split('"')[::2]).encode("utf-8", "surrogatepass")
+    steps = outside.translate(_STEP, _NOT_BRACKET)
+    if b"\x01" * (limit + 1) in steps:
+        return False
+    return max(accumulate(array("b", steps)), default=0) <= limit
+
+
 def parse_frame(text: str | bytes) -> IncomingFrame:
     """Decode one text frame. Raises EngineError with a code the client can act on."""
     if isinstance(text, (bytes, bytearray)):
         raise EngineError(ErrorCode.BAD_FRAME, "Binary frames are not supported; send JSON text.")
+    if not nesting_within(text):
+        raise EngineError(ErrorCode.BAD_FRAME, f"The frame is nested deeper than {MAX_DEPTH} levels.")
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -72,6 +98,8 @@ def parse_frame(text: str | bytes) -> IncomingFrame:
 def peek_request(text: str | bytes) -> tuple[str | None, str | int | None]:
     """Best-effort (type, request_id) of a frame that failed to parse, for the error reply."""
     try:
+        if not nesting_within(text):
+            return None, None
         data = json.loads(text)
         payload = data.get("payload") if isinstance(data, dict) else None
         if isinstance(payload, dict):
