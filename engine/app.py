@@ -31,6 +31,7 @@ from engine.store.presets import PresetsStore
 from engine.store.secret_key import KeySource, load_or_create_key
 from engine.store.settings import SettingsStore
 from engine.store.variables import VariablesStore
+from engine.workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Engine:
         self.owners = OwnerList.of(config.owners)
         self.shared_folders = SharedFolders(config.roots)
         self.components = ComponentCatalog(config.data_dir / "components")
+        self.workers = Workers()  # blocking CPU work, off the loop (see engine/workers.py)
         self._key_source = key_source
         self.key_location: str | None = None
         self.db: Database | None = None
@@ -147,6 +149,7 @@ class Engine:
         log.info("engine stopped")
 
     async def _teardown(self) -> None:
+        self.workers.shutdown()
         if self._status_task is not None:
             self._status_task.cancel()
             try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from engine.files import DEFAULT_PAGE, MAX_PAGE, MAX_PATH_LEN
@@ -30,7 +29,7 @@ async def request_drives(req: Request) -> dict[str, Any]:
 async def request_directory_list(req: Request) -> dict[str, Any]:
     path = req.fields["path"]
     try:
-        listing = await asyncio.to_thread(req.engine.shared_folders.list_directory, path,
+        listing = await req.engine.workers.run(req.engine.shared_folders.list_directory, path,
                                           req.fields.get("offset", 0),
                                           req.fields.get("limit", DEFAULT_PAGE))
     except EngineError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from engine.auth.frame_auth import normalize_address
@@ -60,8 +59,14 @@ def check_workflow_shape(workflow: dict[str, Any], field: str = "workflow_data")
         raise EngineError.invalid(f"{field}.nodes", f"has more than {WORKFLOW_MAX_NODES} nodes")
 
 
-def _preset_signer(workflow: dict[str, Any], signature: str) -> str:
-    return recover_personal_signer(canonical_json({"workflow_data": workflow}), signature)
+_SIGNED_PREFIX = '{"workflow_data":'
+
+
+def _preset_signer(workflow: dict[str, Any], signature: str) -> tuple[str, str]:
+    """(signer, the workflow's canonical JSON text). The text is also what gets stored: it is
+    valid JSON for the same document, and reusing it spares a second encoding."""
+    signed = canonical_json({"workflow_data": workflow})
+    return recover_personal_signer(signed, signature), signed[len(_SIGNED_PREFIX):-1]
 
 
 @handler("save_preset", reply="status_response",
@@ -73,7 +78,7 @@ async def save_preset(req: Request) -> dict[str, Any]:
     check_workflow_shape(workflow)
     try:
         # Serializing a large workflow is CPU work: keep it off the event loop.
-        signer = await asyncio.to_thread(_preset_signer, workflow, signature)
+        signer, workflow_text = await req.engine.workers.run(_preset_signer, workflow, signature)
     except (BadSignature, TypeError, UnicodeEncodeError, ValueError) as exc:
         raise EngineError(ErrorCode.AUTH_SIGNATURE,
                           f"The preset signature is invalid ({exc}); nothing was saved.") from None
@@ -81,7 +86,7 @@ async def save_preset(req: Request) -> dict[str, Any]:
         raise EngineError(ErrorCode.AUTH_SIGNATURE, "The preset signature does not match the "
                           "signed-in address (the workflow may have changed after signing); "
                           "nothing was saved.")
-    version = await req.engine.presets.save(req.owner, name, workflow, signature)
+    version = await req.engine.presets.save(req.owner, name, RawJSON(workflow_text), signature)
     req.engine.publish_to_owner(req.owner, await _presets_frame(req))
     return {"status": f"Preset '{name}' saved.", "request_type": req.type, "name": name,
             "version": version}

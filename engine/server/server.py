@@ -167,7 +167,7 @@ class EngineServer:
         reply_type: str | None = None
         try:
             try:
-                frame = await _parse(message)
+                frame = await self._parse(message)
             except EngineError:
                 if not isinstance(message, (bytes, bytearray)):
                     request_type, request_id = peek_request(message)
@@ -200,6 +200,11 @@ class EngineServer:
                               "the details are in the engine log.")
             self._reply(conn, error_frame(err, reply_type=reply_type, request_type=request_type,
                                           request_id=None), request_id)
+
+    async def _parse(self, message: str | bytes) -> IncomingFrame:
+        if isinstance(message, str) and len(message) > OFFLOAD_FRAME_CHARS:
+            return await self.engine.workers.run(parse_frame, message)
+        return parse_frame(message)
 
     def _reply(self, conn: ClientConnection, frame: dict[str, Any],
                request_id: str | int | None) -> None:
@@ -275,12 +280,6 @@ class EngineServer:
 # Python-level checks then yield to the loop every few milliseconds); below it, the thread hop
 # would cost more than the parse.
 OFFLOAD_FRAME_CHARS = 64 * 1024
-
-
-async def _parse(message: str | bytes) -> IncomingFrame:
-    if isinstance(message, str) and len(message) > OFFLOAD_FRAME_CHARS:
-        return await asyncio.to_thread(parse_frame, message)
-    return parse_frame(message)
 
 
 def _remote(ws: ServerConnection) -> str:

@@ -30,8 +30,9 @@ class PresetsStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def save(self, owner: str, name: str, workflow: dict[str, Any], signature: str) -> int:
-        """Store a new version; returns its number (1 for a new preset)."""
+    async def save(self, owner: str, name: str, workflow: dict[str, Any] | str, signature: str) -> int:
+        """Store a new version; returns its number (1 for a new preset). `workflow` may be
+        given as its JSON text."""
         return await self._db.transaction(_save, owner, name, workflow, signature)
 
     async def list(self, owner: str) -> list[PresetSummary]:
@@ -55,9 +56,11 @@ class PresetsStore:
         return await self._db.run(_is_shared, owner, name, grantee)
 
 
-def _save(conn: sqlite3.Connection, owner: str, name: str, workflow: dict[str, Any],
+def _save(conn: sqlite3.Connection, owner: str, name: str, workflow: dict[str, Any] | str,
           signature: str) -> int:
-    text = json.dumps(workflow, ensure_ascii=False, separators=(",", ":"))  # on the db thread
+    # Already-encoded text (the handler's canonical JSON) is stored as is.
+    text = workflow if isinstance(workflow, str) else json.dumps(
+        workflow, ensure_ascii=False, separators=(",", ":"))
     row = conn.execute("SELECT max(version) FROM presets WHERE address = ? AND name = ?",
                        (owner, name)).fetchone()
     version = (row[0] or 0) + 1
