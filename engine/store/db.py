@@ -109,12 +109,16 @@ class Database:
     def _open_sync(self, _conn: None = None) -> None:
         self._thread_ident = threading.get_ident()
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+        if _is_new(conn):
+            # Only possible before the first table exists and before the switch to WAL (which
+            # writes the file header): history retention can then give space back with
+            # `PRAGMA incremental_vacuum` instead of rewriting the whole file.
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: an acknowledged write survives a power cut, not only a process crash.
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
-        conn.execute("PRAGMA auto_vacuum=INCREMENTAL") if _is_new(conn) else None
         conn.executescript(_SCHEMA)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._conn = conn
