@@ -20,8 +20,13 @@ async def request_settings(req: Request) -> dict[str, Any]:
          schema=Schema({"settings": Object(required=True, max_len=1000)}))
 async def save_settings(req: Request) -> dict[str, Any]:
     settings = req.fields["settings"]
-    size = len(json.dumps(settings, ensure_ascii=False).encode("utf-8"))
+    # Measured on the worker thread: a frame may carry megabytes before this check refuses it.
+    size = await req.engine.workers.run(_encoded_size, settings)
     if size > MAX_SETTINGS_BYTES:
         raise EngineError.invalid("settings", f"is {size} bytes; at most {MAX_SETTINGS_BYTES} are allowed")
     merged = await req.engine.settings.save(req.owner, settings)
     return {"settings": merged, "status": "saved"}
+
+
+def _encoded_size(settings: dict[str, Any]) -> int:
+    return len(json.dumps(settings, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
