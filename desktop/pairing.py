@@ -21,8 +21,10 @@ class PairingDialog(QMessageBox):
         self.setInformativeText("A web GUI signed in with this address wants to use the engine. "
                                 "Allow it only if it is your own address: its owner can run "
                                 "workflows and read the folders you share.")
-        self.allow_button = self.addButton("Allow", QMessageBox.ButtonRole.AcceptRole)
-        self.deny_button = self.addButton("Deny", QMessageBox.ButtonRole.RejectRole)
+        self.allow_button = self.addButton("&Allow", QMessageBox.ButtonRole.AcceptRole)
+        self.deny_button = self.addButton("&Deny", QMessageBox.ButtonRole.RejectRole)
+        self.setDefaultButton(self.deny_button)  # Enter must not hand over the engine
+        self.setEscapeButton(self.deny_button)
         self.setModal(False)
 
 

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from engine.client import EngineClient
 from tests.conftest import REPO_ROOT, require_tool
 from tests.desktop.processes import Flowork
 from tests.desktop.test_desktop_approvals import approval_flow
-from tests.runtime_support import collect, final, start
+from tests.runtime_support import start
 
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 WINDOW_LINE = re.compile(r'^(\s*)0x[0-9a-f]+ "(?P<name>[^"]*)":.*?\s(?P<w>\d+)x(?P<h>\d+)[+-]-?\d+[+-]-?\d+\s+\+(?P<x>-?\d+)\+(?P<y>-?\d+)')
@@ -117,28 +116,57 @@ def changed_pixels(before: QImage, after: QImage, box: dict[str, Any]) -> int:
     return sum(1 for i in range(0, len(a), 4) if a[i:i + 4] != b[i:i + 4])
 
 
-def test_tray_menu_and_approval_dialog_on_a_real_display(x_display, tmp_path, owner):
+def xdotool(env: dict[str, str], *args: str) -> str:
+    return subprocess.run(["xdotool", *args], env=env, check=True, timeout=30,
+                          capture_output=True, text=True).stdout
+
+
+def test_new_user_pairs_then_tray_menu_and_approval_on_a_real_display(x_display, tmp_path, owner):
+    """A fresh profile: the first signed client is asked about (Allow by keyboard), then the tray
+    menu and an approval dialog are shown and photographed, and the approval is answered from
+    the client, which closes the dialog."""
     env = x_display
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "desktop.json").write_text(json.dumps({"owners": [owner.address]}))
-    app = Flowork(["--hidden", "--port", "0", "--config-dir", str(config), "--data-dir",
+    app = Flowork(["--hidden", "--port", "0", "--config-dir", str(tmp_path / "config"), "--data-dir",
                    str(tmp_path / "data"), "--log-dir", str(tmp_path / "logs")], env=env)
     try:
         url = app.wait_for(r"is running in the tray; engine at (ws://\S+?)\. Logs").group(1)
         icon = poll(lambda: next((w for w in windows(env) if w["name"] == "Flowork" and w["depth"] > 5
                                   and w["w"] <= 64 and w["h"] <= 64), None), what="the tray icon")
-        before = screenshot(env, "before.png")
 
+        # pairing: the web GUI's first signed frame raises the question; the person allows it
+        async def first_contact() -> dict:
+            async with await EngineClient.connect(url, owner.key) as client:
+                return await client.request("request_settings", timeout=120)
+
+        async def pair() -> dict:
+            reply = asyncio.ensure_future(first_contact())
+            question = "Flowork: allow a new owner?"
+            window = None
+            while window is None:
+                await asyncio.sleep(0.1)
+                assert not reply.done(), reply
+                window = await asyncio.to_thread(
+                    lambda: next((w for w in windows(env) if w["name"].startswith(question)), None))
+            await asyncio.sleep(0.5)
+            shot = screenshot(env, "pairing-dialog.png")  # Qt objects only on the main thread
+            assert colours(shot, window) > 20, "the pairing dialog screenshot is blank"
+            ids = (await asyncio.to_thread(xdotool, env, "search", "--name", "^Flowork: allow a new owner")).split()
+            await asyncio.to_thread(xdotool, env, "windowfocus", "--sync", ids[-1])
+            await asyncio.to_thread(xdotool, env, "key", "alt+a")
+            return await reply
+        assert asyncio.run(pair())["type"] == "settings_response"
+        saved = json.loads((tmp_path / "config" / "desktop.json").read_text())
+        assert [o.lower() for o in saved["owners"]] == [owner.address.lower()]
+
+        before = screenshot(env, "before.png")
         # the tray menu: a right-click on the icon, as a person would
-        subprocess.run(["xdotool", "mousemove", str(icon["x"] + icon["w"] // 2),
-                        str(icon["y"] + icon["h"] // 2), "click", "3"], env=env, check=True, timeout=30)
+        xdotool(env, "mousemove", str(icon["x"] + icon["w"] // 2), str(icon["y"] + icon["h"] // 2), "click", "3")
         menu = poll(lambda: next((w for w in windows(env) if w["name"] == "Flowork" and w["depth"] <= 5
                                   and w["h"] > 150), None), what="the tray menu")
         shot = screenshot(env, "tray-menu.png")
         assert colours(shot, menu) > 20, "the tray menu screenshot is blank"
         assert changed_pixels(before, shot, menu) > menu["w"] * menu["h"] // 4
-        subprocess.run(["xdotool", "key", "Escape"], env=env, check=True, timeout=30)
+        xdotool(env, "key", "Escape")
 
         # an approval from a real workflow: the native dialog appears
         async def ask() -> str:
