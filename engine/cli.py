@@ -81,12 +81,7 @@ async def run_headless(config: EngineConfig, *, log_file: str | None = None) -> 
 
     engine = Engine(config)
     engine.on_owners_changed = lambda owners: write_config_value(config.data_dir, "owners", owners)
-    try:
-        await engine.start()
-    except EngineStartError as exc:
-        log.error("%s", exc, extra=FILE_ONLY)
-        print(f"flowork-engine: {exc}", file=sys.stderr)
-        return 1
+    # Installed before starting, so that a signal during start-up still ends in a clean stop.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -94,6 +89,12 @@ async def run_headless(config: EngineConfig, *, log_file: str | None = None) -> 
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # Windows: KeyboardInterrupt ends asyncio.run
             pass
+    try:
+        await engine.start()
+    except EngineStartError as exc:
+        log.error("%s", exc, extra=FILE_ONLY)
+        print(f"flowork-engine: {exc}", file=sys.stderr)
+        return 1
     if not len(engine.owners):
         log.warning("no owner address is allowed yet: every frame will be refused. "
                     "Start with --owner 0xYOUR_ADDRESS (or set FLOWORK_OWNERS).")

@@ -72,6 +72,19 @@ async def test_connection_count_is_bounded(make_engine: EngineFactory, owner: Wa
         await second.close()
 
 
+async def test_simultaneous_handshakes_do_not_exceed_the_limit(make_engine: EngineFactory) -> None:
+    engine = await make_engine(max_connections=3)
+    results = await asyncio.gather(*(connect(engine.url) for _ in range(12)), return_exceptions=True)
+    opened = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, InvalidStatus)]
+    try:
+        assert len(opened) == 3 and len(refused) == 9
+        assert all(r.response.status_code == 503 for r in refused)
+    finally:
+        for ws in opened:
+            await ws.close()
+
+
 async def test_an_oversized_frame_closes_only_that_connection(make_engine: EngineFactory,
                                                               owner: Wallet) -> None:
     engine = await make_engine(max_frame_bytes=64 * 1024)

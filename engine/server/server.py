@@ -12,6 +12,7 @@ import asyncio
 import hmac
 import logging
 import re
+import weakref
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
@@ -68,6 +69,9 @@ class EngineServer:
         self.auth = authenticator
         self._server: Server | None = None
         self._connections: set[ClientConnection] = set()
+        # Accepted at the HTTP stage, not yet in _connections; weak, so that a handshake that
+        # fails afterwards drops out by itself.
+        self._handshaking: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self._by_owner: dict[str, set[ClientConnection]] = {}
         self._pairing: dict[str, asyncio.Future[bool]] = {}
         self.pairing_handler: PairingHandler | None = None
@@ -112,9 +116,13 @@ class EngineServer:
         if not origin_allowed(origin, config.origins):
             log.info("refused a connection from origin %r", origin)
             return connection.respond(HTTPStatus.FORBIDDEN, "Origin not allowed.\n")
-        if len(self._connections) >= config.max_connections:
-            log.warning("refused a connection: %d clients already connected", len(self._connections))
+        # Handshakes accepted but not yet running count too, or a burst of simultaneous
+        # connections would all pass the check before any of them is registered.
+        count = len(self._connections) + len(self._handshaking)
+        if count >= config.max_connections:
+            log.warning("refused a connection: %d clients already connected", count)
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections.\n")
+        self._handshaking.add(connection)
         return None
 
     # -- connections -------------------------------------------------------------------------
@@ -126,6 +134,7 @@ class EngineServer:
     async def _run_connection(self, ws: ServerConnection) -> None:
         conn = ClientConnection(ws=ws, outbox=None, remote=_remote(ws))  # type: ignore[arg-type]
         conn.outbox = Outbox(ws.send, label=conn.label, limit=self.engine.config.outbox_limit)
+        self._handshaking.discard(ws)
         self._connections.add(conn)
         writer = asyncio.create_task(self._write(conn), name=f"writer-{conn.id}")
         log.info("%s connected", conn.label)
