@@ -206,3 +206,28 @@ def test_malformed_options_are_one_sentence(tmp_path: Path, args: list[str], con
 def test_environment_values_are_checked_too(tmp_path: Path) -> None:
     code, stderr = fail("--data-dir", str(tmp_path), env=clean_env(FLOWORK_PORT="x"))
     assert code == 2 and "port" in one_sentence(stderr)
+
+
+def test_logs_go_to_a_rotating_file(tmp_path: Path) -> None:
+    import logging
+    import logging.handlers
+
+    from engine.logging_setup import setup_logging
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    path = setup_logging(tmp_path / "logs", to_stderr=False)
+    try:
+        added = [h for h in root.handlers if h not in before]
+        assert path == tmp_path / "logs" / "flowork-engine.log"
+        rotating = [h for h in added if isinstance(h, logging.handlers.RotatingFileHandler)]
+        assert len(rotating) == 1 and rotating[0].maxBytes == 5 * 1024 * 1024
+        assert rotating[0].backupCount == 5
+        logging.getLogger("engine.test").warning("written to the file")
+        rotating[0].flush()
+        assert "written to the file" in path.read_text(encoding="utf-8")
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in before:
+                root.removeHandler(handler)
+                handler.close()

@@ -155,6 +155,15 @@ async def test_request_ids_we_would_not_accept_are_not_echoed(client: EngineClie
     ("load_preset", {"name": "a", "owner_id": "0x12"}, "owner_id"),
     ("request_connection_history", {"job_id": "j"}, "connection_id"),
     ("share_preset", {"name": "a", "with": "everyone"}, "with"),
+    ("share_preset", {"name": "a"}, "with"),
+    ("delete_variable", {"name": "a-b"}, "name"),
+    ("delete_preset", {}, "name"),
+    ("save_preset", {"name": "a", "signature": "0x" + "1" * 130}, "workflow_data"),
+    ("save_preset", {"name": "a", "workflow_data": {}}, "signature"),
+    ("load_preset", {"name": "a", "version": 0}, "version"),
+    ("request_connection_history", {"connection_id": "c"}, "job_id"),
+    ("request_directory_list", {"path": "/", "offset": -1}, "offset"),
+    ("request_directory_list", {"path": 5}, "path"),
 ])
 async def test_bad_fields_name_the_field(client: EngineClient, msg_type: str, fields: dict[str, Any],
                                          field: str) -> None:
