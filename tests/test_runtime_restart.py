@@ -129,3 +129,6 @@ async def test_a_clean_stop_records_running_jobs_as_stopped(make_engine, owner: 
         assert data["status"] == "STOPPED" and "interrupted" in data["error"]
         assert len((await client.request("request_connection_history", job_id=job_id,
                                           connection_id="c2"))["history"]) == 1
+        # Job ids stay used across restarts: history is never mixed up.
+        reply = await client.request("execute_workflow", job_id=job_id, workflow_data=SLOW, check=False)
+        assert reply["code"] == "conflict" and "already used" in reply["error"]

@@ -1,8 +1,9 @@
 """Recording what runs: jobs, node runs and connection crossings, batched and written off the loop.
 
-Node runs and crossings are queued and written in one transaction every FLUSH_INTERVAL (or
-sooner when many are waiting); a job's creation and its final status are flushed right away, so
-that `request_connection_history` sees the whole job once its terminal status is out. A database
+Everything is queued and written in one transaction every FLUSH_INTERVAL (or sooner when many
+are waiting); a job's final status is flushed before it is announced, so that
+`request_connection_history` sees the whole job once its terminal status is out, and many jobs
+share one commit (one fsync) instead of paying one each. A database
 failure is logged and never fails a job. The queue is bounded: past MAX_QUEUED, crossings are
 dropped (and the log says so) rather than letting memory grow.
 """
@@ -23,14 +24,18 @@ MAX_QUEUED = 50_000
 
 
 class HistoryRecorder:
+    """Queues history writes; one writer task commits them in batches (group commit)."""
+
     def __init__(self, store: JobsStore) -> None:
         self.store = store
         self._ops: list[tuple[Any, ...]] = []
         self._preview: dict[str, int] = {}
         self._wake = asyncio.Event()
-        self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._dropped = 0
+        self._added = 0      # ops queued since start
+        self._written = 0    # ops committed (or given up on) since start
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="history-recorder")
@@ -43,7 +48,7 @@ class HistoryRecorder:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        await self.flush()
+        await self._write_pending()
 
     # -- queueing (sync, on the loop) --------------------------------------------------------
 
@@ -62,6 +67,10 @@ class HistoryRecorder:
             return
         self._add(("crossing", Crossing(job_id, seq, connection_id, text, timestamp)))
 
+    def job_create(self, job_id: str, address: str, preset_name: str | None, mode: str,
+                   start_time: float, parent_job_id: str | None) -> None:
+        self._add(("job_create", job_id, address, preset_name, mode, start_time, parent_job_id))
+
     def node_start(self, job_id: str, run_seq: int, node_id: str, module_id: str, start: float) -> None:
         self._add(("node_start", job_id, run_seq, node_id, module_id, start))
 
@@ -74,10 +83,25 @@ class HistoryRecorder:
 
     def _add(self, op: tuple[Any, ...]) -> None:
         self._ops.append(op)
+        self._added += 1
         if len(self._ops) >= BATCH_SIZE:
             self._wake.set()
 
     # -- writing -----------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Return once everything queued before this call is committed. Many callers share
+        one commit: the writer takes all that is queued each time it writes."""
+        target = self._added
+        if self._written >= target:
+            return
+        if self._task is None or self._task.done():
+            await self._write_pending()
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, future))
+        self._wake.set()
+        await future
 
     async def _run(self) -> None:
         while True:
@@ -86,14 +110,22 @@ class HistoryRecorder:
             except TimeoutError:
                 pass
             self._wake.clear()
-            await self.flush()
+            await self._write_pending()
 
-    async def flush(self) -> None:
-        """Write everything queued so far; returns once it is committed."""
-        async with self._lock:
-            while self._ops:
-                ops, self._ops = self._ops[:BATCH_SIZE * 4], self._ops[BATCH_SIZE * 4:]
-                try:
-                    await self.store.write_batch(ops, dict(self._preview))
-                except Exception:  # noqa: BLE001 - history is best effort; the job goes on
-                    log.exception("could not record %d history entries", len(ops))
+    async def _write_pending(self) -> None:
+        ops, self._ops = self._ops, []
+        try:
+            for start in range(0, len(ops), BATCH_SIZE * 4):
+                await self.store.write_batch(ops[start:start + BATCH_SIZE * 4], dict(self._preview))
+        except Exception:  # noqa: BLE001 - history is best effort; the job goes on
+            log.exception("could not record %d history entries", len(ops))
+        finally:
+            self._written += len(ops)
+            still = []
+            for target, future in self._waiters:
+                if target <= self._written:
+                    if not future.done():
+                        future.set_result(None)
+                else:
+                    still.append((target, future))
+            self._waiters = still

@@ -69,6 +69,34 @@ def encode_payload(payload: Any, masker: Masker, copies_needed: int) -> tuple[st
     return masker.text(raw), len(raw.encode("utf-8")), copies
 
 
+def is_small(value: Any, budget: int = 2000) -> bool:
+    """Cheaply: is this JSON-like value small enough to serialize on the loop? Walks at most
+    `budget` steps, counting string lengths, so the check itself stays cheap."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        budget -= 1
+        if isinstance(item, str):
+            budget -= len(item) // 64
+        elif isinstance(item, dict):
+            budget -= len(item)
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            budget -= len(item)
+            stack.extend(item)
+        if budget < 0:
+            return False
+    return True
+
+
+async def encode(payload: Any, masker: Masker, copies_needed: int) -> tuple[str, int, list[Any]]:
+    """encode_payload, on the loop when the payload is small (a thread hop costs more than the
+    work), else in a worker thread."""
+    if is_small(payload):
+        return encode_payload(payload, masker, copies_needed)
+    return await asyncio.to_thread(encode_payload, payload, masker, copies_needed)
+
+
 def public_result(masked_text: str, limit: int) -> Any:
     """The final payload as shown in `status_data.result`: whole, or a preview when large."""
     size = len(masked_text.encode("utf-8"))
@@ -286,7 +314,10 @@ class Job:
             ctx.cancelled.set()
         if status == "SUCCEEDED" and self._result_text is not None:
             limit = int(self.settings.get("history_payload_preview_bytes") or 64 * 1024)
-            self.result = await asyncio.to_thread(public_result, self._result_text, limit)
+            if len(self._result_text) < 16 * 1024:
+                self.result = public_result(self._result_text, limit)
+            else:
+                self.result = await asyncio.to_thread(public_result, self._result_text, limit)
         recorder = self.runtime.recorder
         recorder.job_status(self.job_id, status, self.end_time, self.error,
                             self._result_text if status == "SUCCEEDED" else None)
@@ -327,7 +358,7 @@ class Job:
         self._inbox = {}
         self._failure = None
         starts = self.graph.start_nodes(self.start_node_id)
-        _, size, copies = await asyncio.to_thread(encode_payload, payload, self.masker, len(starts))
+        _, size, copies = await encode(payload, self.masker, len(starts))
         for node, own in zip(starts, copies):
             self._spawn(self._visit(node, own, size))
         if not starts:
@@ -452,7 +483,7 @@ class Job:
                         "timestamp": started})
         if len(history) > HISTORY_KEEP:
             del history[:len(history) - HISTORY_KEEP]
-        text, size, copies = await asyncio.to_thread(encode_payload, out, self.masker, len(edges))
+        text, size, copies = await encode(out, self.masker, len(edges))
         if failed is None:
             self._metric(node, "SUCCESS", run_seq=run_seq, elapsed_ms=elapsed_ms,
                          input_size=input_size, output_size=size, output_name=port)

@@ -37,6 +37,7 @@ class ModuleLoader:
         self._catalog = catalog
         self._cache: dict[tuple[str, float], LoadedModule] = {}
         self._lock = threading.Lock()
+        self._builtins: dict[str, LoadedModule] = {}
 
     def find(self, module_id: str) -> Component | None:
         for component_type in RUNNABLE_TYPES:
@@ -44,6 +45,17 @@ class ModuleLoader:
             if component is not None:
                 return component
         return None
+
+    def cached(self, module_ids: set[str]) -> dict[str, LoadedModule] | None:
+        """The loaded built-ins, without touching the disk (they never change while the engine
+        runs); None if any id needs `load_many` (in a thread)."""
+        found = {}
+        for module_id in module_ids:
+            loaded = self._builtins.get(module_id)
+            if loaded is None:
+                return None
+            found[module_id] = loaded
+        return found
 
     def load(self, module_id: str) -> LoadedModule:
         component = self.find(module_id)
@@ -63,6 +75,8 @@ class ModuleLoader:
                 return cached
             loaded = self._import(component)
             self._cache[key] = loaded
+            if component.builtin:
+                self._builtins[module_id] = loaded
             return loaded
 
     def load_many(self, module_ids: set[str]) -> dict[str, LoadedModule]:

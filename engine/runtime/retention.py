@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from engine.store.jobs import JobsStore, RetentionPolicy, RetentionResult
 from engine.store.settings import DEFAULT_SETTINGS
@@ -38,8 +38,10 @@ def policy_for(address: str, settings: dict[str, Any]) -> RetentionPolicy:
 
 
 class Retention:
-    def __init__(self, store: JobsStore, settings: "SettingsStore") -> None:
+    def __init__(self, store: JobsStore, settings: "SettingsStore",
+                 on_deleted: Callable[[frozenset[str]], None] | None = None) -> None:
         self._store = store
+        self._on_deleted = on_deleted
         self._settings = settings
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -82,6 +84,8 @@ class Retention:
             except Exception:  # noqa: BLE001 - retry at the next turn
                 log.exception("history retention failed")
                 return RetentionResult(0, 0)
+            if result.job_ids and self._on_deleted is not None:
+                self._on_deleted(result.job_ids)
             if result.jobs_deleted:
                 log.info("history retention removed %d old jobs and freed %d pages",
                          result.jobs_deleted, result.pages_freed)

@@ -48,6 +48,8 @@ class Runtime:
         self.module_executor = ThreadPoolExecutor(max_workers=MODULE_THREADS,
                                                   thread_name_prefix="flowork-module")
         self._interrupted: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._used_ids: set[str] = set()  # every recorded job id; retention removes from it
+        self.retention: Retention | None = None  # type: ignore[assignment]
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -65,7 +67,8 @@ class Runtime:
         if self._interrupted:
             log.warning("%d job(s) were interrupted by the last shutdown and are now FAILED: %s",
                         len(self._interrupted), ", ".join(self._interrupted))
-        self.retention = Retention(self.store, self.engine.settings)
+        self._used_ids = await self.store.job_ids()
+        self.retention = Retention(self.store, self.engine.settings, on_deleted=self._used_ids.difference_update)
         self.retention.start()
 
     async def stop(self) -> None:
@@ -76,8 +79,10 @@ class Runtime:
         tasks = [job.task for job in jobs if job.task is not None]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        await self.retention.stop()
-        await self.recorder.close()
+        if self.retention is not None:
+            await self.retention.stop()
+        if self.store is not None:
+            await self.recorder.close()
         self.module_executor.shutdown(wait=False, cancel_futures=True)
 
     def running_job_count(self) -> int:
@@ -114,15 +119,18 @@ class Runtime:
             graph.start_nodes(start_node_id)  # checks start_node_id
             modules = await self._load_modules(graph, "workflow_data")
             assert self.store is not None
-            renderer, masker, settings = await self._owner_context(owner)
+            if job_id in self._used_ids:
+                raise EngineError(ErrorCode.CONFLICT, f"The job id '{job_id}' was already used "
+                                  f"by an earlier run; every run needs a new job_id.", job_id=job_id)
+            renderer, masker, settings = await self._owner_context(owner, uses_variables(graph))
             job = Job(self, owner=owner, job_id=job_id, graph=graph, modules=modules, mode=mode,
                       initial_payload=initial_payload, preset_name=preset_name,
                       start_node_id=start_node_id, renderer=renderer, masker=masker,
                       settings=settings)
-            if not await self.store.create_job(job_id, owner, preset_name, mode, job.start_time):
-                raise EngineError(ErrorCode.CONFLICT, f"The job id '{job_id}' was already used "
-                                  f"by an earlier run; every run needs a new job_id.", job_id=job_id)
+            # Recorded with the job's first batch of history (no write of its own to wait for).
             self.recorder.set_preview_bytes(job_id, _preview_bytes(settings))
+            self.recorder.job_create(job_id, owner, preset_name, mode, job.start_time, None)
+            self._used_ids.add(job_id)
             self.jobs[job_id] = job
         finally:
             self._starting.discard(job_id)
@@ -134,12 +142,18 @@ class Runtime:
             await job.run()
         finally:
             self.jobs.pop(job.job_id, None)
-            self.retention.poke()
+            if self.retention is not None:
+                self.retention.poke()
 
-    async def _owner_context(self, owner: str) -> tuple[Renderer, Masker, dict[str, Any]]:
+    async def _owner_context(self, owner: str, with_variables: bool) -> tuple[Renderer, Masker, dict[str, Any]]:
+        """The job's view of its owner. Variables are read (and sequential ones advanced) only
+        when the workflow can use them: without a `{{vars.` placeholder no secret can enter
+        the job, so there is nothing to mask either."""
+        settings = await self.engine.settings.get(owner)
+        if not with_variables:
+            return Renderer({}), Masker([]), settings
         variables = await self.engine.variables.resolve(owner)
         secrets = await self.engine.variables.secret_values(owner)
-        settings = await self.engine.settings.get(owner)
         return Renderer(variables), Masker(secrets), settings
 
     async def _load_modules(self, graph: Graph, field: str) -> dict[str, LoadedModule]:
@@ -148,7 +162,8 @@ class Runtime:
                 raise EngineError(ErrorCode.NOT_FOUND,
                                   f"Node '{node.name}' uses the module '{node.module_id}', which is "
                                   f"not installed in this engine.", field=field, node_id=node.id)
-        return await asyncio.to_thread(self.loader.load_many, graph.module_ids())
+        module_ids = graph.module_ids()
+        return self.loader.cached(module_ids) or await asyncio.to_thread(self.loader.load_many, module_ids)
 
     async def run_child(self, parent: Job, ctx: NodeContext, preset_name: str,
                         payload: dict[str, Any], seq: int) -> dict[str, Any]:
@@ -170,10 +185,9 @@ class Runtime:
                     mode=parent.mode, initial_payload=payload, preset_name=preset_name,
                     start_node_id=None, renderer=parent.renderer, masker=parent.masker,
                     settings=parent.settings, parent=parent)
-        assert self.store is not None
-        await self.store.create_job(child_id, parent.owner, preset_name, parent.mode,
-                                    child.start_time, parent.top.job_id)
         self.recorder.set_preview_bytes(child_id, _preview_bytes(parent.settings))
+        self.recorder.job_create(child_id, parent.owner, preset_name, parent.mode,
+                                 child.start_time, parent.top.job_id)
         ctx.log(f"Running the preset '{preset_name}' as sub-job {child_id}.")
         await child.run()
         if child.status != "SUCCEEDED":
@@ -212,6 +226,24 @@ class Runtime:
         if record is None or record.address != owner.lower():
             return None
         return record.status_data()
+
+
+def uses_variables(graph: Graph) -> bool:
+    """Whether any node config mentions `{{vars.` (or may run another preset that does)."""
+    for node in graph.nodes.values():
+        if node.module_id == "sub_workflow" or _mentions_vars(node.config):
+            return True
+    return False
+
+
+def _mentions_vars(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value and "vars." in value
+    if isinstance(value, dict):
+        return any(_mentions_vars(k) or _mentions_vars(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_mentions_vars(v) for v in value)
+    return False
 
 
 def _preview_bytes(settings: dict[str, Any]) -> int:

@@ -44,23 +44,19 @@ class RetentionPolicy:
 
 @dataclass(frozen=True)
 class RetentionResult:
-    jobs_deleted: int
+    jobs_deleted: int          # top-level jobs (their sub-workflow jobs go with them)
     pages_freed: int
+    job_ids: frozenset[str] = frozenset()  # every job id removed, sub-workflows included
 
 
 class JobsStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def create_job(self, job_id: str, address: str, preset_name: str | None, mode: str,
-                         start_time: float, parent_job_id: str | None = None) -> bool:
-        """Insert a RUNNING job; False if the id is already taken (a job id is used once)."""
-        return await self._db.transaction(_create_job, job_id, address, preset_name, mode,
-                                          start_time, parent_job_id)
-
-    async def job_exists(self, job_id: str) -> bool:
-        return await self._db.run(
-            lambda conn: conn.execute("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,)).fetchone() is not None)
+    async def job_ids(self) -> set[str]:
+        """Every recorded job id (bounded by retention), so a reused id is refused without a
+        database trip per job."""
+        return await self._db.run(lambda conn: {r[0] for r in conn.execute("SELECT job_id FROM jobs")})
 
     async def write_batch(self, ops: list[tuple[Any, ...]], preview_bytes: dict[str, int]) -> None:
         """Apply queued writes in one transaction. Serializing and truncating big payloads
@@ -78,9 +74,9 @@ class JobsStore:
 
     async def enforce_retention(self, policies: Iterable[RetentionPolicy],
                                 now: float | None = None) -> RetentionResult:
-        deleted = await self._db.transaction(_enforce, list(policies), now or time.time())
-        freed = await self._db.run(_vacuum) if deleted else 0
-        return RetentionResult(deleted, freed)
+        top, children = await self._db.transaction(_enforce, list(policies), now or time.time())
+        freed = await self._db.run(_vacuum) if top else 0
+        return RetentionResult(len(top), freed, frozenset(top) | frozenset(children))
 
 
 # -- sql ---------------------------------------------------------------------------------------
@@ -108,7 +104,9 @@ def _stored_payload(text: str, preview_bytes: int) -> tuple[str, int, int]:
 def _apply(conn: sqlite3.Connection, ops: list[tuple[Any, ...]], preview_bytes: dict[str, int]) -> None:
     for op in ops:
         kind = op[0]
-        if kind == "crossing":
+        if kind == "job_create":
+            _create_job(conn, *op[1:])
+        elif kind == "crossing":
             c: Crossing = op[1]
             stored, size, truncated = _stored_payload(c.text, preview_bytes.get(c.job_id, 64 * 1024))
             conn.execute("INSERT OR REPLACE INTO connection_history (job_id, seq, connection_id, "
@@ -149,7 +147,8 @@ def _mark_interrupted(conn: sqlite3.Connection, now: float) -> list[tuple[str, s
             if parent is None]
 
 
-def _enforce(conn: sqlite3.Connection, policies: list[RetentionPolicy], now: float) -> int:
+def _enforce(conn: sqlite3.Connection, policies: list[RetentionPolicy],
+             now: float) -> tuple[list[str], list[str]]:
     doomed: set[str] = set()
     placeholders = ",".join("?" * len(ACTIVE_STATUSES))
     for policy in policies:
@@ -168,7 +167,7 @@ def _enforce(conn: sqlite3.Connection, policies: list[RetentionPolicy], now: flo
                     or total > policy.max_bytes):
                 doomed.add(job_id)
     if not doomed:
-        return 0
+        return [], []
     ids = list(doomed)
     # Children (sub-workflows) of doomed jobs go with them.
     for chunk in _chunks(ids, 500):
@@ -181,7 +180,7 @@ def _enforce(conn: sqlite3.Connection, policies: list[RetentionPolicy], now: flo
         conn.execute(f"DELETE FROM connection_history WHERE job_id IN ({marks})", chunk)
         conn.execute(f"DELETE FROM node_runs WHERE job_id IN ({marks})", chunk)
         conn.execute(f"DELETE FROM jobs WHERE job_id IN ({marks})", chunk)
-    return len(ids)
+    return ids, sorted(doomed - set(ids))
 
 
 def _vacuum(conn: sqlite3.Connection) -> int:
@@ -189,7 +188,8 @@ def _vacuum(conn: sqlite3.Connection) -> int:
     free = conn.execute("PRAGMA freelist_count").fetchone()[0]
     mode = conn.execute("PRAGMA auto_vacuum").fetchone()[0]
     if mode == 2:  # INCREMENTAL
-        conn.execute("PRAGMA incremental_vacuum").fetchall()
+        # executescript steps the pragma to completion; execute() would free a single page.
+        conn.executescript("PRAGMA incremental_vacuum;")
     elif free > 0:
         # A database made before auto_vacuum was on: a full VACUUM once converts it.
         conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
