@@ -136,7 +136,7 @@ async def test_request_id_is_echoed_on_replies_and_errors(client: EngineClient, 
     assert error["request_id"] == request_id and error["code"] == "auth_missing"
 
 
-@pytest.mark.parametrize("request_id", [True, {"a": 1}, [1], "x" * 129, 1.5])
+@pytest.mark.parametrize("request_id", [True, {"a": 1}, [1], "x" * 129, 1.5, 2**53 + 1, -(10**30)])
 async def test_request_ids_we_would_not_accept_are_not_echoed(client: EngineClient, request_id: object) -> None:
     await client.send({"type": "request_settings", "request_id": request_id})
     reply = await client.next_event("settings_response")

@@ -61,6 +61,15 @@ def nesting_within(text: str, limit: int = MAX_DEPTH) -> bool:
     return max(accumulate(array("b", steps)), default=0) <= limit
 
 
+def _echoable(request_id: Any) -> bool:
+    """A request_id we echo: a short text, or an integer JavaScript holds exactly."""
+    if isinstance(request_id, bool):
+        return False
+    if isinstance(request_id, str):
+        return len(request_id) <= REQUEST_ID_MAX_LEN
+    return isinstance(request_id, int) and abs(request_id) <= 2**53
+
+
 def parse_frame(text: str | bytes) -> IncomingFrame:
     """Decode one text frame. Raises EngineError with a code the client can act on."""
     if isinstance(text, (bytes, bytearray)):
@@ -79,11 +88,7 @@ def parse_frame(text: str | bytes) -> IncomingFrame:
     if not isinstance(payload, dict):
         raise EngineError(ErrorCode.BAD_FRAME, "The frame has no 'payload' object.")
     request_id = payload.get("request_id")
-    if request_id is not None and (
-        isinstance(request_id, bool)
-        or not isinstance(request_id, (str, int))
-        or (isinstance(request_id, str) and len(request_id) > REQUEST_ID_MAX_LEN)
-    ):
+    if not _echoable(request_id):
         request_id = None  # never echo something we would not accept; the type check follows
     msg_type = payload.get("type")
     if not isinstance(msg_type, str) or not msg_type:
@@ -106,7 +111,7 @@ def peek_request(text: str | bytes) -> tuple[str | None, str | int | None]:
             msg_type = payload.get("type")
             rid = payload.get("request_id")
             ok_type = msg_type if isinstance(msg_type, str) and len(msg_type) <= TYPE_MAX_LEN else None
-            ok_rid = rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) and len(str(rid)) <= REQUEST_ID_MAX_LEN else None
+            ok_rid = rid if _echoable(rid) else None
             return ok_type, ok_rid
     except Exception:  # noqa: BLE001 - this is a best-effort peek
         pass
