@@ -231,3 +231,23 @@ def test_logs_go_to_a_rotating_file(tmp_path: Path) -> None:
             if handler not in before:
                 root.removeHandler(handler)
                 handler.close()
+
+
+def test_the_client_command_signs_with_the_key_from_the_environment(start, tmp_path: Path,
+                                                                   owner: Wallet, stranger: Wallet) -> None:
+    running = start("--port", "0", "--data-dir", str(tmp_path / "d"), "--log-dir", str(tmp_path / "l"),
+                    "--owner", owner.address)
+    client = [sys.executable, "-m", "engine.client", "--url", running.url]
+    ok = subprocess.run([*client, "update_variable", '{"name": "FROM_CLI", "data": {"value": "1"}}'],
+                        capture_output=True, text=True, env=clean_env(FLOWORK_PRIVATE_KEY=owner.key),
+                        cwd=REPO_ROOT, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["type"] == "status_response"
+    refused = subprocess.run([*client, "--key", stranger.key, "request_variables"], capture_output=True,
+                             text=True, env=clean_env(), cwd=REPO_ROOT, timeout=60)
+    assert refused.returncode == 1 and "not authorized for engine" in refused.stdout
+    no_key = subprocess.run([*client, "request_variables"], capture_output=True, text=True,
+                            env=clean_env(), cwd=REPO_ROOT, timeout=60)
+    assert no_key.returncode == 1 and "FLOWORK_PRIVATE_KEY" in no_key.stderr
+    assert "Traceback" not in no_key.stderr
+    assert running.stop() == 0
