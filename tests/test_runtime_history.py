@@ -87,6 +87,12 @@ async def test_jobs_and_node_runs_are_recorded(engine: Engine, client: EngineCli
     assert runs == [("t", "SUCCESS", None), ("s", "SUCCESS", None), ("l", "SUCCESS", None)]
     assert _rows(db_file, f"SELECT node_id, status, error FROM node_runs WHERE job_id = '{bad}'") == [("x", "ERROR", "nope")]
     assert _rows(db_file, f"SELECT error FROM jobs WHERE job_id = '{bad}'")[0][0] == "Node 'x' (stop_and_error) failed: nope"
+    # A node and a job that outlive one history batch: recorded running, then updated.
+    slow, _ = await run(client, workflow([node("d", "delay", seconds=0.5)], []))
+    (status, start, end, error), = _rows(db_file, f"SELECT status, start_time, end_time, error FROM node_runs WHERE job_id = '{slow}'")
+    assert status == "SUCCESS" and end - start >= 0.5 and error is None
+    (status, start, end), = _rows(db_file, f"SELECT status, start_time, end_time FROM jobs WHERE job_id = '{slow}'")
+    assert status == "SUCCEEDED" and end - start >= 0.5
 
 
 async def test_retention_by_count_and_age(engine: Engine, client: EngineClient) -> None:

@@ -279,8 +279,9 @@ class Job:
         status, error = "SUCCEEDED", None
         cancelled = False
         self._publish_status()
-        self.job_log(f"Job started ({'simulation' if self.mode == 'SIMULATE' else 'execution'}"
-                     f"{', workflow ' + repr(self.preset_name) if self.preset_name else ''}).")
+        # Start and end go to the engine log only: the status updates already tell the GUI.
+        log.debug("job %s started (%s, workflow %r, owner %s)", self.job_id, self.mode,
+                  self.preset_name, self.owner)
         try:
             if self.graph.timeout_s:
                 async with asyncio.timeout(self.graph.timeout_s):
@@ -327,9 +328,8 @@ class Job:
             pass
         recorder.forget(self.job_id)
         took = self.end_time - self.start_time
-        level = "ERROR" if status == "FAILED" else "INFO"
-        self.job_log(f"Job {status.lower()} after {took:.2f} s"
-                     + (f": {self.error}" if self.error else "."), level)
+        log.log(logging.WARNING if status == "FAILED" else logging.INFO, "job %s %s after %.2f s%s",
+                self.job_id, status.lower(), took, f": {self.error}" if self.error else "")
         self._publish_status()
 
     async def _iterations(self) -> None:

@@ -81,15 +81,6 @@ class JobsStore:
 
 # -- sql ---------------------------------------------------------------------------------------
 
-def _create_job(conn: sqlite3.Connection, job_id: str, address: str, preset_name: str | None,
-                mode: str, start_time: float, parent_job_id: str | None) -> bool:
-    cur = conn.execute(
-        "INSERT OR IGNORE INTO jobs (job_id, address, preset_name, mode, status, start_time, "
-        "parent_job_id) VALUES (?, ?, ?, ?, 'RUNNING', ?, ?)",
-        (job_id, address, preset_name, mode, start_time, parent_job_id))
-    return cur.rowcount == 1
-
-
 def _stored_payload(text: str, preview_bytes: int) -> tuple[str, int, int]:
     """(stored JSON, full size in bytes, truncated flag). A large payload keeps a preview."""
     raw = text.encode("utf-8")
@@ -101,34 +92,76 @@ def _stored_payload(text: str, preview_bytes: int) -> tuple[str, int, int]:
                       ensure_ascii=False), size, 1
 
 
+_JOB_COLUMNS = ("job_id", "address", "preset_name", "mode", "status", "start_time", "end_time",
+                "error", "result", "parent_job_id")
+_NODE_COLUMNS = ("job_id", "run_seq", "node_id", "module_id", "status", "start_time", "end_time", "error")
+_CROSSING_COLUMNS = ("job_id", "seq", "connection_id", "payload", "size", "truncated", "timestamp")
+_MAX_PARAMS = 30_000  # below SQLite's default limit of 32,766 bound parameters per statement
+
+
 def _apply(conn: sqlite3.Connection, ops: list[tuple[Any, ...]], preview_bytes: dict[str, int]) -> None:
+    """Fold the queued writes into a few multi-row statements. A job or node run that starts
+    and ends within one batch becomes one row; few statements also mean few hand-overs of the
+    interpreter lock between this thread and the event loop."""
+    jobs: dict[str, list[Any]] = {}
+    job_updates: dict[str, tuple[Any, ...]] = {}
+    nodes: dict[tuple[str, int], list[Any]] = {}
+    node_updates: dict[tuple[str, int], tuple[Any, ...]] = {}
+    crossings: list[tuple[Any, ...]] = []
     for op in ops:
         kind = op[0]
         if kind == "job_create":
-            _create_job(conn, *op[1:])
-        elif kind == "crossing":
-            c: Crossing = op[1]
-            stored, size, truncated = _stored_payload(c.text, preview_bytes.get(c.job_id, 64 * 1024))
-            conn.execute("INSERT OR REPLACE INTO connection_history (job_id, seq, connection_id, "
-                         "payload, size, truncated, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (c.job_id, c.seq, c.connection_id, stored, size, truncated, c.timestamp))
-        elif kind == "node_start":
-            _, job_id, run_seq, node_id, module_id, start = op
-            conn.execute("INSERT OR REPLACE INTO node_runs (job_id, run_seq, node_id, module_id, "
-                         "status, start_time) VALUES (?, ?, ?, ?, 'RUNNING', ?)",
-                         (job_id, run_seq, node_id, module_id, start))
-        elif kind == "node_end":
-            _, job_id, run_seq, status, end, error = op
-            conn.execute("UPDATE node_runs SET status = ?, end_time = ?, error = ? "
-                         "WHERE job_id = ? AND run_seq = ?", (status, end, error, job_id, run_seq))
+            _, job_id, address, preset_name, mode, start, parent = op
+            jobs[job_id] = [job_id, address, preset_name, mode, "RUNNING", start, None, None, None, parent]
         elif kind == "job_status":
             _, job_id, status, end, error, result_text = op
             if result_text is not None:
-                result_text, _, truncated = _stored_payload(result_text, preview_bytes.get(job_id, 64 * 1024))
-            conn.execute("UPDATE jobs SET status = ?, end_time = ?, error = ?, result = ? "
-                         "WHERE job_id = ?", (status, end, error, result_text, job_id))
+                result_text = _stored_payload(result_text, preview_bytes.get(job_id, 64 * 1024))[0]
+            if job_id in jobs:
+                row = jobs[job_id]
+                row[4], row[6], row[7], row[8] = status, end, error, result_text
+            else:
+                job_updates[job_id] = (status, end, error, result_text)
+        elif kind == "node_start":
+            _, job_id, run_seq, node_id, module_id, start = op
+            nodes[(job_id, run_seq)] = [job_id, run_seq, node_id, module_id, "RUNNING", start, None, None]
+        elif kind == "node_end":
+            _, job_id, run_seq, status, end, error = op
+            row = nodes.get((job_id, run_seq))
+            if row is not None:
+                row[4], row[6], row[7] = status, end, error
+            else:
+                node_updates[(job_id, run_seq)] = (status, end, error)
+        elif kind == "crossing":
+            c: Crossing = op[1]
+            stored, size, truncated = _stored_payload(c.text, preview_bytes.get(c.job_id, 64 * 1024))
+            crossings.append((c.job_id, c.seq, c.connection_id, stored, size, truncated, c.timestamp))
         else:  # a programming error: fail loudly, the transaction rolls back
             raise ValueError(f"unknown history write {kind!r}")
+    _insert_many(conn, "jobs", _JOB_COLUMNS, list(jobs.values()))
+    if job_updates:
+        conn.executemany("UPDATE jobs SET status = ?, end_time = ?, error = ?, result = ? WHERE job_id = ?",
+                         [(*values, job_id) for job_id, values in job_updates.items()])
+    _insert_many(conn, "node_runs", _NODE_COLUMNS, list(nodes.values()))
+    if node_updates:
+        conn.executemany("UPDATE node_runs SET status = ?, end_time = ?, error = ? "
+                         "WHERE job_id = ? AND run_seq = ?",
+                         [(*values, *key) for key, values in node_updates.items()])
+    _insert_many(conn, "connection_history", _CROSSING_COLUMNS, crossings)
+
+
+def _insert_many(conn: sqlite3.Connection, table: str, columns: tuple[str, ...],
+                 rows: list[Any]) -> None:
+    """INSERT OR REPLACE of many rows in as few statements as the parameter limit allows."""
+    if not rows:
+        return
+    width = len(columns)
+    per_statement = max(1, _MAX_PARAMS // width)
+    head = f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES "
+    one = "(" + ", ".join("?" * width) + ")"
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start:start + per_statement]
+        conn.execute(head + ", ".join([one] * len(chunk)), [v for row in chunk for v in row])
 
 
 def _mark_interrupted(conn: sqlite3.Connection, now: float) -> list[tuple[str, str, str | None, float]]:
