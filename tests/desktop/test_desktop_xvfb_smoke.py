@@ -31,14 +31,15 @@ SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 WINDOW_LINE = re.compile(r'^(\s*)0x[0-9a-f]+ "(?P<name>[^"]*)":.*?\s(?P<w>\d+)x(?P<h>\d+)[+-]-?\d+[+-]-?\d+\s+\+(?P<x>-?\d+)\+(?P<y>-?\d+)')
 
 
-def poll(fn: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+def poll(fn: Callable[[], Any], timeout: float = 30.0, what: str = "",
+         detail: Callable[[], str] = lambda: "") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = fn()
         if value:
             return value
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}\n{detail()}")
 
 
 @pytest.fixture
@@ -128,10 +129,12 @@ def test_new_user_pairs_then_tray_menu_and_approval_on_a_real_display(x_display,
     env = x_display
     app = Flowork(["--hidden", "--port", "0", "--config-dir", str(tmp_path / "config"), "--data-dir",
                    str(tmp_path / "data"), "--log-dir", str(tmp_path / "logs")], env=env)
+    def detail() -> str:
+        return f"windows:\n{windows_text(env)}\nflowork said:\n{app.drain()}"
     try:
         url = app.wait_for(r"is running in the tray; engine at (ws://\S+?)\. Logs").group(1)
         icon = poll(lambda: next((w for w in windows(env) if w["name"] == "Flowork" and w["depth"] > 5
-                                  and w["w"] <= 64 and w["h"] <= 64), None), what="the tray icon")
+                                  and w["w"] <= 64 and w["h"] <= 64), None), what="the tray icon", detail=detail)
 
         # pairing: the web GUI's first signed frame raises the question; the person allows it
         async def first_contact() -> dict:
@@ -144,7 +147,7 @@ def test_new_user_pairs_then_tray_menu_and_approval_on_a_real_display(x_display,
             window = None
             while window is None:
                 await asyncio.sleep(0.1)
-                assert not reply.done(), reply
+                assert not reply.done(), (reply, detail())
                 window = await asyncio.to_thread(
                     lambda: next((w for w in windows(env) if w["name"].startswith(question)), None))
             await asyncio.sleep(0.5)
@@ -162,7 +165,7 @@ def test_new_user_pairs_then_tray_menu_and_approval_on_a_real_display(x_display,
         # the tray menu: a right-click on the icon, as a person would
         xdotool(env, "mousemove", str(icon["x"] + icon["w"] // 2), str(icon["y"] + icon["h"] // 2), "click", "3")
         menu = poll(lambda: next((w for w in windows(env) if w["name"] == "Flowork" and w["depth"] <= 5
-                                  and w["h"] > 150), None), what="the tray menu")
+                                  and w["h"] > 150), None), what="the tray menu", detail=detail)
         shot = screenshot(env, "tray-menu.png")
         assert colours(shot, menu) > 20, "the tray menu screenshot is blank"
         assert changed_pixels(before, shot, menu) > menu["w"] * menu["h"] // 4
@@ -176,7 +179,7 @@ def test_new_user_pairs_then_tray_menu_and_approval_on_a_real_display(x_display,
         approval_id = asyncio.run(ask())
         title = "Flowork: approval needed (Smoke test)"
         dialog = poll(lambda: next((w for w in windows(env) if w["name"].startswith(title) and w["h"] > 50), None),
-                      what="the approval dialog")
+                      what="the approval dialog", detail=detail)
         time.sleep(0.5)  # let it paint (a screenshot only: nothing is asserted on timing)
         shot = screenshot(env, "approval-dialog.png")
         assert colours(shot, dialog) > 20, "the approval dialog screenshot is blank"
@@ -186,7 +189,7 @@ def test_new_user_pairs_then_tray_menu_and_approval_on_a_real_display(x_display,
             async with await EngineClient.connect(url, owner.key) as client:
                 await client.request("manual_approval_response", approval_id=approval_id, decision="APPROVED")
         asyncio.run(answer())
-        poll(lambda: not any(w["name"].startswith(title) for w in windows(env)), what="the dialog to close")
+        poll(lambda: not any(w["name"].startswith(title) for w in windows(env)), what="the dialog to close", detail=detail)
     finally:
         code = app.stop()
     assert code == 0, app.drain()
