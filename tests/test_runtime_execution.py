@@ -42,6 +42,12 @@ async def run(ctx, payload):
     payload["data"]["n"] = payload["data"].get("n", 0) + 1
     return payload
 ''',
+    "ask_sync": '''
+def run(ctx, payload):
+    """A sync module asking for approval from its worker thread."""
+    answer = ctx.request_approval_blocking("sync ask " + ctx.node_id, timeout_s=30)
+    return {"payload": payload, "output_name": answer.decision}
+''',
     "crash": '''
 def run(ctx, payload):
     return {"payload": {"data": {"x": 1 / 0}}}
@@ -305,3 +311,18 @@ async def test_status_of_a_job_and_other_owners_cannot_see_it(make_engine, owner
         await theirs.request("request_settings")
         assert not [e for e in theirs.pending_events() if e.get("job_id") == job_id]
         await asyncio.sleep(0)
+
+
+async def test_a_sync_module_can_ask_for_approval(engine, client: EngineClient) -> None:
+    wf = workflow([node("a", "ask_sync"), node("yes", "set_data", data={"r": "yes"})], [edge("a", "yes", "APPROVED")])
+    job_id = await start(client, wf)
+    asked = await client.next_event("MANUAL_APPROVAL_REQUESTED")
+    assert asked["message"] == "sync ask a" and asked["module_id"] == "ask_sync"
+    assert engine.approvals.resolve(asked["approval_id"], "APPROVED")
+    assert final(await collect(client, job_id))["result"]["data"] == {"r": "yes"}
+    # Stopping the job releases the waiting worker thread and withdraws the request.
+    job_id = await start(client, wf)
+    await client.next_event("MANUAL_APPROVAL_REQUESTED")
+    await client.request("stop_workflow", job_id=job_id)
+    assert final(await collect(client, job_id))["status"] == "STOPPED"
+    assert (await client.next_event("MANUAL_APPROVAL_RESOLVED"))["decided_by"] == "cancelled"

@@ -76,6 +76,18 @@ class NodeContext:
         return await self._job.request_approval(self.node_id, self.node_name, self.module_id,
                                                 message, timeout_s)
 
+    def request_approval_blocking(self, message: str, timeout_s: float | None = None) -> Any:
+        """`request_approval` for a sync module (worker thread): waits, and gives up with
+        JobCancelled once the job is stopped."""
+        future = asyncio.run_coroutine_threadsafe(self.request_approval(message, timeout_s), self._loop)
+        while True:
+            try:
+                return future.result(timeout=0.1)
+            except TimeoutError:
+                if self.cancelled.is_set():
+                    future.cancel()
+                    raise JobCancelled("the job was stopped") from None
+
     async def sleep(self, seconds: float) -> None:
         """Wait (cancellable); does not wait at all in SIMULATE."""
         if not self.simulate and seconds > 0:
