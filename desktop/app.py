@@ -337,8 +337,8 @@ class DesktopApp(QObject):
             secrets_note = "Kept in the OS keyring."
         if self.tunnel.state is TunnelState.NOT_INSTALLED or (
                 self.tunnel.state is TunnelState.OFF and not _cloudflared_found()):
-            from desktop.tunnel import INSTALL_HINT
-            tunnel_note = INSTALL_HINT
+            from desktop.tunnel import INSTALL_HINT_HTML
+            tunnel_note = INSTALL_HINT_HTML
         else:
             tunnel_note = f"{self.tunnel.state.value}. {self.tunnel.detail}".strip()
         if self.settings_dialog is not None:

@@ -12,7 +12,7 @@ from typing import Callable
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout,
-                               QLabel, QLineEdit, QMessageBox, QPlainTextEdit, QPushButton,
+                               QLabel, QLayout, QLineEdit, QMessageBox, QPlainTextEdit, QPushButton,
                                QSpinBox, QVBoxLayout, QWidget)
 
 from engine.auth.frame_auth import ADDRESS_RE
@@ -78,7 +78,8 @@ class SettingsDialog(QDialog):
 
         self.owners = QPlainTextEdit("\n".join(values.owners))
         self.owners.setPlaceholderText("0x… one address per line (empty: ask when a web GUI connects)")
-        self.owners.setFixedHeight(80)
+        self.owners.setMinimumHeight(64)
+        self.owners.setMaximumHeight(96)
         form.addRow("Allowed owners:", self.owners)
 
         self.folders_label = QLabel(folders_text)
@@ -100,18 +101,16 @@ class SettingsDialog(QDialog):
         self.tunnel_hostname = QLineEdit(values.tunnel_hostname)
         self.tunnel_hostname.setPlaceholderText("engine.example.com")
         form.addRow("Tunnel hostname:", self.tunnel_hostname)
-        self.tunnel_note = QLabel(tunnel_note)
+        self.tunnel_note = QLabel(f"Tunnel: {tunnel_note}")
         self.tunnel_note.setWordWrap(True)
         self.tunnel_note.setOpenExternalLinks(True)
-        form.addRow("Tunnel:", self.tunnel_note)
 
         self.start_at_login = QCheckBox("Start Flowork when I log in")
         self.start_at_login.setChecked(values.start_at_login)
         form.addRow("", self.start_at_login)
 
-        self.secrets_note = QLabel(secrets_note)
+        self.secrets_note = QLabel(f"Secrets: {secrets_note}")
         self.secrets_note.setWordWrap(True)
-        form.addRow("Secrets:", self.secrets_note)
 
         self.error = QLabel()
         self.error.setStyleSheet("color: #c62828")
@@ -122,9 +121,15 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.try_save)
         buttons.rejected.connect(self.hide)
         layout = QVBoxLayout(self)
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
         layout.addLayout(form)
+        # long, wrapped notes below the form: wrapped labels inside form rows upset its heights
+        layout.addWidget(self.tunnel_note)
+        layout.addWidget(self.secrets_note)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
+        self.engine_id.setMinimumWidth(300)  # the whole ID visible
+        self.owners.setMinimumWidth(360)     # a whole address per line
 
     def values(self) -> SettingsValues:
         owners = tuple(dict.fromkeys(line.strip() for line in self.owners.toPlainText().splitlines()

@@ -19,10 +19,13 @@ from desktop.supervisor import RestartPolicy
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = ("cloudflared is not installed. Get it from Cloudflare's download page "
-                "(https://developers.cloudflare.com/cloudflare-one/connections/connect-networks/"
-                "downloads/), e.g. `brew install cloudflared` or `winget install --id Cloudflare.cloudflared`, "
-                "then restart Flowork or save the settings again.")
+DOWNLOAD_URL = "https://developers.cloudflare.com/cloudflare-one/connections/connect-networks/downloads/"
+INSTALL_HINT = (f"cloudflared is not installed. Get it from Cloudflare's download page ({DOWNLOAD_URL}), "
+                "e.g. `brew install cloudflared` or `winget install --id Cloudflare.cloudflared`, "
+                "then save the settings again.")
+INSTALL_HINT_HTML = (f"cloudflared is not installed. Get it from <a href=\"{DOWNLOAD_URL}\">Cloudflare's "
+                     "download page</a> (or <code>brew install cloudflared</code>, <code>winget install "
+                     "--id Cloudflare.cloudflared</code>), then save the settings again.")
 
 
 class TunnelState(Enum):
