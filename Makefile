@@ -26,5 +26,12 @@ system-deps:
 test: $(STAMP) system-deps
 	$(PY) -m pytest
 
+# Benchmarks against same-run baselines (bench/RESULTS.md); bench-quick: small counts, as CI runs them.
+bench: $(STAMP)
+	$(PY) -m bench.run
+
+bench-quick: $(STAMP)
+	$(PY) -m bench.run --quick
+
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

@@ -235,8 +235,9 @@ def _start_profiler(kind: str, pid: int) -> subprocess.Popen[Any] | None:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     Path(folder).mkdir(parents=True, exist_ok=True)
     out = Path(folder) / f"{kind}-{pid}.txt"
+    extra = os.environ.get("FLOWORK_BENCH_PROFILE_ARGS", "").split()  # e.g. --gil, --idle
     return subprocess.Popen([spy, "record", "--nonblocking", "--rate", "500", "--format", "raw",
-                             "--output", str(out), "--pid", str(pid)],
+                             "--output", str(out), "--pid", str(pid), *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -1,6 +1,7 @@
 """The servers the benchmarks talk to, each in its own process so the clients' CPU is not the
 server's: `python -m bench.servers echo` (a bare `websockets` echo server, the baseline) or
-`python -m bench.servers engine --owner 0x... [--root DIR]` (the real Engine).
+`python -m bench.servers engine --owner 0x... [--root DIR]` (the real Engine), or `qt-engine`
+(the Engine inside a QApplication on a qasync loop, as the tray app runs it).
 
 The first stdout line is `READY {"url": ..., "pid": ...}`. Then each stdin line is a command
 answered with one JSON line (`rss`, and the engine's benchmark commands); end of stdin stops the
@@ -77,14 +78,18 @@ def make_engine(data_dir: Path, owners: list[str], roots: list[Path], **override
     from engine.app import Engine
     from engine.config import EngineConfig
     from engine.store.secret_key import KeySource
-    config = EngineConfig(host="127.0.0.1", port=0, engine_id="bench-engine", data_dir=data_dir,
-                          owners=tuple(owners), roots=tuple(r.resolve() for r in roots),
-                          status_interval=3600.0, **overrides)
+    options: dict[str, Any] = dict(host="127.0.0.1", port=0, engine_id="bench-engine",
+                                   data_dir=data_dir, owners=tuple(owners),
+                                   roots=tuple(r.resolve() for r in roots), status_interval=3600.0)
+    config = EngineConfig(**{**options, **overrides})
     return Engine(config, key_source=KeySource(Fernet.generate_key(), "memory", "benchmark"))
 
 
 async def run_engine(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="flowork-bench-data-") as tmp:
+        # Logging as the real engine does it (a rotating file at INFO), minus the terminal.
+        from engine.logging_setup import setup_logging
+        setup_logging(Path(tmp) / "log", to_stderr=False)
         overrides = json.loads(args.config) if args.config else {}
         engine = make_engine(Path(args.data_dir or tmp), args.owner, [Path(r) for r in args.root],
                              **overrides)
@@ -98,20 +103,36 @@ async def run_engine(args: argparse.Namespace) -> None:
             await engine.stop()
 
 
+def run_qt_engine(args: argparse.Namespace) -> None:
+    """The Engine inside a QApplication on a qasync loop, as the tray app runs it (offscreen)."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+    import qasync
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        loop.run_until_complete(run_engine(args))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.servers")
-    p.add_argument("kind", choices=("echo", "engine"))
+    p.add_argument("kind", choices=("echo", "engine", "qt-engine"))
     p.add_argument("--owner", action="append", default=[])
     p.add_argument("--root", action="append", default=[])
     p.add_argument("--data-dir")
     p.add_argument("--config", help="EngineConfig overrides as a JSON object")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="[%(kind)s server] %(levelname)s %(name)s: %(message)s".replace(
-                            "%(kind)s", args.kind))
-    runner = run_echo if args.kind == "echo" else run_engine
+    stderr = logging.StreamHandler(sys.stderr)  # warnings only; the engine's INFO goes to its file
+    stderr.setLevel(logging.WARNING)
+    stderr.setFormatter(logging.Formatter(f"[{args.kind} server] %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(stderr)
     try:
-        asyncio.run(runner(args))
+        if args.kind == "qt-engine":
+            run_qt_engine(args)
+        else:
+            asyncio.run(run_echo(args) if args.kind == "echo" else run_engine(args))
     except KeyboardInterrupt:
         pass
     return 0
