@@ -102,3 +102,21 @@ async def test_a_stopped_sync_module_sees_cancellation(client: EngineClient, sha
     events = await collect(client, job_id)
     assert final(events)["status"] == "STOPPED"
     assert not metrics(events, "SUCCESS")
+
+
+async def test_pausing_a_job_pauses_its_sub_workflow(client: EngineClient, shared_dir: Path) -> None:
+    release = shared_dir / "release-child"
+    child = workflow([node("h", "hold", file=str(release)), node("after", "set_data", data={"child": "done"})],
+                     [edge("h", "after")])
+    await client.request("save_preset", name="child", workflow_data=child,
+                         signature=client.signer.sign_workflow(child))
+    job_id = await start(client, workflow([node("sub", "sub_workflow", preset_name="child")], []))
+    await client.next_event("NODE_EXECUTION_METRIC", where=lambda e: e["job_id"] == f"{job_id}/sub/1" and running("h")(e))
+    await client.request("pause_workflow", job_id=job_id)
+    release.write_text("go")
+    await client.next_event("NODE_EXECUTION_METRIC", where=lambda e: e["node_id"] == "h" and e["status"] == "SUCCESS")
+    await run(client, workflow([node("s", "set_data", data={})], []))  # give the loop time
+    assert not [e for e in client.pending_events() if e.get("node_id") == "after"]
+    await client.request("resume_workflow", job_id=job_id)
+    done = final(await collect(client, job_id))
+    assert done["status"] == "SUCCEEDED" and done["result"]["data"] == {"held": True, "child": "done"}

@@ -148,8 +148,11 @@ class Job:
         self.result: Any = None
         self.final_payload: dict[str, Any] | None = None
         self.task: asyncio.Task[None] | None = None
-        self.gate = parent.gate if parent else asyncio.Event()
-        self.gate.set()
+        if parent is not None:
+            self.gate = parent.gate  # pausing the job pauses its sub-workflows too
+        else:
+            self.gate = asyncio.Event()
+            self.gate.set()
         self.node_runs = 0
         self._crossing_seq = itertools.count(1)
         self._run_seq = itertools.count(1)
