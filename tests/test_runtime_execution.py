@@ -326,3 +326,17 @@ async def test_a_sync_module_can_ask_for_approval(engine, client: EngineClient) 
     await client.request("stop_workflow", job_id=job_id)
     assert final(await collect(client, job_id))["status"] == "STOPPED"
     assert (await client.next_event("MANUAL_APPROVAL_RESOLVED"))["decided_by"] == "cancelled"
+
+
+def test_port_names_match_like_a_person_expects() -> None:
+    from engine.runtime.graph import parse_workflow
+    graph = parse_workflow({"nodes": [{"id": n, "module_id": "log_message"} for n in "abcde"],
+                            "connections": [{"source": "a", "target": "b"},
+                                            {"source": "a", "target": "c", "source_port_name": "output"},
+                                            {"source": "a", "target": "d", "sourceHandle": "True"},
+                                            {"source": "a", "target": "e", "source_port_name": "error"}]})
+    assert [e.target for e in graph.edges_from("a", None)] == ["b", "c"]
+    assert [e.target for e in graph.edges_from("a", "output")] == ["b", "c"]
+    assert [e.target for e in graph.edges_from("a", "true")] == ["d"]
+    assert [e.target for e in graph.edges_from("a", "error")] == ["e"]
+    assert graph.edges_from("a", "REJECTED") == []

@@ -73,11 +73,13 @@ class Graph:
         return starts
 
     def edges_from(self, node_id: str, port: str | None) -> list[Edge]:
-        """Edges leaving through `port`; with no port, the unnamed/`output` ones."""
+        """Edges leaving through `port` (case-insensitive); with no port, or the default port
+        named, the unnamed and `output` ones."""
         edges = self.outgoing.get(node_id, [])
-        if port is None:
+        wanted = (port or "").lower()
+        if wanted in DEFAULT_PORT_NAMES:
             return [e for e in edges if e.source_port.lower() in DEFAULT_PORT_NAMES]
-        return [e for e in edges if e.source_port == port]
+        return [e for e in edges if e.source_port.lower() == wanted]
 
     def module_ids(self) -> set[str]:
         return {n.module_id for n in self.nodes.values()}
