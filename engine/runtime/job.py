@@ -97,6 +97,13 @@ async def encode(payload: Any, masker: Masker, copies_needed: int) -> tuple[str,
     return await asyncio.to_thread(encode_payload, payload, masker, copies_needed)
 
 
+async def private_copy(value: Any) -> Any:
+    """A deep copy, made in a worker thread when the value is large."""
+    if is_small(value):
+        return copy.deepcopy(value)
+    return await asyncio.to_thread(copy.deepcopy, value)
+
+
 def public_result(masked_text: str, limit: int) -> Any:
     """The final payload as shown in `status_data.result`: whole, or a preview when large."""
     size = len(masked_text.encode("utf-8"))
@@ -342,7 +349,7 @@ class Job:
                 await self._between_iterations(loop)
             if loop.iterations > 1:
                 self.job_log(f"Iteration {index + 1} of {loop.iterations}.")
-            payload = copy.deepcopy(self.initial_payload) if index < loop.iterations - 1 else self.initial_payload
+            payload = await private_copy(self.initial_payload) if index < loop.iterations - 1 else self.initial_payload
             await self._run_graph(payload)
 
     async def _between_iterations(self, loop: Any) -> None:
@@ -473,7 +480,7 @@ class Job:
                 raise JobFailure(f"Node '{node.name}' ({node.module_id}) failed: {failed}", node.id)
             self.node_log(node.id, node.name, f"Failed: {failed}. Continuing through its error port.",
                           "ERROR")
-            out = as_payload(copy.deepcopy(payload))
+            out = as_payload(await private_copy(payload))
             out["data"]["error"] = {"message": failed, "node_id": node.id, "node_name": node.name,
                                    "module_id": node.module_id}
             port: str | None = ERROR_PORT
@@ -516,7 +523,7 @@ class Job:
         retries = int(min(max(_number(config.get("retry_max"), 0), 0), MAX_RETRIES))
         delay = max(_number(config.get("retry_delay_s"), 0), 0)
         timeout = None if module.component.manifest.get("own_timeout") else _number(config.get("timeout_s"), 0) or None
-        backup = copy.deepcopy(payload) if retries else None
+        backup = await private_copy(payload) if retries else None
         for attempt in range(retries + 1):
             ctx = NodeContext(self, node, config, inputs if inputs is not None else [payload])
             self._contexts.add(ctx)
@@ -543,7 +550,7 @@ class Job:
                 if delay and self.mode != "SIMULATE":
                     await asyncio.sleep(delay)
                 await self.gate.wait()
-                payload = copy.deepcopy(backup)
+                payload = await private_copy(backup)
                 if inputs is not None:
                     inputs = [payload] + inputs[1:]
             finally:
