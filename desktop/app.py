@@ -54,6 +54,7 @@ class DesktopApp(QObject):
             logging.getLogger().addHandler(self.log_tail)
         self.key_source: KeySource | None = None
         self.engine_id = ""
+        self.tunnel_settings: tuple[str, str] = ("", "")  # (token, hostname), as kept in the keyring
         self.supervisor = EngineSupervisor(self._make_engine, policy=policy, log_tail=self.log_tail,
                                            watch_interval_s=watch_interval_s)
         self.tunnel = Tunnel(policy=RestartPolicy(base_delay_s=policy.base_delay_s) if policy else None)
@@ -99,6 +100,7 @@ class DesktopApp(QObject):
             log.warning("the secrets key could not be loaded yet: %s", exc)
         token, hostname = await asyncio.to_thread(
             lambda: (secrets.get("tunnel_token"), secrets.get("tunnel_hostname")))
+        self.tunnel_settings = (token or "", hostname or "")  # the keyring is read off the loop, once
         if self.tray is not None:
             self.tray.show()
             if not self.hidden:
@@ -325,8 +327,8 @@ class DesktopApp(QObject):
         values = SettingsValues(engine_id=self.engine_id, port=self.config.settings.port,
                                 owners=self.config.settings.owners,
                                 gui_url=self.config.settings.gui_url,
-                                tunnel_token=secrets.get("tunnel_token") or "",
-                                tunnel_hostname=secrets.get("tunnel_hostname") or "",
+                                tunnel_token=self.tunnel_settings[0],
+                                tunnel_hostname=self.tunnel_settings[1],
                                 start_at_login=self.autostart_enabled())
         if self.key_source is not None and self.key_source.location == "file" or secrets.location == "file":
             secrets_note = (f"No usable OS keyring: the engine ID and tunnel token are in "
@@ -355,11 +357,11 @@ class DesktopApp(QObject):
     async def apply_settings(self, values: SettingsValues) -> None:
         settings = self.config.settings
         secrets = self.config.secrets
-        old_token = await asyncio.to_thread(secrets.get, "tunnel_token") or ""
-        old_host = await asyncio.to_thread(secrets.get, "tunnel_hostname") or ""
+        old_token, old_host = self.tunnel_settings
         id_changed = values.engine_id != self.engine_id
         port_changed = values.port != settings.port
         await asyncio.to_thread(self._store_secrets, values, id_changed)
+        self.tunnel_settings = (values.tunnel_token, values.tunnel_hostname)
         self.config.update(port=values.port, owners=values.owners, gui_url=values.gui_url)
         if id_changed:
             self.engine_id = values.engine_id

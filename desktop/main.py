@@ -88,7 +88,9 @@ def run_gui(args: argparse.Namespace) -> int:
     from desktop.log_tail import LogTail
 
     config = DesktopConfig(folder=folder, data_dir=args.data_dir, log_dir=args.log_dir)
-    log_file = setup_logging(Path(config.log_dir), file_name="flowork-desktop.log")  # type: ignore[arg-type]
+    # A windowed build (or a login start) may have no stderr at all.
+    log_file = setup_logging(Path(config.log_dir), file_name="flowork-desktop.log",  # type: ignore[arg-type]
+                             to_stderr=sys.stderr is not None)
     tail = LogTail()
     if args.port is not None:
         config.update(port=args.port)

@@ -4,12 +4,11 @@ the AppIndicator extension), and what a second launch or a tray click shows."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from desktop.icons import app_icon, state_image
 from desktop.tray import StatusView, TrayMenu
-from PySide6.QtGui import QPixmap
 
 
 class StatusWindow(QWidget):

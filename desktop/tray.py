@@ -7,7 +7,7 @@ the desktop has no system tray.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from PySide6.QtGui import QAction

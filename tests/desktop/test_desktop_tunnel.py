@@ -10,7 +10,6 @@ import json
 import os
 import sys
 import textwrap
-import time
 
 import psutil
 import pytest
