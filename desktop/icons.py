@@ -31,7 +31,7 @@ _BADGES: dict[TrayState, tuple[str, str] | None] = {
     TrayState.STOPPED: ("#8a8a8a", "■"),
     TrayState.STARTING: ("#8a8a8a", "…"),
     TrayState.IDLE: ("#2e9e4f", ""),
-    TrayState.BUSY: ("#1f6fd1", "▶"),
+    TrayState.BUSY: ("#0f9fb0", "▶"),
     TrayState.APPROVAL: ("#f0a000", "?"),
     TrayState.PORT_IN_USE: ("#d12f2f", "!"),
     TrayState.ERROR: ("#d12f2f", "!"),
