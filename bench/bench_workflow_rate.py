@@ -4,7 +4,9 @@ number of bare asyncio tasks calling the two module functions directly.
 Engine (own process, loopback): one client sends signed `execute_workflow` frames for a
 set_data -> log_message workflow, at most 64 jobs running at once, and reads every frame the
 engine sends (replies, status updates, node metrics, connection updates, log lines) until each
-job's SUCCEEDED. Baseline (this process): the same number of asyncio tasks, each awaiting
+job's SUCCEEDED. (With far more jobs in flight, the bursts exceed the client's outbox of 1,024
+frames and the engine drops droppable frames by design: then not all events are streamed.)
+Also measured with the data folder on tmpfs, where a commit costs no fsync wait. Baseline (this process): the same number of asyncio tasks, each awaiting
 set_data's and log_message's `run` with a bare context. Rounds alternate.
 
 Targets: report the ratio and executions per second; at least 1,000 per second on 2 cores.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from typing import Any
 import tempfile
 import time
 from pathlib import Path
@@ -39,8 +42,8 @@ async def bare_round(count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-async def measure(url: str, signer: Signer, count: int, rounds: int) -> tuple[list[float], list[float], dict]:
-    driver = await JobDriver.connect(url)
+async def measure(eng: Any, signer: Signer, count: int, rounds: int) -> tuple[list[float], list[float], dict]:
+    driver = await JobDriver.connect(eng.url)
     facts: dict = {}
     try:
         wf = chain(SPECS)
@@ -64,6 +67,8 @@ async def measure(url: str, signer: Signer, count: int, rounds: int) -> tuple[li
             facts["failed"] = facts.get("failed", 0) + sum(s != "SUCCEEDED" for s in statuses)
             facts["frames_per_job"] = (driver.frames - frames_before) / count
         facts["errors"] = driver.errors[:3]
+        # Read while the client is still connected: the count lives with its connection.
+        facts["dropped"] = (await asyncio.to_thread(eng.command, "status"))["dropped"]
         return engine_rates, bare_rates, facts
     finally:
         await driver.close()
@@ -76,14 +81,13 @@ def run_variant(signer: Signer, count: int, rounds: int, data_dir: str | None
         if not eng.info.get("runtime"):
             return None
         engine_rates, bare_rates, facts = asyncio.run(asyncio.wait_for(
-            measure(eng.url, signer, count, rounds), 1200))
-        facts["dropped"] = eng.command("status")["dropped"]
+            measure(eng, signer, count, rounds), 1200))
     return median(engine_rates), median(bare_rates), facts
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(__doc__.splitlines()[0], argv)
-    count, rounds = (200, 2) if args.quick else (3000, 6)
+    count, rounds = (200, 2) if args.quick else (2000, 4)
     header("2-node workflow executions per second", args.quick)
     signer = Signer(new_key())
     t = Table(f"2-node workflows (set_data -> log_message), {count} per round, {rounds} interleaved "
