@@ -78,6 +78,13 @@ async def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: 
         await asyncio.sleep(0.02)
 
 
+@pytest.fixture(autouse=True)
+def no_session_bus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Never the developer's own session bus (their notification daemon would pop up messages);
+    the notification tests start a private bus of their own."""
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path}/no-session-bus")
+
+
 class Opened:
     """The opener injected into the app: records every URL instead of starting a browser."""
 
