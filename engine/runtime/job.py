@@ -343,7 +343,7 @@ class Job:
         self._publish_status()
 
     async def _iterations(self) -> None:
-        loop = self.graph.loop if not self.is_child else type(self.graph.loop)()
+        loop = self.graph.loop
         for index in range(loop.iterations):
             if index > 0:
                 await self._between_iterations(loop)
