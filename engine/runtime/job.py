@@ -477,6 +477,7 @@ class Job:
             self.runtime.recorder.node_end(self.job_id, run_seq, "ERROR", time.time(), failed)
             edges = self.graph.edges_from(node.id, ERROR_PORT)
             if not edges:
+                self.node_log(node.id, node.name, f"Failed: {failed}", "ERROR")
                 raise JobFailure(f"Node '{node.name}' ({node.module_id}) failed: {failed}", node.id)
             self.node_log(node.id, node.name, f"Failed: {failed}. Continuing through its error port.",
                           "ERROR")
