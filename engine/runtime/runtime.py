@@ -18,7 +18,7 @@ from engine.runtime.approvals import ApprovalCenter
 from engine.runtime.context import ModuleError, NodeContext
 from engine.runtime.graph import Graph, parse_workflow
 from engine.runtime.history import HistoryRecorder
-from engine.runtime.job import ACTIVE, Job
+from engine.runtime.job import Job
 from engine.runtime.loader import LoadedModule, ModuleLoader
 from engine.runtime.retention import Retention
 from engine.runtime.templating import Masker, Renderer
@@ -251,6 +251,3 @@ def _preview_bytes(settings: dict[str, Any]) -> int:
         return max(256, int(settings.get("history_payload_preview_bytes") or 64 * 1024))
     except (TypeError, ValueError):
         return 64 * 1024
-
-
-__all__ = ["Runtime", "ACTIVE"]
