@@ -130,13 +130,21 @@ class Database:
             return await loop.run_in_executor(self._executor, self._call, fn, args)
         except sqlite3.OperationalError as exc:
             log.error("database error: %s", exc)
+            folder = self.path.parent
             if "readonly" in str(exc) or "read-only" in str(exc):
                 raise EngineError(ErrorCode.STORAGE,
-                                  "The engine's data folder is read-only; nothing was saved. "
+                                  f"The engine's data folder {folder} is read-only; nothing was saved. "
                                   "Make the folder writable and try again.") from None
             if "disk" in str(exc) and "full" in str(exc):
                 raise EngineError(ErrorCode.STORAGE,
                                   "The disk is full; nothing was saved. Free some space and try again.") from None
+            if getattr(exc, "sqlite_errorname", "").startswith("SQLITE_IOERR"):
+                # A write the operating system refused (a folder made read-only or immutable
+                # under the running engine, a failing disk): the transaction was rolled back.
+                raise EngineError(ErrorCode.STORAGE,
+                                  f"The engine could not write to its data folder {folder} ({exc}); "
+                                  "nothing was saved. Check that the folder is writable and the "
+                                  "disk is healthy, then try again.") from None
             raise EngineError(ErrorCode.STORAGE, f"The engine could not access its database: {exc}.") from None
         except sqlite3.DatabaseError as exc:
             log.error("database error: %s", exc)
@@ -172,7 +180,8 @@ def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) 
     try:
         result = fn(conn, *args)
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # after an I/O error SQLite has already rolled back
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
     return result
