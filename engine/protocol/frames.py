@@ -13,6 +13,7 @@ from engine.protocol.errors import EngineError, ErrorCode
 MAX_DEPTH = 64
 TYPE_MAX_LEN = 64
 REQUEST_ID_MAX_LEN = 128
+PEEK_MAX_DEPTH = 500  # deep enough to echo the request_id of a refused deep frame, safe to decode
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def parse_frame(text: str | bytes) -> IncomingFrame:
 def peek_request(text: str | bytes) -> tuple[str | None, str | int | None]:
     """Best-effort (type, request_id) of a frame that failed to parse, for the error reply."""
     try:
-        if not nesting_within(text):
+        if not nesting_within(text, PEEK_MAX_DEPTH):
             return None, None
         data = json.loads(text)
         payload = data.get("payload") if isinstance(data, dict) else None
