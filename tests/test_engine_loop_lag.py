@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 LAG_BOUND_S = 0.050
 STALL_BOUND_S = 1.0
@@ -133,7 +132,6 @@ async def test_heavy_traffic_never_blocks_the_loop(make_engine, owner, tmp_path:
     assert ready.strip() == b"READY", ready
     loop_audit.start()
     probe.start()
-    driver.stdin  # (no input)
     out, err = await asyncio.wait_for(driver.communicate(), 120)
     await probe.stop()
     events = loop_audit.stop()

@@ -10,7 +10,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from engine.app import Engine
-from engine.client import EngineClient, Signer
+from engine.client import EngineClient
 from tests.conftest import ClientFactory, EngineFactory, Wallet
 
 # The workflow and the exact text the GUI signs for it (checked against node in test_canonical).

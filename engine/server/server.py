@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HttpRequest, Response as HttpResponse
 
 from engine.auth.frame_auth import FrameAuthenticator, normalize_address
-from engine.events import Delivery, Event
+from engine.events import Event
 from engine.handlers.registry import HandlerRegistry, Request
 from engine.protocol.errors import EngineError, ErrorCode
 from engine.protocol.frames import IncomingFrame, error_frame, parse_frame, peek_request
