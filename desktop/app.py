@@ -198,6 +198,11 @@ class DesktopApp(QObject):
             self.last_status = engine.status().frame()
             self.refresh()
 
+    def refresh_status(self) -> None:
+        engine = self.engine
+        if engine is not None:
+            self._resample_status(engine)
+
     def _owners_changed(self, owners: list[str]) -> None:
         self.config.update(owners=tuple(owners))
 

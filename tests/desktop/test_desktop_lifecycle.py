@@ -126,3 +126,20 @@ async def test_quit_stops_the_engine(make_app, owner):
             raise AssertionError("still listening after Quit")
     except OSError:
         pass
+
+
+async def test_status_shows_busy_jobs_and_clients_from_the_engine(make_app, owner, desktop_config):
+    from tests.runtime_support import collect, edge, final, node, start, workflow
+    desktop_config.update(owners=(owner.address,))
+    app = await make_app()
+    async with await EngineClient.connect(app.engine.url, owner.key) as client:
+        await client.request("request_settings")
+        app.menu.aboutToShow.emit()  # opening the menu reads the engine's status afresh
+        assert "1 client" in app.menu.detail.text() and "0 jobs running" in app.menu.detail.text()
+        slow = workflow([node("t", "manual_trigger"), node("wait", "delay", seconds=1.5)], [edge("t", "wait")])
+        job_id = await start(client, slow)
+        await wait_until(lambda: app.view.state is TrayState.BUSY, what="busy icon")
+        assert app.tray.state is TrayState.BUSY
+        assert "1 job running" in app.menu.detail.text() and "1 running job(s)" in app.tray.icon.toolTip()
+        assert final(await collect(client, job_id))["status"] == "SUCCEEDED"
+        await wait_until(lambda: app.view.state is TrayState.IDLE, what="idle icon")
