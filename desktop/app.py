@@ -123,8 +123,10 @@ class DesktopApp(QObject):
         self.approvals.detach()
         self.pairing.close_all()
         await self.notifier.aclose()
+        current = asyncio.current_task()
         for task in list(self._tasks):
-            task.cancel()
+            if task is not current:  # Quit itself runs as one of them
+                task.cancel()
         if self.tray is not None:
             self.tray.hide()
         logging.getLogger().removeHandler(self.log_tail)
