@@ -132,3 +132,18 @@ async def test_a_clean_stop_records_running_jobs_as_stopped(make_engine, owner: 
         # Job ids stay used across restarts: history is never mixed up.
         reply = await client.request("execute_workflow", job_id=job_id, workflow_data=SLOW, check=False)
         assert reply["code"] == "conflict" and "already used" in reply["error"]
+
+
+async def test_a_stuck_sync_module_does_not_keep_the_engine_from_quitting(tmp_path: Path, owner: Wallet,
+                                                                         processes) -> None:
+    data_dir = tmp_path / "data"
+    folder = data_dir / "components" / "modules" / "stuck"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text('{"name": "Stuck", "properties": [], "output_ports": [{"name": "output"}]}')
+    (folder / "module.py").write_text("import time\n\ndef run(ctx, payload):\n    time.sleep(3600)  # ignores ctx.cancelled\n")
+    engine = EngineProcess(data_dir, tmp_path / "logs", owner)
+    processes.append(engine)
+    async with await EngineClient.connect(engine.url, owner.key) as client:
+        await start(client, workflow([node("s", "stuck")], []))
+        await client.next_event("NODE_EXECUTION_METRIC", where=lambda e: e["status"] == "RUNNING")
+        assert await asyncio.to_thread(engine.terminate) == 0  # an hour if the thread were joined

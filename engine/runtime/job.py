@@ -22,7 +22,7 @@ import logging
 import random
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from engine.events import Delivery, Event
 from engine.runtime.context import JobCancelled, ModuleError, NodeContext
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("engine.jobs")
 
+T = TypeVar("T")
 HISTORY_KEEP = 100          # payload["history"] keeps the latest entries only
 MAX_RETRIES = 100
 ACTIVE = ("RUNNING", "PAUSED")
@@ -89,19 +90,12 @@ def is_small(value: Any, budget: int = 2000) -> bool:
     return True
 
 
-async def encode(payload: Any, masker: Masker, copies_needed: int) -> tuple[str, int, list[Any]]:
-    """encode_payload, on the loop when the payload is small (a thread hop costs more than the
-    work), else in a worker thread."""
-    if is_small(payload):
-        return encode_payload(payload, masker, copies_needed)
-    return await asyncio.to_thread(encode_payload, payload, masker, copies_needed)
-
-
-async def private_copy(value: Any) -> Any:
-    """A deep copy, made in a worker thread when the value is large."""
-    if is_small(value):
-        return copy.deepcopy(value)
-    return await asyncio.to_thread(copy.deepcopy, value)
+async def off_loop(workers: Any, small: bool, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` right here when the input is small (a thread hop costs more than the work),
+    else on the engine's CPU worker thread (engine/workers.py)."""
+    if small:
+        return fn(*args)
+    return await workers.run(fn, *args)
 
 
 def public_result(masked_text: str, limit: int) -> Any:
@@ -250,6 +244,13 @@ class Job:
             frame["error"] = error
         self.emit(frame, Delivery.DROPPABLE)
 
+    async def _encode(self, payload: Any, copies_needed: int) -> tuple[str, int, list[Any]]:
+        return await off_loop(self.runtime.engine.workers, is_small(payload), encode_payload,
+                              payload, self.masker, copies_needed)
+
+    async def _copy(self, value: Any) -> Any:
+        return await off_loop(self.runtime.engine.workers, is_small(value), copy.deepcopy, value)
+
     # -- control -----------------------------------------------------------------------------
 
     def pause(self) -> bool:
@@ -325,10 +326,8 @@ class Job:
             ctx.cancelled.set()
         if status == "SUCCEEDED" and self._result_text is not None:
             limit = int(self.settings.get("history_payload_preview_bytes") or 64 * 1024)
-            if len(self._result_text) < 16 * 1024:
-                self.result = public_result(self._result_text, limit)
-            else:
-                self.result = await asyncio.to_thread(public_result, self._result_text, limit)
+            self.result = await off_loop(self.runtime.engine.workers, len(self._result_text) < 16 * 1024,
+                                         public_result, self._result_text, limit)
         recorder = self.runtime.recorder
         recorder.job_status(self.job_id, status, self.end_time, self.error,
                             self._result_text if status == "SUCCEEDED" else None)
@@ -349,7 +348,7 @@ class Job:
                 await self._between_iterations(loop)
             if loop.iterations > 1:
                 self.job_log(f"Iteration {index + 1} of {loop.iterations}.")
-            payload = await private_copy(self.initial_payload) if index < loop.iterations - 1 else self.initial_payload
+            payload = await self._copy(self.initial_payload) if index < loop.iterations - 1 else self.initial_payload
             await self._run_graph(payload)
 
     async def _between_iterations(self, loop: Any) -> None:
@@ -368,7 +367,7 @@ class Job:
         self._inbox = {}
         self._failure = None
         starts = self.graph.start_nodes(self.start_node_id)
-        _, size, copies = await encode(payload, self.masker, len(starts))
+        _, size, copies = await self._encode(payload, len(starts))
         for node, own in zip(starts, copies):
             self._spawn(self._visit(node, own, size))
         if not starts:
@@ -481,7 +480,7 @@ class Job:
                 raise JobFailure(f"Node '{node.name}' ({node.module_id}) failed: {failed}", node.id)
             self.node_log(node.id, node.name, f"Failed: {failed}. Continuing through its error port.",
                           "ERROR")
-            out = as_payload(await private_copy(payload))
+            out = as_payload(await self._copy(payload))
             out["data"]["error"] = {"message": failed, "node_id": node.id, "node_name": node.name,
                                    "module_id": node.module_id}
             port: str | None = ERROR_PORT
@@ -494,7 +493,7 @@ class Job:
                         "timestamp": started})
         if len(history) > HISTORY_KEEP:
             del history[:len(history) - HISTORY_KEEP]
-        text, size, copies = await encode(out, self.masker, len(edges))
+        text, size, copies = await self._encode(out, len(edges))
         if failed is None:
             self._metric(node, "SUCCESS", run_seq=run_seq, elapsed_ms=elapsed_ms,
                          input_size=input_size, output_size=size, output_name=port)
@@ -524,7 +523,7 @@ class Job:
         retries = int(min(max(_number(config.get("retry_max"), 0), 0), MAX_RETRIES))
         delay = max(_number(config.get("retry_delay_s"), 0), 0)
         timeout = None if module.component.manifest.get("own_timeout") else _number(config.get("timeout_s"), 0) or None
-        backup = await private_copy(payload) if retries else None
+        backup = await self._copy(payload) if retries else None
         for attempt in range(retries + 1):
             ctx = NodeContext(self, node, config, inputs if inputs is not None else [payload])
             self._contexts.add(ctx)
@@ -532,7 +531,7 @@ class Job:
                 if module.is_async:
                     call = module.run(ctx, payload)
                 else:
-                    call = self.loop.run_in_executor(self.runtime.module_executor, module.run, ctx, payload)
+                    call = self.runtime.module_threads.run(module.run, ctx, payload)
                 try:
                     if timeout:
                         return await asyncio.wait_for(call, timeout)
@@ -551,7 +550,7 @@ class Job:
                 if delay and self.mode != "SIMULATE":
                     await asyncio.sleep(delay)
                 await self.gate.wait()
-                payload = await private_copy(backup)
+                payload = await self._copy(backup)
                 if inputs is not None:
                     inputs = [payload] + inputs[1:]
             finally:

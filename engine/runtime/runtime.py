@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from engine.protocol.errors import EngineError, ErrorCode
@@ -22,6 +21,7 @@ from engine.runtime.job import Job
 from engine.runtime.loader import LoadedModule, ModuleLoader
 from engine.runtime.retention import Retention
 from engine.runtime.templating import Masker, Renderer
+from engine.runtime.threads import ModuleThreads
 from engine.store.jobs import INTERRUPTED_ERROR, JobsStore
 
 if TYPE_CHECKING:
@@ -45,8 +45,7 @@ class Runtime:
         self.store: JobsStore | None = None
         self.recorder: HistoryRecorder
         self.retention: Retention
-        self.module_executor = ThreadPoolExecutor(max_workers=MODULE_THREADS,
-                                                  thread_name_prefix="flowork-module")
+        self.module_threads = ModuleThreads(MODULE_THREADS)
         self._interrupted: dict[str, tuple[str, dict[str, Any]]] = {}
         self._used_ids: set[str] = set()  # every recorded job id; retention removes from it
         self.retention: Retention | None = None  # type: ignore[assignment]
@@ -83,7 +82,6 @@ class Runtime:
             await self.retention.stop()
         if self.store is not None:
             await self.recorder.close()
-        self.module_executor.shutdown(wait=False, cancel_futures=True)
 
     def running_job_count(self) -> int:
         return len(self.jobs)
@@ -163,7 +161,7 @@ class Runtime:
                                   f"Node '{node.name}' uses the module '{node.module_id}', which is "
                                   f"not installed in this engine.", field=field, node_id=node.id)
         module_ids = graph.module_ids()
-        return self.loader.cached(module_ids) or await asyncio.to_thread(self.loader.load_many, module_ids)
+        return self.loader.cached(module_ids) or await self.engine.workers.run(self.loader.load_many, module_ids)
 
     async def run_child(self, parent: Job, ctx: NodeContext, preset_name: str,
                         payload: dict[str, Any], seq: int) -> dict[str, Any]:
