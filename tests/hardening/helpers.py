@@ -26,6 +26,7 @@ from engine.config import EngineConfig
 
 T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW_LOG = "engine.jobs"
 
 
 # -- logs --------------------------------------------------------------------------------------
@@ -47,10 +48,11 @@ class LogCatcher(logging.Handler):
 
     def problems(self, since: int = 0) -> list[str]:
         """Records (from index `since` on) that mean something went wrong inside the engine:
-        errors and tracebacks."""
+        tracebacks, and errors other than a workflow's own log lines (which the runtime mirrors
+        into the engine log under `engine.jobs` at the line's level, e.g. a node that failed)."""
         with self.lock:  # type: ignore[union-attr]
             return [line for record, line in zip(self.records[since:], self.lines[since:])
-                    if record.levelno >= logging.ERROR or record.exc_info]
+                    if record.exc_info or (record.levelno >= logging.ERROR and record.name != WORKFLOW_LOG)]
 
     def mark(self) -> int:
         with self.lock:  # type: ignore[union-attr]

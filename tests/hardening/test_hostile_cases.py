@@ -26,6 +26,7 @@ from engine.client import EngineClient
 from engine.protocol.canonical import canonical_json
 from tests.conftest import Wallet
 from tests.hardening.helpers import auth_block, catch_logs, sign_text
+from tests.runtime_support import collect, edge, final, node, start, workflow
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 TABLES = ("settings", "variables", "presets", "preset_shares", "jobs", "node_runs", "connection_history")
@@ -477,6 +478,128 @@ async def _(ctx: Ctx) -> None:
         assert reply["type"] == "status_response" and "not handled" in reply["status"], reply
 
 
+# -- jobs and workflows (the runtime) -----------------------------------------------------------
+
+APPROVAL_WF = workflow([node("t", "manual_trigger"), node("ask", "manual_approval", message="ok?"),
+                        node("after", "log_message", message="approved")],
+                       [edge("t", "ask", edge_id="a1"), edge("ask", "after", "APPROVED", edge_id="a2")])
+
+
+@case("another user's job id in status, stop, pause, resume, history and approval messages")
+async def _(ctx: Ctx) -> None:
+    ctx.engine.set_owners([ctx.owner.address, ctx.stranger.address])
+    victim = await ctx.connect(ctx.stranger)
+    job_id = await start(victim, APPROVAL_WF)
+    asked = await victim.next_event("MANUAL_APPROVAL_REQUESTED", where=lambda e: e["job_id"] == job_id)
+    ctx.stores = True
+    missing = {"request_job_status": {}, "stop_workflow": {}, "pause_workflow": {},
+               "resume_workflow": {}, "request_connection_history": {"connection_id": "a1"}}
+    for msg_type, extra in missing.items():
+        reply = await ctx.refused("not_found", msg_type, job_id=job_id, **extra)
+        assert "ask" not in json.dumps(reply) and "approved" not in json.dumps(reply), reply
+    await ctx.refused("not_found", "manual_approval_response", approval_id=asked["approval_id"], decision="APPROVED")
+    await ctx.refused("not_found", "manual_approval_response", job_id=job_id, node_id="ask", decision="APPROVED")
+    # "All my jobs" never reaches another user's job.
+    for msg_type in ("pause_workflow", "stop_workflow"):
+        assert (await ctx.ask(msg_type))["job_ids"] == []
+    assert (await victim.request("request_job_status", job_id=job_id))["status_data"]["status"] == "RUNNING"
+    # The owner of the job still can answer, and the job goes on.
+    await victim.request("manual_approval_response", approval_id=asked["approval_id"], decision="APPROVED")
+    assert final(await collect(victim, job_id))["status"] == "SUCCEEDED"
+
+
+@case("job id that is a path")
+async def _(ctx: Ctx) -> None:
+    for job_id in ("../../etc/passwd", "/tmp/x", "a\\b", "job\x00"):
+        reply = await ctx.refused("invalid_field", "execute_workflow", job_id=job_id,
+                                  workflow_data=workflow([node("s", "set_data")], []), initial_payload={})
+        assert reply["field"] == "job_id"
+
+
+@case("workflow with a cycle and an entry: stopped by the loop guard", max_node_runs=200)
+async def _(ctx: Ctx) -> None:
+    wf = workflow([node("t", "manual_trigger"), node("a", "set_data", data={"x": 1}), node("b", "log_message")],
+                  [edge("t", "a"), edge("a", "b"), edge("b", "a")])
+    status = final(await collect(ctx.client, await start(ctx.client, wf)))
+    assert status["status"] == "FAILED" and "200 node runs" in status["error"]
+    ctx.stores = True
+
+
+@case("workflow that is only a cycle")
+async def _(ctx: Ctx) -> None:
+    wf = workflow([node("a", "set_data"), node("b", "set_data")], [edge("a", "b"), edge("b", "a")])
+    reply = await ctx.refused("invalid_field", "execute_workflow", job_id="cycle", workflow_data=wf, initial_payload={})
+    assert "start node" in reply["error"]
+
+
+@case("workflow with a connection to a missing node")
+async def _(ctx: Ctx) -> None:
+    wf = workflow([node("a", "set_data")], [edge("a", "ghost")])
+    reply = await ctx.refused("invalid_field", "execute_workflow", job_id="missing", workflow_data=wf, initial_payload={})
+    assert "ghost" in reply["error"]
+
+
+@case("workflow with an unknown module")
+async def _(ctx: Ctx) -> None:
+    for module_id in ("no_such_module", "../../../../tmp/evil", "/etc/passwd"):
+        wf = workflow([node("a", module_id)], [])
+        reply = await ctx.ask("execute_workflow", job_id=f"u{len(module_id)}", workflow_data=wf, initial_payload={})
+        assert reply["code"] in ("not_found", "invalid_field"), reply
+        assert "not installed" in reply["error"] or "module_id" in reply["error"], reply
+
+
+@case("workflow with 100,000 nodes")
+async def _(ctx: Ctx) -> None:
+    wf = {"nodes": [{"id": f"n{i}"} for i in range(100_000)], "connections": []}
+    reply = await ctx.refused("invalid_field", "execute_workflow", job_id="huge", workflow_data=wf, initial_payload={})
+    assert "nodes" in reply["error"]
+    assert (await ctx.ask("request_job_status", job_id="huge"))["code"] == "not_found"
+
+
+def _file_job_case(module_id: str, make_path: Callable[[Ctx], str], **config: Any) -> Callable[[Ctx], Awaitable[None]]:
+    async def run(ctx: Ctx) -> None:
+        path = make_path(ctx)
+        wf = workflow([node("t", "manual_trigger"), node("f", module_id, path=path, **config)], [edge("t", "f")])
+        status = final(await collect(ctx.client, await start(ctx.client, wf)))
+        assert status["status"] == "FAILED", status
+        assert "outside the shared folders" in status["error"] or "absolute path" in status["error"], status
+        assert "top secret" not in json.dumps(status)
+        assert (ctx.outside / "secret.txt").read_text() == "top secret"
+        assert not (ctx.outside / "new.txt").exists()
+        ctx.stores = True  # the failed job is recorded
+    return run
+
+
+def _dangling(ctx: Ctx) -> str:
+    (ctx.shared / "dangling").symlink_to(ctx.outside / "new.txt")
+    return str(ctx.shared / "dangling")
+
+
+def _link_to_secret(ctx: Ctx) -> str:
+    (ctx.shared / "link.txt").symlink_to(ctx.outside / "secret.txt")
+    return str(ctx.shared / "link.txt")
+
+
+for _label, _module, _path, _config in (
+        ("read_file with a traversal", "read_file", lambda c: f"{c.shared}/../outside/secret.txt", {}),
+        ("read_file with an absolute path outside", "read_file", lambda c: str(c.outside / "secret.txt"), {}),
+        ("read_file through a symlink out of the share", "read_file", _link_to_secret, {}),
+        ("write_file with a traversal", "write_file", lambda c: f"{c.shared}/../outside/new.txt", {"content": "x"}),
+        ("write_file over a file outside", "write_file", lambda c: str(c.outside / "secret.txt"), {"content": "x"}),
+        ("write_file through a dangling symlink out of the share", "write_file", _dangling, {"content": "x"}),
+        ("write_file with a relative path", "write_file", lambda c: "outside/new.txt", {"content": "x"})):
+    case(f"file module path: {_label}")(_file_job_case(_module, _path, **_config))
+
+
+@case("sub-workflow naming a preset by path")
+async def _(ctx: Ctx) -> None:
+    wf = workflow([node("t", "manual_trigger"), node("sub", "sub_workflow", preset_name="../../../etc/passwd")],
+                  [edge("t", "sub")])
+    status = final(await collect(ctx.client, await start(ctx.client, wf)))
+    assert status["status"] == "FAILED" and "not found" in status["error"], status
+    ctx.stores = True
+
+
 # -- the runner --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -507,6 +630,7 @@ async def test_hostile_case(name: str, make_engine: Any, owner: Wallet, stranger
             if not ctx.stores:
                 assert await counts(engine) == before_counts
                 assert files_under(tmp_path) - before_files <= {"shared/escape", "shared/up", "shared/loop"}
+            assert files_under(tmp_path / "outside") == {"inner", "secret.txt"}
         assert not logs.problems(), logs.problems()
     finally:
         for c in clients:
