@@ -198,3 +198,34 @@ async def test_presets_survive_a_restart(make_engine: EngineFactory, owner: Wall
     engine = await make_engine()
     async with await EngineClient.connect(engine.url, owner.key) as client:
         assert (await client.request("load_preset", name="Keep"))["workflow_data"] == workflow(3)
+
+
+# A GUI that rebuilds each object with sorted keys and then calls JSON.stringify gets
+# JavaScript's property order: integer-like keys first, numerically. Produced with node:
+#   JSON.stringify(sortKeys(doc)) for the document below.
+INDEX_KEYS_WORKFLOW: dict[str, Any] = {
+    "nodes": [{"id": "n", "config_values": {"10": "b", "2": "a", "x": 1, "02": "c"}}],
+    "connections": []}
+INDEX_KEYS_SORTED_TEXT = ('{"workflow_data":{"connections":[],"nodes":[{"config_values":'
+                          '{"02":"c","10":"b","2":"a","x":1},"id":"n"}]}}')
+INDEX_KEYS_JS_ORDER_TEXT = ('{"workflow_data":{"connections":[],"nodes":[{"config_values":'
+                            '{"2":"a","10":"b","02":"c","x":1},"id":"n"}]}}')
+
+
+@pytest.mark.parametrize("signed_text", [INDEX_KEYS_SORTED_TEXT, INDEX_KEYS_JS_ORDER_TEXT],
+                         ids=["sorted keys", "javascript property order"])
+async def test_integer_like_keys_verify_in_either_canonical_order(client: EngineClient, owner: Wallet,
+                                                                  signed_text: str) -> None:
+    reply = await client.request("save_preset", name="Indexed", workflow_data=INDEX_KEYS_WORKFLOW,
+                                 signature=gui_signature(owner, signed_text))
+    assert reply["version"] == 1 and "error" not in reply
+    loaded = await client.request("load_preset", name="Indexed")
+    assert loaded["workflow_data"] == INDEX_KEYS_WORKFLOW
+
+
+async def test_the_javascript_order_variant_still_needs_the_owners_signature(
+        client: EngineClient, stranger: Wallet) -> None:
+    reply = await client.request("save_preset", name="Indexed", workflow_data=INDEX_KEYS_WORKFLOW,
+                                 signature=gui_signature(stranger, INDEX_KEYS_JS_ORDER_TEXT), check=False)
+    assert reply["code"] == "auth_signature"
+    assert (await client.request("request_presets_list"))["presets"] == []

@@ -7,7 +7,7 @@ from typing import Any
 from engine.auth.frame_auth import normalize_address
 from engine.auth.signatures import BadSignature, SIGNATURE_RE, recover_personal_signer
 from engine.handlers.registry import Request, handler
-from engine.protocol.canonical import canonical_json
+from engine.protocol.canonical import canonical_json, has_index_keys
 from engine.protocol.errors import EngineError, ErrorCode
 from engine.protocol.frames import RawJSON
 from engine.protocol.schema import ADDRESS_RE, Address, Field, Integer, Name, Object, Schema, String
@@ -62,11 +62,19 @@ def check_workflow_shape(workflow: dict[str, Any], field: str = "workflow_data")
 _SIGNED_PREFIX = '{"workflow_data":'
 
 
-def _preset_signer(workflow: dict[str, Any], signature: str) -> tuple[str, str]:
+def _preset_signer(workflow: dict[str, Any], signature: str, owner: str) -> tuple[str, str]:
     """(signer, the workflow's canonical JSON text). The text is also what gets stored: it is
-    valid JSON for the same document, and reusing it spares a second encoding."""
+    valid JSON for the same document, and reusing it spares a second encoding.
+
+    When the sorted-keys text does not recover `owner` and the workflow has integer-like keys,
+    the JavaScript-property-order variant is tried too (see engine.protocol.canonical)."""
     signed = canonical_json({"workflow_data": workflow})
-    return recover_personal_signer(signed, signature), signed[len(_SIGNED_PREFIX):-1]
+    signer = recover_personal_signer(signed, signature)
+    if normalize_address(signer) != owner and has_index_keys(workflow):
+        variant = canonical_json({"workflow_data": workflow}, index_keys_first=True)
+        if normalize_address(recover_personal_signer(variant, signature)) == owner:
+            return owner, signed[len(_SIGNED_PREFIX):-1]
+    return signer, signed[len(_SIGNED_PREFIX):-1]
 
 
 @handler("save_preset", reply="status_response",
@@ -78,7 +86,7 @@ async def save_preset(req: Request) -> dict[str, Any]:
     check_workflow_shape(workflow)
     try:
         # Serializing a large workflow is CPU work: keep it off the event loop.
-        signer, workflow_text = await req.engine.workers.run(_preset_signer, workflow, signature)
+        signer, workflow_text = await req.engine.workers.run(_preset_signer, workflow, signature, req.owner)
     except (BadSignature, TypeError, UnicodeEncodeError, ValueError) as exc:
         raise EngineError(ErrorCode.AUTH_SIGNATURE,
                           f"The preset signature is invalid ({exc}); nothing was saved.") from None

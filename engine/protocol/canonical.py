@@ -4,6 +4,11 @@ The GUI sorts object keys recursively (JavaScript's default sort, i.e. by UTF-16
 writes no whitespace, leaves non-ASCII text unescaped, and formats numbers the way JavaScript's
 `Number.prototype.toString` does (`1.0` is `1`, `1e21` is `1e+21`, `1e16` is
 `10000000000000000`). `JSON.stringify` turns NaN and Infinity into `null`.
+
+One ambiguity remains: a GUI that rebuilds each object with sorted keys and then calls
+`JSON.stringify` gets JavaScript's own property order, which puts integer-like keys ("0", "17")
+first in numeric order. `canonical_json(..., index_keys_first=True)` writes that variant, so a
+signature made either way can be checked.
 """
 
 from __future__ import annotations
@@ -66,14 +71,44 @@ def js_number(value: float | int) -> str:
     return f"{sign}{head}e{exp_sign}{abs(exponent)}"
 
 
-def canonical_json(value: Any) -> str:
+_MAX_ARRAY_INDEX = 2**32 - 2
+
+
+def is_index_key(key: str) -> bool:
+    """True for the keys JavaScript orders first: canonical array indices ("0", "17")."""
+    return key.isdigit() and key.isascii() and (key == "0" or key[0] != "0") and int(key) <= _MAX_ARRAY_INDEX
+
+
+def _sorted_keys(value: dict[Any, Any], index_keys_first: bool) -> list[Any]:
+    keys = sorted(value, key=lambda k: _utf16_key(str(k)))
+    if not index_keys_first:
+        return keys
+    indices = sorted((k for k in keys if is_index_key(str(k))), key=lambda k: int(str(k)))
+    return indices + [k for k in keys if not is_index_key(str(k))]
+
+
+def has_index_keys(value: Any) -> bool:
+    """Whether any object in `value` has a key whose place differs between the two orders."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if any(is_index_key(str(k)) for k in item):
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return False
+
+
+def canonical_json(value: Any, *, index_keys_first: bool = False) -> str:
     """Serialize `value` as the GUI's canonical JSON text."""
     parts: list[str] = []
-    _write(value, parts)
+    _write(value, parts, index_keys_first)
     return "".join(parts)
 
 
-def _write(value: Any, out: list[str]) -> None:
+def _write(value: Any, out: list[str], index_keys_first: bool = False) -> None:
     if value is None:
         out.append("null")
     elif value is True:
@@ -87,20 +122,20 @@ def _write(value: Any, out: list[str]) -> None:
     elif isinstance(value, dict):
         out.append("{")
         first = True
-        for key in sorted(value, key=lambda k: _utf16_key(str(k))):
+        for key in _sorted_keys(value, index_keys_first):
             if not first:
                 out.append(",")
             first = False
             out.append(_encode_string(str(key)))
             out.append(":")
-            _write(value[key], out)
+            _write(value[key], out, index_keys_first)
         out.append("}")
     elif isinstance(value, (list, tuple)):
         out.append("[")
         for index, item in enumerate(value):
             if index:
                 out.append(",")
-            _write(item, out)
+            _write(item, out, index_keys_first)
         out.append("]")
     else:
         raise TypeError(f"{type(value).__name__} cannot be written as canonical JSON")
