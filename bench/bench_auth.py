@@ -32,6 +32,9 @@ def bare_recover(message: str, signature: str) -> bytes:
     return keccak(public.format(compressed=False)[1:])[-20:]
 
 
+CHUNK = 25
+
+
 def per_op(func: Callable[[dict[str, str]], Any], blocks: list[dict[str, str]]) -> float:
     start = time.perf_counter()
     for block in blocks:
@@ -48,23 +51,33 @@ def main(argv: list[str] | None = None) -> int:
     expected = bytes.fromhex(signer.address[2:])
     assert all(bare_recover(b["message"], b["signature"]) == expected for b in blocks[:5])
 
-    base_t, fresh_t, cached_t = [], [], []
+    base_t, fresh_t, cached_t, ratios = [], [], [], []
+    baseline = lambda b: bare_recover(b["message"], b["signature"])  # noqa: E731
     for i in range(rounds):
         auth = FrameAuthenticator("bench-engine", OwnerList.of([signer.address]))
-        baseline = lambda b: bare_recover(b["message"], b["signature"])  # noqa: E731
-        if i % 2:  # alternate the order, so drift favours neither side
-            fresh_t.append(per_op(auth.authenticate, blocks))
-            base_t.append(per_op(baseline, blocks))
-        else:
-            base_t.append(per_op(baseline, blocks))
-            fresh_t.append(per_op(auth.authenticate, blocks))
+        # Interleave in small chunks, alternating which side goes first: on a busy machine a
+        # burst of load then hits both sides alike.
+        base_sum = fresh_sum = 0.0
+        for c in range(0, count, CHUNK):
+            chunk = blocks[c:c + CHUNK]
+            if (c // CHUNK + i) % 2:
+                fresh_sum += per_op(auth.authenticate, chunk) * len(chunk)
+                base_sum += per_op(baseline, chunk) * len(chunk)
+            else:
+                base_sum += per_op(baseline, chunk) * len(chunk)
+                fresh_sum += per_op(auth.authenticate, chunk) * len(chunk)
+        base_t.append(base_sum / count)
+        fresh_t.append(fresh_sum / count)
+        ratios.append(fresh_sum / base_sum)
         cached_t.append(per_op(auth.authenticate, blocks))
         assert auth.authenticate(blocks[0]) == signer.address
 
     base, fresh, cached = median(base_t), median(fresh_t), median(cached_t)
-    t = Table(f"verifying a GUI auth block ({count} fresh blocks, median of {rounds} rounds)")
-    t.row("fresh auth block", fmt_us(fresh), fmt_us(base), fmt_ratio(fresh / base),
-          "≤ 1.5× baseline", fresh / base <= 1.5)
+    t = Table(f"verifying a GUI auth block ({count} fresh blocks, interleaved in chunks of {CHUNK}, "
+              f"median of {rounds} rounds; the ratio is the median of the rounds' ratios)")
+    ratio = median(ratios)
+    t.row("fresh auth block", fmt_us(fresh), fmt_us(base), fmt_ratio(ratio),
+          "≤ 1.5× baseline", ratio <= 1.5)
     t.row("cached repeat", fmt_us(cached), fmt_us(fresh) + " (fresh)", f"{fresh / cached:,.0f}× cheaper",
           "≥ 50× cheaper than fresh", fresh / cached >= 50)
     t.print()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from functools import lru_cache
 from threading import Lock
 
 import coincurve
@@ -55,7 +56,12 @@ def recover_personal_signer(text: str, signature: str) -> str:
         )
     except Exception as exc:  # coincurve raises ValueError/Exception subclasses
         raise BadSignature("the signature does not match any public key") from exc
-    return to_checksum_address(keccak(public_key.format(compressed=False)[1:])[-20:])
+    return _signer_checksum(keccak(public_key.format(compressed=False)[1:])[-20:])
+
+
+# The same few addresses sign every frame, and their checksum form costs a third keccak (about
+# 15 % of a fresh verification): remember it per address (bounded, thread-safe).
+_signer_checksum = lru_cache(maxsize=4096)(to_checksum_address)
 
 
 class SignerCache:
