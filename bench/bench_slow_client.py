@@ -26,6 +26,7 @@ from bench.common import (PlainClient, Table, engine_args, fmt_mb, fmt_ratio, fm
 from bench.workflows import chain, execute_frames
 from engine.client import Signer
 
+WARM = 60
 EMIT_MANIFEST = {
     "id": "bench_emit", "name": "Benchmark: emit log lines", "version": "1.0.0", "type": "module",
     "entry_point": "module.py", "description": "Logs `count` lines (for the slow-client benchmark).",
@@ -77,18 +78,18 @@ async def stalled_client(url: str, signer: Signer):
 async def run_phase(eng, owner: Signer, prober: Signer, events: int, stalled: bool) -> dict:
     probe = await PlainClient.connect(eng.url)
     frames = signed_frames(prober, 6000, "request_settings", prefix="p")
-    for i in range(20):  # warm-up
-        await probe.round_trip(frames[i], f"p{i}")
+    idle = [await probe.round_trip(frames[i], f"p{i}") for i in range(WARM)]  # also the idle figure
     stall_ws = await stalled_client(eng.url, owner) if stalled else None
     before = (await asyncio.to_thread(eng.command, "status"))["rss"]
     starter = await PlainClient.connect(eng.url)
     job_id, text = execute_frames(owner, chain([("bench_emit", {"count": events})]), 1, prefix="emit")[0]
     await starter.round_trip(text, job_id, timeout=60)
-    await starter.close()
+    # Gone at once: a closing handshake would first have to read through the job's events.
+    starter.ws.transport.abort()
     started = time.perf_counter()
     rtts: list[float] = []
     peak = before
-    i = 20
+    i = WARM
     next_status = 0.0
     while True:
         now = time.perf_counter()
@@ -117,7 +118,7 @@ async def run_phase(eng, owner: Signer, prober: Signer, events: int, stalled: bo
     await probe.close()
     if stall_ws is not None:
         stall_ws.transport.abort()
-    return {"rtts": rtts, "growth": max(0, peak - before), "before": before, "peak": peak,
+    return {"rtts": rtts, "idle": idle[10:], "growth": max(0, peak - before), "before": before, "peak": peak,
             "duration": duration, "dropped": final["dropped"],
             "status": (reply.get("status_data") or {}).get("status") or reply.get("error")}
 
@@ -160,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         t.row("other client's round trip", "no sample" if not s_rtt else f"{len(s_rtt)} samples",
               "no sample" if not b_rtt else f"{len(b_rtt)} samples", "", "≤ 2× baseline", False)
         t.note("a phase ended before the probe's first round trip (see the job status row)")
+    idle = [t for r in base + slow for t in r["idle"]]
+    t.row("other client's round trip with no job running (context)", fmt_us(median(idle)), "", "", "reported")
     t.row("job duration", f"{median(r['duration'] for r in slow):.2f} s",
           f"{median(r['duration'] for r in base):.2f} s", "", "reported")
     t.row("job status", ", ".join(str(r["status"]) for r in slow), ", ".join(str(r["status"]) for r in base),
