@@ -181,3 +181,12 @@ async def test_sub_workflow_runs_a_preset_and_passes_its_payload_on(client: Engi
     _, events = await run(client, workflow([node("sub", "sub_workflow", preset_name="loop")], []))
     assert final(events)["status"] == "FAILED" and "nested deeper than" in final(events)["error"]
     assert metrics(events, "ERROR")[0]["node_id"] == "sub"
+
+
+async def test_manual_trigger_passes_the_initial_payload_on(client: EngineClient) -> None:
+    for mode, line in (("EXECUTE", "Workflow triggered manually."),
+                       ("SIMULATE", "Workflow triggered manually (simulation).")):
+        _, events = await run(client, workflow([node("t", "manual_trigger")], []), mode=mode,
+                              initial_payload={"order": 7})
+        assert final(events)["result"]["data"] == {"order": 7}
+        assert [e["message"] for e in events if e["type"] == "log"] == [line]
