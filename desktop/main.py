@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -38,14 +39,21 @@ def has_display() -> bool:
         return True
     if os.environ.get("QT_QPA_PLATFORM", "").split(":")[0] in ("offscreen", "minimal", "vnc"):
         return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if os.environ.get("WAYLAND_DISPLAY"):
+        return True
+    display = os.environ.get("DISPLAY", "")
+    local = re.fullmatch(r":(\d+)(?:\.\d+)?", display)
+    if local and not Path(f"/tmp/.X11-unix/X{local.group(1)}").exists():
+        return False  # a stale DISPLAY (an old SSH session, sudo): Qt would abort on it
+    return bool(display)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not has_display():
-        print("flowork: no display found (DISPLAY and WAYLAND_DISPLAY are unset), so the tray "
-              "cannot open; running the headless engine instead (the same as flowork-engine).",
+        print("flowork: no display found (DISPLAY and WAYLAND_DISPLAY are unset or point to no "
+              "running display), so the tray cannot open; running the headless engine instead "
+              "(the same as flowork-engine).",
               file=sys.stderr, flush=True)
         from engine import cli
         engine_args: list[str] = []

@@ -57,9 +57,12 @@ def test_a_stale_lock_from_a_crashed_app_does_not_block_the_next_start(dirs):
         assert again.stop() == 0
 
 
-def test_without_a_display_flowork_runs_the_headless_engine(dirs, tmp_path):
+@pytest.mark.parametrize("display", [None, ":987"], ids=["unset", "stale"])
+def test_without_a_display_flowork_runs_the_headless_engine(dirs, tmp_path, display):
     env = {k: v for k, v in os.environ.items()
            if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    if display:
+        env["DISPLAY"] = display  # no X server has that number here
     proc = Flowork(["--port", "0", "--data-dir", str(tmp_path / "data"), "--log-dir", str(tmp_path / "logs")], env=env)
     try:
         proc.wait_for(r"no display found .* running the headless engine")

@@ -42,17 +42,13 @@ def poll(fn: Callable[[], Any], timeout: float = 30.0, what: str = "",
     raise AssertionError(f"timed out waiting for {what}\n{detail()}")
 
 
-@pytest.fixture
-def x_display(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A fresh Xvfb display with trayer providing the system tray; the environment to use it."""
-    xvfb = require_tool("Xvfb")
-    trayer = require_tool("trayer")
-    require_tool("xdotool")
-    require_tool("xwininfo")
+def start_xvfb(xvfb: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Xvfb on a display number it picks itself (-displayfd), so parallel runs never collide."""
     read_fd, write_fd = os.pipe()
-    server = subprocess.Popen([xvfb, "-displayfd", str(write_fd), "-screen", "0", "1024x600x24",
-                               "-nolisten", "tcp"], pass_fds=(write_fd,),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(log, "ab") as err:
+        server = subprocess.Popen([xvfb, "-displayfd", str(write_fd), "-screen", "0", "1024x600x24",
+                                   "-nolisten", "tcp"], pass_fds=(write_fd,),
+                                  stdout=subprocess.DEVNULL, stderr=err)
     os.close(write_fd)
     number = b""
     with os.fdopen(read_fd, "rb") as pipe:
@@ -61,14 +57,31 @@ def x_display(tmp_path: Path) -> Iterator[dict[str, str]]:
             if not chunk:
                 break
             number += chunk
-    assert number.strip(), "Xvfb did not report its display number"
-    env = dict(os.environ, DISPLAY=f":{int(number)}", QT_QPA_PLATFORM="xcb")
-    tray = subprocess.Popen([trayer, "--edge", "top", "--align", "right", "--widthtype", "pixel",
-                             "--width", "160", "--height", "40", "--heighttype", "pixel",
-                             "--transparent", "false", "--SetDockType", "true", "--expand", "false"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not number.strip():
+        server.wait(10)
+        raise AssertionError(f"Xvfb did not start:\n{log.read_text(errors='replace')}")
+    return server, int(number)
+
+
+@pytest.fixture
+def x_display(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A fresh Xvfb display with trayer providing the system tray; the environment to use it."""
+    xvfb = require_tool("Xvfb")
+    trayer = require_tool("trayer")
+    require_tool("xdotool")
+    require_tool("xwininfo")
+    log = tmp_path / "x-display.log"
+    server, number = start_xvfb(xvfb, log)
+    env = dict(os.environ, DISPLAY=f":{number}", QT_QPA_PLATFORM="xcb")
+    with open(log, "ab") as err:
+        tray = subprocess.Popen([trayer, "--edge", "top", "--align", "right", "--widthtype", "pixel",
+                                 "--width", "160", "--height", "40", "--heighttype", "pixel",
+                                 "--transparent", "false", "--SetDockType", "true", "--expand", "false"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=err)
     try:
-        poll(lambda: '"panel"' in windows_text(env), what="the trayer panel")
+        poll(lambda: '"panel"' in windows_text(env) or tray.poll() is not None, what="the trayer panel",
+             detail=lambda: log.read_text(errors="replace"))
+        assert tray.poll() is None, f"trayer exited:\n{log.read_text(errors='replace')}"
         yield env
     finally:
         for proc in (tray, server):
