@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from array import array
 from dataclasses import dataclass
 from itertools import accumulate
@@ -78,7 +79,7 @@ def parse_frame(text: str | bytes) -> IncomingFrame:
     if not nesting_within(text):
         raise EngineError(ErrorCode.BAD_FRAME, f"The frame is nested deeper than {MAX_DEPTH} levels.")
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_not_json)
     except (ValueError, RecursionError) as exc:
         raise EngineError(ErrorCode.BAD_JSON, f"The frame is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
@@ -139,13 +140,40 @@ class RawJSON(str):
     of milliseconds per megabyte; splicing the text costs a copy."""
 
 
+def _not_json(constant: str) -> Any:
+    # Python's decoder accepts NaN and Infinity; JSON (and the GUI's JSON.parse) does not, and
+    # a value stored from one frame would later break every frame that carries it.
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _finite(value: Any) -> Any:
+    """A copy with NaN and ±Infinity as null, which is what the browser's JSON.stringify does."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _dumps(value: Any) -> str:
+    """Strict JSON text: a module may hand over NaN or Infinity, which JSON.parse in the GUI
+    would refuse, losing the whole frame."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), default=str,
+                          allow_nan=False)
+
+
 def encode(frame: dict[str, Any]) -> str:
     """Serialize an outgoing frame once; the same text goes to every recipient. Top-level
     RawJSON values are spliced in verbatim."""
     raw = [key for key, value in frame.items() if isinstance(value, RawJSON)]
     if not raw:
-        return json.dumps(frame, ensure_ascii=False, separators=(",", ":"), default=str)
+        return _dumps(frame)
     rest = {key: value for key, value in frame.items() if key not in raw}
-    head = json.dumps(rest, ensure_ascii=False, separators=(",", ":"), default=str)[:-1]
+    head = _dumps(rest)[:-1]
     spliced = ",".join(f"{json.dumps(key, ensure_ascii=False)}:{frame[key]}" for key in raw)
     return f"{head}{',' if rest else ''}{spliced}}}"
