@@ -43,6 +43,8 @@ def test_a_second_launch_asks_the_first_to_show_itself_and_exits(dirs, owner, st
     assert code == 0, first.drain()
     first.wait_for(r"flowork: stopped\.")
     assert "engine stopped" in first.drain()
+    log = (tmp_path / "logs" / "flowork-desktop.log").read_text()  # the rotating log file
+    assert "listening on ws://" in log and "another launch asked this one to show itself" in log
 
 
 def test_a_stale_lock_from_a_crashed_app_does_not_block_the_next_start(dirs):
