@@ -94,6 +94,10 @@ class SharedFolders:
         items = [self._describe(real, name) for name in names]
         return Listing(str(real), items, len(groups[0]) + len(groups[1]), offset, limit)
 
+    def _inside(self, path: Path) -> bool:
+        real = path.resolve()
+        return any(real == root or real.is_relative_to(root) for root in self._roots)
+
     def _describe(self, folder: Path, name: str) -> dict[str, Any]:
         path = folder / name
         info: os.stat_result | None = None
@@ -103,6 +107,10 @@ class SharedFolders:
             size, modified = (None if is_dir else info.st_size), info.st_mtime
         except OSError:  # a dangling symlink, or a file that vanished meanwhile
             is_dir, size, modified = False, None, None
+        if info is not None and path.is_symlink() and not self._inside(path):
+            # A link out of the shared folders is listed (it is in the folder), but nothing
+            # about what it points to is told; opening it is refused by resolve_inside.
+            size, modified, info = None, None, None
         hidden = name.startswith(".")
         if os.name == "nt" and info is not None:
             try:

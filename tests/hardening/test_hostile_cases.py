@@ -390,9 +390,16 @@ async def _(ctx: Ctx) -> None:
     reply = await ctx.refused("forbidden", "request_directory_list", path=str(ctx.shared / "escape"))
     assert "secret.txt" not in json.dumps(reply)
     await ctx.refused("forbidden", "request_directory_list", path=str(ctx.shared / "escape" / "inner"))
-    # The link shows up as an entry of the shared folder, but nothing of what lies behind it.
+    (ctx.shared / "peek.txt").symlink_to(ctx.outside / "secret.txt")
+    await ctx.refused("forbidden", "request_directory_list", path=str(ctx.shared / "peek.txt"))
+    # The links show up as entries of the shared folder, but nothing of what lies behind them
+    # (not even the size or date of the file outside).
     listing = await ctx.ask("request_directory_list", path=str(ctx.shared))
     assert "secret.txt" not in json.dumps(listing)
+    entries = {item["name"]: item for item in listing["items"]}
+    assert entries["note.txt"]["size"] == 6
+    for name in ("escape", "peek.txt"):
+        assert entries[name]["size"] is None and entries[name]["modified"] is None, entries[name]
 
 
 @case("symlink to the shared folder's parent")
@@ -629,7 +636,7 @@ async def test_hostile_case(name: str, make_engine: Any, owner: Wallet, stranger
                 assert reply["type"] == "settings_response" and "error" not in reply, reply
             if not ctx.stores:
                 assert await counts(engine) == before_counts
-                assert files_under(tmp_path) - before_files <= {"shared/escape", "shared/up", "shared/loop"}
+                assert files_under(tmp_path) - before_files <= {"shared/escape", "shared/peek.txt", "shared/up", "shared/loop"}
             assert files_under(tmp_path / "outside") == {"inner", "secret.txt"}
         assert not logs.problems(), logs.problems()
     finally:
