@@ -20,6 +20,7 @@ from typing import Any, AsyncIterator, Callable
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from engine.auth.frame_auth import AUTH_MESSAGE_PREFIX
 from engine.protocol.canonical import canonical_json
@@ -150,6 +151,8 @@ class EngineClient:
                     future.set_result(frame)
                 else:
                     self._events.put_nowait(frame)
+        except ConnectionClosed:
+            pass  # an aborted connection ends the reader quietly; waiters are failed below
         finally:
             self.closed.set()
             for future in self._waiting.values():
