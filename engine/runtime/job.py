@@ -493,7 +493,17 @@ class Job:
                         "timestamp": started})
         if len(history) > HISTORY_KEEP:
             del history[:len(history) - HISTORY_KEEP]
-        text, size, copies = await self._encode(out, len(edges))
+        try:
+            text, size, copies = await self._encode(out, len(edges))
+        except (ValueError, RecursionError) as exc:
+            # The module handed over something JSON cannot hold (a circular value, nesting past
+            # the interpreter's limit): the module's failure, not the engine's.
+            problem = self.masker.text(f"its output cannot be represented as JSON ({exc})")
+            self._metric(node, "ERROR", run_seq=run_seq, elapsed_ms=elapsed_ms,
+                         input_size=input_size, error=problem)
+            self.runtime.recorder.node_end(self.job_id, run_seq, "ERROR", time.time(), problem)
+            self.node_log(node.id, node.name, f"Failed: {problem}", "ERROR")
+            raise JobFailure(f"Node '{node.name}' ({node.module_id}) failed: {problem}", node.id) from None
         if failed is None:
             self._metric(node, "SUCCESS", run_seq=run_seq, elapsed_ms=elapsed_ms,
                          input_size=input_size, output_size=size, output_name=port)

@@ -190,15 +190,19 @@ async def test_misbehaving_modules_end_their_jobs_with_a_clear_reason(fault_engi
 
 
 async def test_a_module_returning_a_circular_value_fails_its_job_clearly(fault_engine: Any, owner: Wallet) -> None:
-    # The engine log gets a traceback here ("a branch failed unexpectedly"): the runtime treats
-    # the unserializable output as its own failure rather than the module's. Reported; the log
-    # is therefore not checked in this test.
-    async with await Recording.connect(fault_engine.url, owner.key) as client:
-        status = final(await collect(client, await start(client, one("circular"))))
-        assert status["status"] == "FAILED" and "circular reference" in status["error"].lower(), status
-        await responsive(client)
-        for text in client.texts:
-            strict_json(text)
+    with catch_logs() as logs:
+        async with await Recording.connect(fault_engine.url, owner.key) as client:
+            events = await collect(client, await start(client, one("circular")))
+            status = final(events)
+            assert status["status"] == "FAILED", status
+            assert "Node 'm' (circular) failed" in status["error"] and "cannot be represented as JSON" in status["error"]
+            assert [e["status"] for e in events if e["type"] == "NODE_EXECUTION_METRIC" and e["node_id"] == "m"] \
+                == ["RUNNING", "ERROR"]
+            await responsive(client)
+            for text in client.texts:
+                strict_json(text)
+    # The module's fault, not the engine's: no traceback, no "failed unexpectedly".
+    assert not logs.problems(), logs.problems()
 
 
 async def test_client_disconnects_mid_job_and_the_owner_sees_the_end(make_engine: Any, owner: Wallet) -> None:
