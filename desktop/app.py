@@ -127,6 +127,7 @@ class DesktopApp(QObject):
         for task in list(self._tasks):
             if task is not current:  # Quit itself runs as one of them
                 task.cancel()
+        await asyncio.to_thread(self.config.close)  # settings writes already queued still land
         if self.tray is not None:
             self.tray.hide()
         logging.getLogger().removeHandler(self.log_tail)
@@ -205,11 +206,11 @@ class DesktopApp(QObject):
         if engine is not None:
             self._resample_status(engine)
 
-    def _owners_changed(self, owners: list[str]) -> None:
-        self.config.update(owners=tuple(owners))
+    async def _owners_changed(self, owners: list[str]) -> None:
+        await self.config.save(owners=tuple(owners))
 
     def _apply_roots(self, roots: tuple[Path, ...]) -> None:
-        self.config.update(roots=roots)
+        self._spawn(self.config.save(roots=roots))
         if self.engine is not None:
             self.engine.set_roots(list(roots))
 
@@ -369,7 +370,7 @@ class DesktopApp(QObject):
         port_changed = values.port != settings.port
         await asyncio.to_thread(self._store_secrets, values, id_changed)
         self.tunnel_settings = (values.tunnel_token, values.tunnel_hostname)
-        self.config.update(port=values.port, owners=values.owners, gui_url=values.gui_url)
+        await self.config.save(port=values.port, owners=values.owners, gui_url=values.gui_url)
         if id_changed:
             self.engine_id = values.engine_id
         if values.start_at_login != self.autostart_enabled():
@@ -467,7 +468,7 @@ class DesktopApp(QObject):
     async def use_another_port(self) -> None:
         port = await asyncio.to_thread(free_port_near, self.config.settings.port)
         log.info("using port %d instead of %d", port, self.config.settings.port)
-        self.config.update(port=port)
+        await self.config.save(port=port)
         await self.supervisor.start()
 
     # -- messages ----------------------------------------------------------------------------

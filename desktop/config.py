@@ -8,11 +8,13 @@ no usable keyring they go to `secrets.json` in the same folder, readable only by
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import stat
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -178,6 +180,7 @@ class DesktopConfig:
     settings_file: SettingsFile = field(init=False)
     secrets: SecretStore = field(init=False)
     settings: DesktopSettings = field(init=False)
+    _writer: ThreadPoolExecutor | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         from engine.config import default_data_dir, default_log_dir
@@ -188,9 +191,25 @@ class DesktopConfig:
         self.settings = self.settings_file.load()
 
     def update(self, **changes: Any) -> DesktopSettings:
+        """Change and save settings now (blocking: for start-up and other code off the loop)."""
         self.settings = replace(self.settings, **changes)
         self.settings_file.save(self.settings)
         return self.settings
+
+    async def save(self, **changes: Any) -> DesktopSettings:
+        """Change settings at once in memory and write them on the config writer thread.
+        One worker thread keeps the writes in the order they were asked for."""
+        self.settings = snapshot = replace(self.settings, **changes)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowork-config")
+        await asyncio.get_running_loop().run_in_executor(self._writer, self.settings_file.save, snapshot)
+        return snapshot
+
+    def close(self) -> None:
+        """Wait for queued writes (at quit)."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
 
     def engine_id(self) -> str:
         """The engine ID, made on first run (or taken over from a headless engine's data folder)."""

@@ -9,6 +9,7 @@ headless and testable without Qt.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import errno
 import logging
 import os
@@ -73,7 +74,9 @@ class Engine:
         self._status_task: asyncio.Task[None] | None = None
         self._bus_unsubscribe: Callable[[], None] | None = None
         self.runtime: Any = None  # engine.runtime.Runtime, created in start()
-        self.on_owners_changed: Callable[[list[str]], None] | None = None
+        # May return an awaitable (e.g. a save on a worker thread): pairing awaits it, so the
+        # new owner is on disk before the frame that triggered pairing is answered.
+        self.on_owners_changed: Callable[[list[str]], Awaitable[None] | None] | None = None
         self.on_drives_requested_empty: Callable[[], None] | None = None
         self.running = False
 
@@ -214,7 +217,9 @@ class Engine:
     async def add_owner(self, address: str) -> None:
         self.owners.add(address)
         if self.on_owners_changed is not None:
-            self.on_owners_changed(list(self.owners))
+            saved = self.on_owners_changed(list(self.owners))
+            if inspect.isawaitable(saved):
+                await saved
 
     def set_pairing_handler(self, handler: Callable[[str], Awaitable[bool]] | None) -> None:
         """With an empty allow-list, `handler(address)` decides whether a new signer may pair."""

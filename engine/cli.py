@@ -80,7 +80,8 @@ async def run_headless(config: EngineConfig, *, log_file: str | None = None) -> 
     from engine.logging_setup import FILE_ONLY
 
     engine = Engine(config)
-    engine.on_owners_changed = lambda owners: write_config_value(config.data_dir, "owners", owners)
+    engine.on_owners_changed = lambda owners: asyncio.to_thread(
+        write_config_value, config.data_dir, "owners", owners)
     # Installed before starting, so that a signal during start-up still ends in a clean stop.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
