@@ -54,6 +54,7 @@ class EngineConfig:
     outbox_limit: int = 1024
     max_node_runs: int = 10_000
     approval_timeout_s: float = 3600.0
+    auth_timeout_s: float = 30.0  # a connection with no valid signed frame by then is closed
 
     @property
     def url(self) -> str:
@@ -107,6 +108,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "outbox_limit": ("FLOWORK_OUTBOX_LIMIT", _parse_int),
     "max_node_runs": ("FLOWORK_MAX_NODE_RUNS", _parse_int),
     "approval_timeout_s": ("FLOWORK_APPROVAL_TIMEOUT_S", _parse_float),
+    "auth_timeout_s": ("FLOWORK_AUTH_TIMEOUT_S", _parse_float),
 }
 
 
@@ -140,6 +142,8 @@ def validate(config: EngineConfig) -> EngineConfig:
         raise ConfigError("The status interval must be a positive number of seconds.")
     if config.freshness_s <= 0:
         raise ConfigError("The freshness window must be a positive number of seconds.")
+    if config.auth_timeout_s <= 0:
+        raise ConfigError("The sign-in timeout (auth_timeout_s) must be a positive number of seconds.")
     for name in ("max_frame_bytes", "max_connections", "outbox_limit", "max_node_runs"):
         if getattr(config, name) < 1:
             raise ConfigError(f"Option '{name}' must be at least 1.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,8 @@ class ClientConnection:
     id: int = field(default_factory=lambda: next(_ids))
     owners: set[str] = field(default_factory=set)  # lower-case addresses seen on valid frames
     remote: str = "?"
+    pairing: bool = False  # waiting for the desktop app's "allow this address?" answer
+    watchdog: asyncio.TimerHandle | None = None  # closes the connection if nobody signs in
 
     @property
     def label(self) -> str:

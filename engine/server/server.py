@@ -137,6 +137,8 @@ class EngineServer:
         self._handshaking.discard(ws)
         self._connections.add(conn)
         writer = asyncio.create_task(self._write(conn), name=f"writer-{conn.id}")
+        conn.watchdog = asyncio.get_running_loop().call_later(
+            self.engine.config.auth_timeout_s, self._drop_if_anonymous, conn)
         log.info("%s connected", conn.label)
         try:
             async for message in ws:
@@ -144,6 +146,8 @@ class EngineServer:
         except ConnectionClosed:
             pass
         finally:
+            if conn.watchdog is not None:
+                conn.watchdog.cancel()
             self._forget(conn)
             conn.outbox.close()
             writer.cancel()
@@ -152,6 +156,20 @@ class EngineServer:
             except (asyncio.CancelledError, ConnectionClosed):
                 pass
             log.info("%s disconnected (code %s)", conn.label, ws.close_code)
+
+    def _drop_if_anonymous(self, conn: ClientConnection) -> None:
+        """Whoever knows the engineId can connect. A connection that has not signed a valid frame
+        of an allowed owner within auth_timeout_s holds one of the max_connections slots for
+        nothing: close it (1008), so idle strangers cannot lock the owner out."""
+        conn.watchdog = None
+        if conn.owners:
+            return
+        timeout = self.engine.config.auth_timeout_s
+        if conn.pairing:  # the user is being asked; look again later
+            conn.watchdog = asyncio.get_running_loop().call_later(timeout, self._drop_if_anonymous, conn)
+            return
+        log.info("closing %s: no valid signed frame of an allowed owner within %g s", conn.label, timeout)
+        asyncio.ensure_future(conn.ws.close(1008, "no valid signed frame in time"))
 
     async def _write(self, conn: ClientConnection) -> None:
         try:
@@ -229,7 +247,12 @@ class EngineServer:
         signer = self.auth.verify_signature(auth)
         owner = normalize_address(signer)
         if not self.auth.owners.allows(signer):
-            if not await self._pair(signer):
+            conn.pairing = True
+            try:
+                paired = await self._pair(signer)
+            finally:
+                conn.pairing = False
+            if not paired:
                 raise self.auth.not_authorized(signer)
         first = owner not in conn.owners
         if first:

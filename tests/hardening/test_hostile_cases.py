@@ -153,6 +153,26 @@ async def _(ctx: Ctx) -> None:
     ctx.stores = True
 
 
+@case("idle strangers holding every connection slot", max_connections=4, auth_timeout_s=1.0)
+async def _(ctx: Ctx) -> None:
+    # Whoever knows the engineId can connect; connections that never sign a valid frame of an
+    # allowed owner must not keep the owner out for good.
+    assert "error" not in await ctx.ask("request_settings")  # the owner is signed in
+    idle = [await connect(ctx.engine.url) for _ in range(2)]
+    intruder = await ctx.connect(ctx.stranger)  # signs, but is not allowed
+    await ctx.refused("not_authorized", "request_settings", client=intruder)
+    await refused_handshake(ctx.engine.url, 503)  # full: the owner cannot get in right now
+    for ws in idle:
+        await asyncio.wait_for(ws.wait_closed(), 10)
+        assert ws.close_code == 1008
+    await asyncio.wait_for(intruder.closed.wait(), 10)
+    assert intruder.ws.close_code == 1008
+    # The owner's own connection, signed in long ago and idle since, was left alone.
+    assert not ctx.client.closed.is_set()
+    second = await ctx.connect()
+    assert (await ctx.ask("request_settings", client=second))["type"] == "settings_response"
+
+
 # -- what each frame must carry ----------------------------------------------------------------
 
 @case("forged signature")
