@@ -134,4 +134,8 @@ async def test_sigkill_mid_burst_loses_nothing_acknowledged(tmp_path: Path, owne
     finally:
         assert await second.stop() == 0
     assert integrity_check(db) == "ok"
+    # Neither engine process wrote a secret value to its log file or stderr.
+    log_text = second.log_text()
+    assert "engine" in log_text and "listening" in log_text
+    assert not [v for _n, v in secrets if v in log_text]
     print(f"\n{total_acked} writes acknowledged before SIGKILL; all present after restart")
