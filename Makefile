@@ -33,5 +33,28 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(PY) -m bench.run --quick
 
+# Installers for the OS this runs on (README "Building the installers"): the PyInstaller folder
+# dist/flowork from build.spec, then the .deb and .tar.gz (Linux), the .dmg (macOS) or the
+# NSIS setup .exe (Windows, where the venv's Python is in Scripts\ and make runs from Git Bash).
+ifeq ($(OS),Windows_NT)
+DIST_PY   := $(VENV)/Scripts/python.exe
+DIST_DEPS :=
+else
+DIST_PY   := $(PY)
+DIST_DEPS := $(STAMP) system-deps
+endif
+DIST_VERSION = $(DIST_PY) -c 'import sys; sys.path.insert(0, "installer/pyinstaller"); import bundle_config as c; v = c.project_version(); print(".".join(map(str, c.version_tuple(v))) if sys.argv[1:] == ["quad"] else v)'
+
+dist: $(DIST_DEPS)
+	$(DIST_PY) -m PyInstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller build.spec
+ifeq ($(OS),Windows_NT)
+	makensis -DVERSION=$$($(DIST_VERSION)) -DVERSION_QUAD=$$($(DIST_VERSION) quad) installer/windows/flowork.nsi
+else ifeq ($(shell uname -s),Darwin)
+	bash installer/macos/build-dmg.sh
+else ifeq ($(shell uname -s),Linux)
+	bash installer/linux/build-deb.sh
+endif
+	@du -sh dist/flowork
+
 clean:
 	rm -rf $(VENV) build dist .pytest_cache
