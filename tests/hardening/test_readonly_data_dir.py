@@ -2,10 +2,12 @@
 refused with a clear storage error, every read keeps working and shows what was stored, nothing
 stored is damaged, and writes work again once the folder is writable.
 
-How the folder is made read-only, for real, as root: permissions do not stop root, and a
-read-only bind mount cannot be made while the engine holds the database open for writing (the
-kernel answers EBUSY), so the folder and its files are made immutable with `chattr +i`, which
-binds root too and takes effect on already open files. The one file left alone is SQLite's
+How the folder is made read-only, for real, as root (what was tried here): permissions do not
+stop root; running the engine as an unprivileged user and removing write permission does not
+stop writes either, because permissions are checked when a file is opened and the engine keeps
+its database open; a read-only bind mount cannot be applied while the engine holds the database
+open for writing (`mount -o remount,ro,bind` fails with EBUSY). So the folder and its files are
+made immutable with `chattr +i`, which binds root too and takes effect on already open files. The one file left alone is SQLite's
 `-shm` index: it is memory-mapped, and an immutable mapping makes the kernel kill the process
 with SIGBUS on the next write to it (see SECURITY.md, "Limits").
 """
