@@ -34,9 +34,12 @@ URL_IN_LINE = re.compile(r"engine at (ws://\S+?)\.(?:\s|$)")
 
 
 def isolated_env(home: Path) -> dict[str, str]:
-    """The app sees a throw-away home, offscreen Qt and no OS keyring: nothing of the user's."""
+    """The app sees a throw-away home, offscreen Qt, no OS keyring and no session bus: nothing of
+    the user's."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "QT_QPA_PLATFORM": "offscreen",
-           "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring", "HOME": str(home)}
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring", "HOME": str(home),
+           # No notification ever reaches the developer's own desktop session.
+           "DBUS_SESSION_BUS_ADDRESS": f"unix:path={home}/no-session-bus"}
     for var, sub in (("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config"),
                      ("XDG_STATE_HOME", "state"), ("XDG_CACHE_HOME", "cache")):
         (home / sub).mkdir(parents=True, exist_ok=True)
