@@ -15,10 +15,10 @@
 # icon cache and the menu are refreshed by the hicolor-icon-theme and desktop-file-utils
 # triggers, and removing the package removes every file it installed. User data in home
 # folders is left alone, as Debian policy wants (see installer/linux/README.md).
-# Environment: BUNDLE (default dist/flowork), OUT (default dist), DEB_MAINTAINER, DEB_COMPRESSION.
+# Environment: BUNDLE (default dist/flowork), OUT (default dist), WORK (staging, default
+# build/deb), DEB_MAINTAINER, DEB_COMPRESSION.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
 BUNDLE=${BUNDLE:-dist/flowork}
 OUT=${OUT:-dist}
 MAINTAINER=${DEB_MAINTAINER:-Flowork Desktop maintainers <desktop@flowork.cloud>}
@@ -41,8 +41,9 @@ BUNDLE_VERSION=$("$BUNDLE/flowork-engine" --version | awk '{print $2}')
 [ "$BUNDLE_VERSION" = "$PY_VERSION" ] || die "$BUNDLE is version $BUNDLE_VERSION but pyproject.toml says $PY_VERSION: rebuild it"
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 
-STAGE=build/deb/${PACKAGE}_${VERSION}_${ARCH}
-rm -rf "$STAGE" build/deb/shlibdeps
+WORK=$(realpath -m "${WORK:-build/deb}")
+STAGE=$WORK/${PACKAGE}_${VERSION}_${ARCH}
+rm -rf "$STAGE" "$WORK/shlibdeps"
 mkdir -p "$STAGE/DEBIAN" "$STAGE/opt" "$STAGE/usr/bin" "$STAGE/usr/share/applications" \
          "$STAGE/usr/share/doc/$PACKAGE" "$STAGE/usr/share/man/man1" "$STAGE/usr/share/lintian/overrides" "$OUT"
 
@@ -101,18 +102,18 @@ man_page flowork-engine "the Flowork Core Engine without a user interface"
 # dpkg-shlibdeps works inside a source tree; give it a minimal one. The bundle's own folders are
 # private library paths, so what the bundle carries is not a dependency. Qt's GTK theme plugin
 # goes to Recommends: it gives GNOME users the native file dialogs and is skipped without GTK.
-mkdir -p build/deb/shlibdeps/debian
-printf 'Source: %s\n\nPackage: %s\nArchitecture: any\n' "$PACKAGE" "$PACKAGE" > build/deb/shlibdeps/debian/control
+mkdir -p "$WORK/shlibdeps/debian"
+printf 'Source: %s\n\nPackage: %s\nArchitecture: any\n' "$PACKAGE" "$PACKAGE" > "$WORK/shlibdeps/debian/control"
 mapfile -t elfs < <(find "$STAGE/opt/$PACKAGE" -type f -exec sh -c 'head -c 4 "$1" | grep -q "ELF" && echo "$1"' _ {} \; | sort)
 core=() optional=()
 for f in "${elfs[@]}"; do
     case "$f" in
-        */platformthemes/libqgtk3.so) optional+=("$ROOT/$f") ;;
-        *) core+=("$ROOT/$f") ;;
+        */platformthemes/libqgtk3.so) optional+=("$f") ;;
+        *) core+=("$f") ;;
     esac
 done
 private=()
-while IFS= read -r dir; do private+=("-l$ROOT/$dir"); done < <(
+while IFS= read -r dir; do private+=("-l$dir"); done < <(
     for f in "${elfs[@]}"; do dirname "$f"; done | sort -u)
 # dpkg-shlibdeps also charges a bundled library to the Debian package that has a copy of it.
 # Leave out the packages all of whose libraries the bundle carries: the package of every
@@ -151,11 +152,11 @@ mapfile -t keep < <(for s in "${external[@]}"; do echo "${OWNER[$s]:-}"; done | 
 mapfile -t carried < <(for s in "${bundled[@]}"; do echo "${OWNER[$s]:-}"; done | sort -u)
 exclude=()
 for pkg in $(comm -23 <(printf '%s\n' "${carried[@]}") <(printf '%s\n' "${keep[@]}")); do exclude+=("-x$pkg"); done
-substvars=$(cd build/deb/shlibdeps && dpkg-shlibdeps -O --ignore-missing-info "${private[@]}" "${exclude[@]}" \
-    -e "${core[@]}" 2> "$ROOT/build/deb/shlibdeps.log") \
-    || { cat build/deb/shlibdeps.log >&2; die "dpkg-shlibdeps failed"; }
+substvars=$(cd "$WORK/shlibdeps" && dpkg-shlibdeps -O --ignore-missing-info "${private[@]}" "${exclude[@]}" \
+    -e "${core[@]}" 2> "$WORK/shlibdeps.log") \
+    || { cat "$WORK/shlibdeps.log" >&2; die "dpkg-shlibdeps failed"; }
 SHLIBS_DEPENDS=$(printf '%s\n' "$substvars" | sed -n 's/^shlibs:Depends=//p')
-[ -n "$SHLIBS_DEPENDS" ] || die "dpkg-shlibdeps found no dependencies (see build/deb/shlibdeps.log)"
+[ -n "$SHLIBS_DEPENDS" ] || die "dpkg-shlibdeps found no dependencies (see $WORK/shlibdeps.log)"
 # Data the bundled libraries read from the system: fontconfig's configuration (and through it
 # a font), the X keyboard descriptions (libxkbcommon) and X11's locale tables (libX11).
 RUNTIME_DATA="fontconfig-config, xkb-data, libx11-data"
