@@ -116,6 +116,24 @@ async def test_a_job_in_flight_survives_a_kill_as_failed_interrupted(tmp_path: P
     assert second.terminate() == 0
 
 
+async def test_a_job_acknowledged_just_before_a_kill_is_known_after_restart(tmp_path: Path, owner: Wallet,
+                                                                           processes) -> None:
+    """No waiting for a batch of history: the kill comes right after the acknowledgement."""
+    data_dir, log_dir = tmp_path / "data", tmp_path / "logs"
+    first = EngineProcess(data_dir, log_dir, owner)
+    processes.append(first)
+    async with await EngineClient.connect(first.url, owner.key) as client:
+        job_ids = [await start(client, SLOW, preset_name=f"Burst {i}") for i in range(5)]
+        first.kill()
+    second = EngineProcess(data_dir, log_dir, owner)
+    processes.append(second)
+    async with await EngineClient.connect(second.url, owner.key) as client:
+        for i, job_id in enumerate(job_ids):
+            data = (await client.request("request_job_status", job_id=job_id))["status_data"]
+            assert data["status"] == "FAILED" and data["error"].startswith("interrupted")
+            assert data["preset_name"] == f"Burst {i}"
+
+
 async def test_a_clean_stop_records_running_jobs_as_stopped(make_engine, owner: Wallet) -> None:
     engine = await make_engine()
     async with await EngineClient.connect(engine.url, owner.key) as client:

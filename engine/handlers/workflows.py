@@ -27,7 +27,11 @@ def _runtime(req: Request) -> Any:
     return runtime
 
 
-def _started(req: Request, job_id: str, what: str) -> dict[str, Any]:
+async def _started(req: Request, job_id: str, what: str) -> dict[str, Any]:
+    """The acknowledgement, sent once the job's record is committed: a job the client heard
+    "started" about is still known (as interrupted) after a crash. Concurrent starts share
+    one commit (the recorder's group commit)."""
+    await _runtime(req).recorder.flush()
     return {"status": f"{what} '{job_id}' started.", "request_type": req.type, "job_id": job_id}
 
 
@@ -45,7 +49,7 @@ async def execute_workflow(req: Request) -> dict[str, Any]:
         req.owner, f["job_id"], f["workflow_data"], mode=(f.get("mode") or "EXECUTE"),
         initial_payload=f.get("initial_payload"), preset_name=f.get("preset_name"),
         start_node_id=f.get("start_node_id") or None)
-    return _started(req, job.job_id, "Job")
+    return await _started(req, job.job_id, "Job")
 
 
 @handler("execute_standalone_node", reply="status_response", schema=Schema({
@@ -70,7 +74,7 @@ async def execute_standalone_node(req: Request) -> dict[str, Any]:
                                       mode=req.fields.get("mode") or "EXECUTE",
                                       initial_payload=req.fields.get("initial_payload"),
                                       preset_name=f"standalone: {module_id}")
-    return _started(req, job.job_id, "Standalone node job")
+    return await _started(req, job.job_id, "Standalone node job")
 
 
 def _control(req: Request, verb: str, done: list[str]) -> dict[str, Any]:
