@@ -205,6 +205,11 @@ class DesktopConfig:
         await asyncio.get_running_loop().run_in_executor(self._writer, self.settings_file.save, snapshot)
         return snapshot
 
+    async def flush(self) -> None:
+        """Return once every write asked for so far is on disk."""
+        if self._writer is not None:
+            await asyncio.get_running_loop().run_in_executor(self._writer, lambda: None)
+
     def close(self) -> None:
         """Wait for queued writes (at quit)."""
         if self._writer is not None:

@@ -39,6 +39,7 @@ async def test_folders_picked_in_the_dialog_are_what_request_drives_lists(make_a
         listing = await client.request("request_directory_list", path=str(photos.resolve()))
         assert [i["name"] for i in listing["items"]] == ["cat.jpg"]
         # kept: a new app (and engine) starts with it
+    await app.config.flush()
     reloaded = DesktopConfig(folder=desktop_config.folder, data_dir=desktop_config.data_dir)
     assert reloaded.settings.roots == (photos.resolve(),)
 
@@ -46,6 +47,7 @@ async def test_folders_picked_in_the_dialog_are_what_request_drives_lists(make_a
     dialog.remove_button.click()
     async with await EngineClient.connect(app.engine.url, owner.key) as client:
         assert (await client.request("request_drives"))["drives"] == []
+    await app.config.flush()
     assert DesktopConfig(folder=desktop_config.folder, data_dir=desktop_config.data_dir).settings.roots == ()
 
 
