@@ -41,6 +41,7 @@ pytestmark = [
 ]
 VERSION = cfg.project_version()
 PACKAGE = "flowork"
+APT_LOCK_WAIT = ["-o", "DPkg::Lock::Timeout=300"]  # another apt run may hold the lock for a while
 # What the package installs outside /opt/flowork; all of it must go again on removal.
 OUTSIDE_OPT = ["/usr/bin/flowork", "/usr/bin/flowork-engine", "/usr/share/applications/flowork.desktop",
                "/usr/share/doc/flowork", "/usr/share/lintian/overrides/flowork",
@@ -215,12 +216,13 @@ def installed(packages: dict[str, Path]) -> Iterator[Path]:
                     "so that this test does not overwrite it")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     try:
-        run([apt, "install", "-y", "-q", "--no-install-recommends", str(packages["deb"])], env=env, timeout=900)
+        run([apt, "install", "-y", "-q", "--no-install-recommends", *APT_LOCK_WAIT, str(packages["deb"])],
+            env=env, timeout=900)
         assert installed_version() == VERSION
         yield Path("/opt/flowork")
     finally:
         if installed_version() is not None:
-            subprocess.run([apt, "remove", "-y", "-q", PACKAGE], env=env, capture_output=True, timeout=600)
+            subprocess.run([apt, "remove", "-y", "-q", *APT_LOCK_WAIT, PACKAGE], env=env, capture_output=True, timeout=600)
         subprocess.run(["dpkg", "--purge", PACKAGE], env=env, capture_output=True, timeout=600)
 
 
@@ -284,7 +286,8 @@ def test_deb_installs_runs_and_removes_without_a_trace(installed: Path, packages
     extra = [str(p) for p in installed.rglob("*") if str(p) not in listed]
     assert not extra, "files in /opt/flowork that dpkg does not know:\n" + "\n".join(extra[:20])
 
-    run(["apt-get", "remove", "-y", "-q", PACKAGE], env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), timeout=600)
+    run(["apt-get", "remove", "-y", "-q", *APT_LOCK_WAIT, PACKAGE], env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+        timeout=600)
     assert installed_version() is None
     left = [p for p in ["/opt/flowork", *OUTSIDE_OPT] if os.path.lexists(p)]
     left += [str(p) for p in Path("/usr/share/icons/hicolor").rglob("flowork.*")]
