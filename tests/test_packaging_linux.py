@@ -133,7 +133,7 @@ def test_bundle_holds_what_the_app_loads_and_not_what_it_never_does(bundle: Path
     assert not missing, "\n".join(missing)
 
 
-def test_bundle_versions_and_headless_engine_run_without_python(bundle: Path, tmp_path: Path) -> None:
+def test_bundled_programs_run_without_the_repository(bundle: Path, tmp_path: Path) -> None:
     env = app_env(tmp_path / "home")
     for exe in ("flowork", "flowork-engine"):
         assert run([str(bundle / exe), "--version"], env=env, cwd=tmp_path).stdout.split() == [exe, VERSION]
