@@ -63,6 +63,7 @@ VIAddVersionKey "LegalCopyright" "Copyright (c) ${PUBLISHER}. MIT License."
 !include "MUI2.nsh"
 !include "LogicLib.nsh"
 !include "FileFunc.nsh"
+!include "x64.nsh"
 
 !define MUI_ICON "${ICON}"
 !define MUI_UNICON "${ICON}"
@@ -116,6 +117,10 @@ FunctionEnd
 
 Function .onInit
   SetShellVarContext current   ; shortcuts in this user's Start menu and desktop
+  ${IfNot} ${RunningX64}       ; the bundle is 64-bit Python and Qt
+    MessageBox MB_ICONSTOP "${APP_NAME} needs a 64-bit version of Windows." /SD IDOK
+    Abort
+  ${EndIf}
 FunctionEnd
 
 Section "${APP_NAME}" SecApp
