@@ -34,22 +34,31 @@ if [ -n "$PROFILE" ] && [ -z "$IDENTITY" ]; then
 fi
 
 VERSION=$(/usr/libexec/PlistBuddy -c "Print :CFBundleShortVersionString" "$APP/Contents/Info.plist")
-ARCH=$(uname -m)
+# The architectures the app was built for (the Python it was built with decides), not the shell's.
+case "$(lipo -archs "$APP/Contents/MacOS/flowork")" in
+    *x86_64*arm64*|*arm64*x86_64*) ARCH=universal2 ;;
+    *) ARCH=$(lipo -archs "$APP/Contents/MacOS/flowork") ;;
+esac
 NAME="Flowork-$VERSION-macos-$ARCH"
 DMG="$OUT/$NAME.dmg"
 
 PYTHON=${PYTHON:-.venv/bin/python}
 [ -x "$PYTHON" ] || PYTHON=python3
-json_field() {  # key: read one field of the JSON object on stdin
-    "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$1"
+json_field() {  # key: one field of the JSON object on stdin ("" when it is not JSON)
+    "$PYTHON" -c 'import json, sys
+try:
+    print(json.load(sys.stdin).get(sys.argv[1], ""))
+except ValueError:
+    print("")' "$1"
 }
 
 notarize() {  # file: submit to Apple's notary service, wait for the verdict, show the log on failure
     local file=$1 out id
     echo "Notarizing $file (this takes a few minutes)..."
-    out=$(xcrun notarytool submit "$file" --keychain-profile "$PROFILE" --wait --output-format json) \
-        || die "notarytool submit failed for $file"
+    # notarytool exits non-zero for a rejected submission too; read its verdict either way.
+    out=$(xcrun notarytool submit "$file" --keychain-profile "$PROFILE" --wait --output-format json) || true
     id=$(printf '%s' "$out" | json_field id)
+    [ -n "$id" ] || die "notarytool could not submit $file: $out"
     if [ "$(printf '%s' "$out" | json_field status)" != "Accepted" ]; then
         xcrun notarytool log "$id" --keychain-profile "$PROFILE" >&2 || true
         die "Apple did not accept $file (submission $id); the log above says why"
