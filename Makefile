@@ -39,9 +39,12 @@ bench-quick: $(STAMP)
 ifeq ($(OS),Windows_NT)
 DIST_PY   := $(VENV)/Scripts/python.exe
 DIST_DEPS :=
-else
+else ifeq ($(shell uname -s),Linux)
 DIST_PY   := $(PY)
 DIST_DEPS := $(STAMP) system-deps
+else
+DIST_PY   := $(PY)
+DIST_DEPS := $(STAMP)
 endif
 DIST_VERSION = $(DIST_PY) -c 'import sys; sys.path.insert(0, "installer/pyinstaller"); import bundle_config as c; v = c.project_version(); print(".".join(map(str, c.version_tuple(v))) if sys.argv[1:] == ["quad"] else v)'
 
