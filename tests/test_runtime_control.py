@@ -120,3 +120,42 @@ async def test_pausing_a_job_pauses_its_sub_workflow(client: EngineClient, share
     await client.request("resume_workflow", job_id=job_id)
     done = final(await collect(client, job_id))
     assert done["status"] == "SUCCEEDED" and done["result"]["data"] == {"held": True, "child": "done"}
+
+
+async def test_a_start_pipelined_with_its_stop_ends_stopped_after_its_acknowledgement(
+        client: EngineClient) -> None:
+    """The job waits for its acknowledgement (sent once its record is committed) before it
+    begins; a stop that arrives meanwhile still ends it STOPPED, and nothing of it runs."""
+    wf = workflow([node("s", "set_data", data={"x": 1}), node("d", "delay", seconds=3600)],
+                  [edge("s", "d")])
+    await client.send({"type": "execute_workflow", "request_id": "go", "job_id": "pipelined",
+                       "workflow_data": wf, "initial_payload": {}, "preset_name": "p", "mode": "EXECUTE"})
+    stopped = await client.request("stop_workflow", job_id="pipelined")
+    assert stopped["job_ids"] == ["pipelined"]
+    events = await collect(client, "pipelined")
+    assert final(events)["status"] == "STOPPED"
+    assert not [e for e in events if e.get("type") == "NODE_EXECUTION_METRIC"]  # nothing ran
+    acks = [e for e in events + client.pending_events() if e.get("request_id") == "go"]
+    if not acks:
+        acks = [await client.next_event(where=lambda e: e.get("request_id") == "go")]
+    assert len(acks) == 1 and acks[0]["type"] == "status_response" and acks[0]["job_id"] == "pipelined"
+    status = await client.request("request_job_status", job_id="pipelined")
+    assert status["status_data"]["status"] == "STOPPED"
+
+
+async def test_the_acknowledgement_comes_before_the_jobs_first_event(client: EngineClient) -> None:
+    for index in range(5):
+        job_id = f"ordered-{index}"
+        await client.send({"type": "execute_workflow", "job_id": job_id, "workflow_data":
+                           workflow([node("s", "set_data", data={})], []), "initial_payload": {},
+                           "preset_name": "p", "mode": "EXECUTE", "request_id": job_id})
+    seen: list[tuple[str, str]] = []
+    while len([s for s in seen if s[1] == "SUCCEEDED"]) < 5:
+        event = await client.next_event()
+        if event.get("type") == "status_response" and event.get("request_type") == "execute_workflow":
+            seen.append((event["job_id"], "ack"))
+        elif event.get("type") == "workflow_status_update":
+            seen.append((event["job_id"], event["status_data"]["status"]))
+    for index in range(5):
+        mine = [what for job, what in seen if job == f"ordered-{index}"]
+        assert mine == ["ack", "RUNNING", "SUCCEEDED"], seen

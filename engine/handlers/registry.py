@@ -33,7 +33,18 @@ class Request:
     request_id: str | int | None = None
 
 
-HandlerFn = Callable[[Request], Awaitable[dict[str, Any] | None]]
+@dataclass(frozen=True)
+class ReplyWhenReady:
+    """A reply to send once `ready` is done, without holding up the connection's next frames
+    (e.g. a job start acknowledged only once its record is committed: many starts then share
+    one commit). Replies on one connection still leave in the order the requests came."""
+
+    fields: dict[str, Any]
+    ready: Awaitable[Any]
+    after_sent: Callable[[], None] | None = None  # called once the reply is queued (always)
+
+
+HandlerFn = Callable[[Request], Awaitable[dict[str, Any] | ReplyWhenReady | None]]
 
 
 @dataclass(frozen=True)

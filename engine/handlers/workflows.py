@@ -6,10 +6,11 @@ asker's jobs); state changes reach every connection of the owner as workflow_sta
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
-from engine.handlers.registry import Request, handler
+from engine.handlers.registry import ReplyWhenReady, Request, handler
 from engine.protocol.errors import EngineError
 from engine.protocol.schema import Field, Object, Schema, String
 
@@ -27,12 +28,15 @@ def _runtime(req: Request) -> Any:
     return runtime
 
 
-async def _started(req: Request, job_id: str, what: str) -> dict[str, Any]:
+def _started(req: Request, job: Any, what: str) -> ReplyWhenReady:
     """The acknowledgement, sent once the job's record is committed: a job the client heard
-    "started" about is still known (as interrupted) after a crash. Concurrent starts share
-    one commit (the recorder's group commit)."""
-    await _runtime(req).recorder.flush()
-    return {"status": f"{what} '{job_id}' started.", "request_type": req.type, "job_id": job_id}
+    "started" about is still known (as interrupted) after a crash. The connection's next frames
+    are read meanwhile, so many starts share one commit (the recorder's group commit). The
+    job was started held: it begins right after its acknowledgement is queued, so the client
+    hears "started" before the job's first event."""
+    committed = asyncio.ensure_future(_runtime(req).recorder.flush())
+    return ReplyWhenReady({"status": f"{what} '{job.job_id}' started.", "request_type": req.type,
+                           "job_id": job.job_id}, committed, after_sent=job.released.set)
 
 
 @handler("execute_workflow", reply="status_response", schema=Schema({
@@ -43,13 +47,13 @@ async def _started(req: Request, job_id: str, what: str) -> dict[str, Any]:
     "mode": MODE,
     "start_node_id": String(max_len=256, nullable=True),
 }))
-async def execute_workflow(req: Request) -> dict[str, Any]:
+async def execute_workflow(req: Request) -> ReplyWhenReady:
     f = req.fields
     job = await _runtime(req).execute(
         req.owner, f["job_id"], f["workflow_data"], mode=(f.get("mode") or "EXECUTE"),
         initial_payload=f.get("initial_payload"), preset_name=f.get("preset_name"),
-        start_node_id=f.get("start_node_id") or None)
-    return await _started(req, job.job_id, "Job")
+        start_node_id=f.get("start_node_id") or None, hold=True)
+    return _started(req, job, "Job")
 
 
 @handler("execute_standalone_node", reply="status_response", schema=Schema({
@@ -58,7 +62,7 @@ async def execute_workflow(req: Request) -> dict[str, Any]:
     "mode": MODE,
     "initial_payload": Field((dict,), nullable=True, max_len=10_000),
 }))
-async def execute_standalone_node(req: Request) -> dict[str, Any]:
+async def execute_standalone_node(req: Request) -> ReplyWhenReady:
     node_data = req.fields["node_data"]
     module_id = node_data.get("module_id")
     if not isinstance(module_id, str) or not module_id:
@@ -73,8 +77,8 @@ async def execute_standalone_node(req: Request) -> dict[str, Any]:
     job = await _runtime(req).execute(req.owner, req.fields["job_id"], workflow,
                                       mode=req.fields.get("mode") or "EXECUTE",
                                       initial_payload=req.fields.get("initial_payload"),
-                                      preset_name=f"standalone: {module_id}")
-    return await _started(req, job.job_id, "Standalone node job")
+                                      preset_name=f"standalone: {module_id}", hold=True)
+    return _started(req, job, "Standalone node job")
 
 
 def _control(req: Request, verb: str, done: list[str]) -> dict[str, Any]:

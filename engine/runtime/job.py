@@ -149,6 +149,11 @@ class Job:
         self.result: Any = None
         self.final_payload: dict[str, Any] | None = None
         self.task: asyncio.Task[None] | None = None
+        # Cleared while the start's acknowledgement is on its way (Runtime.execute(hold=True)):
+        # the client hears "started" before any event of the job.
+        self.released = asyncio.Event()
+        self.released.set()
+        self.begun = False  # past the start gate: from here on, stopping cancels the task
         if parent is not None:
             self.gate = parent.gate  # pausing the job pauses its sub-workflows too
         else:
@@ -279,7 +284,12 @@ class Job:
         self.stop_reason = self.stop_reason or reason
         for ctx in list(self._contexts):
             ctx.cancelled.set()
-        self.task.cancel()
+        if self.begun:
+            self.task.cancel()
+        else:
+            # A task cancelled before its first step never runs its body (no STOPPED status,
+            # no record): let run() start and see the stop instead.
+            self.released.set()
         return True
 
     # -- running -----------------------------------------------------------------------------
@@ -289,11 +299,15 @@ class Job:
         job re-raises cancellation so its parent node stops too."""
         status, error = "SUCCEEDED", None
         cancelled = False
-        self._publish_status()
-        # Start and end go to the engine log only: the status updates already tell the GUI.
-        log.debug("job %s started (%s, workflow %r, owner %s)", self.job_id, self.mode,
-                  self.preset_name, self.owner)
         try:
+            await self.released.wait()
+            if self.stop_reason is not None:
+                raise asyncio.CancelledError  # stopped before it began
+            self.begun = True
+            self._publish_status()
+            # Start and end go to the engine log only: the status updates already tell the GUI.
+            log.debug("job %s started (%s, workflow %r, owner %s)", self.job_id, self.mode,
+                      self.preset_name, self.owner)
             if self.graph.timeout_s:
                 async with asyncio.timeout(self.graph.timeout_s):
                     await self._iterations()

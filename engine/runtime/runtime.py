@@ -102,8 +102,9 @@ class Runtime:
 
     async def execute(self, owner: str, job_id: str, workflow: Any, *, mode: str = "EXECUTE",
                       initial_payload: Any = None, preset_name: str | None = None,
-                      start_node_id: str | None = None) -> Job:
-        """Check the workflow, record the job and start it. EngineError for anything wrong."""
+                      start_node_id: str | None = None, hold: bool = False) -> Job:
+        """Check the workflow, record the job and start it. EngineError for anything wrong.
+        With hold, the job waits for `job.released` (set once its start is acknowledged)."""
         owner = owner.lower()
         mode = mode.upper()
         if mode not in MODES:
@@ -128,6 +129,8 @@ class Runtime:
             # Recorded with the job's first batch of history (no write of its own to wait for).
             self.recorder.set_preview_bytes(job_id, _preview_bytes(settings))
             self.recorder.job_create(job_id, owner, preset_name, mode, job.start_time, None)
+            if hold:
+                job.released.clear()
             self._used_ids.add(job_id)
             self.jobs[job_id] = job
         finally:

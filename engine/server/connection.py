@@ -25,6 +25,7 @@ class ClientConnection:
     remote: str = "?"
     pairing: bool = False  # waiting for the desktop app's "allow this address?" answer
     watchdog: asyncio.TimerHandle | None = None  # closes the connection if nobody signs in
+    reply_tail: asyncio.Future[None] | None = None  # the last reply still waiting to be sent
 
     @property
     def label(self) -> str:

@@ -23,7 +23,7 @@ from websockets.http11 import Request as HttpRequest, Response as HttpResponse
 
 from engine.auth.frame_auth import FrameAuthenticator, normalize_address
 from engine.events import Event
-from engine.handlers.registry import HandlerRegistry, Request
+from engine.handlers.registry import HandlerRegistry, ReplyWhenReady, Request
 from engine.protocol.errors import EngineError, ErrorCode
 from engine.protocol.frames import IncomingFrame, error_frame, parse_frame, peek_request
 from engine.server.connection import ClientConnection
@@ -213,7 +213,10 @@ class EngineServer:
                               owner=normalize_address(address), type=frame.type, fields=fields,
                               payload=frame.payload, connection=conn, request_id=request_id)
             result = await spec.func(request)
-            if result is not None and spec.reply_type is not None:
+            if isinstance(result, ReplyWhenReady):
+                self._reply(conn, {"type": spec.reply_type or "status_response", **result.fields},
+                            request_id, ready=result.ready, after_sent=result.after_sent)
+            elif result is not None and spec.reply_type is not None:
                 self._reply(conn, {"type": spec.reply_type, **result}, request_id)
         except EngineError as exc:
             self._reply(conn, error_frame(exc, reply_type=reply_type, request_type=request_type,
@@ -234,9 +237,40 @@ class EngineServer:
         return parse_frame(message)
 
     def _reply(self, conn: ClientConnection, frame: dict[str, Any],
-               request_id: str | int | None) -> None:
+               request_id: str | int | None, *, ready: Awaitable[Any] | None = None,
+               after_sent: Callable[[], None] | None = None) -> None:
+        """Send a reply now, or (behind a reply still waiting, or with `ready`) as soon as the
+        replies before it are out and `ready` is done: replies keep the requests' order."""
         if request_id is not None:
             frame["request_id"] = request_id
+        tail = conn.reply_tail
+        if ready is not None or (tail is not None and not tail.done()):
+            conn.reply_tail = asyncio.ensure_future(
+                self._reply_after(conn, tail, ready, frame, after_sent))
+            return
+        try:
+            self._send_reply(conn, frame)
+        finally:
+            if after_sent is not None:
+                after_sent()
+
+    async def _reply_after(self, conn: ClientConnection, previous: asyncio.Future[None] | None,
+                           ready: Awaitable[Any] | None, frame: dict[str, Any],
+                           after_sent: Callable[[], None] | None) -> None:
+        try:
+            if ready is not None:
+                try:
+                    await ready
+                except Exception:  # noqa: BLE001 - the reply still goes out; the log has the cause
+                    log.exception("waiting to reply to %r failed", frame.get("request_type"))
+            if previous is not None:
+                await previous  # never raises: it is another _reply_after
+            self._send_reply(conn, frame)
+        finally:
+            if after_sent is not None:
+                after_sent()
+
+    def _send_reply(self, conn: ClientConnection, frame: dict[str, Any]) -> None:
         try:
             conn.send(frame)
         except OutboxOverflow as exc:
