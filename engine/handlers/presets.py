@@ -11,9 +11,9 @@ from engine.protocol.canonical import canonical_json, has_index_keys
 from engine.protocol.errors import EngineError, ErrorCode
 from engine.protocol.frames import RawJSON
 from engine.protocol.schema import ADDRESS_RE, Address, Field, Integer, Name, Object, Schema, String
+from engine.protocol.workflow import workflow_parts
 from engine.store.presets import EVERYONE
 
-WORKFLOW_MAX_NODES = 10_000
 
 
 async def _presets_frame(req: Request) -> dict[str, Any]:
@@ -47,18 +47,6 @@ async def load_preset(req: Request) -> dict[str, Any]:
     return reply
 
 
-def check_workflow_shape(workflow: dict[str, Any], field: str = "workflow_data") -> None:
-    """The structure every workflow must have before it is stored or run."""
-    nodes = workflow.get("nodes", [])
-    connections = workflow.get("connections", [])
-    if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
-        raise EngineError.invalid(f"{field}.nodes", "must be a list of objects")
-    if not isinstance(connections, list) or not all(isinstance(c, dict) for c in connections):
-        raise EngineError.invalid(f"{field}.connections", "must be a list of objects")
-    if len(nodes) > WORKFLOW_MAX_NODES:
-        raise EngineError.invalid(f"{field}.nodes", f"has more than {WORKFLOW_MAX_NODES} nodes")
-
-
 _SIGNED_PREFIX = '{"workflow_data":'
 
 
@@ -83,7 +71,7 @@ def _preset_signer(workflow: dict[str, Any], signature: str, owner: str) -> tupl
                                             pattern_text="must be 0x followed by 130 hexadecimal digits")}))
 async def save_preset(req: Request) -> dict[str, Any]:
     name, workflow, signature = req.fields["name"], req.fields["workflow_data"], req.fields["signature"]
-    check_workflow_shape(workflow)
+    workflow_parts(workflow)
     try:
         # Serializing a large workflow is CPU work: keep it off the event loop.
         signer, workflow_text = await req.engine.workers.run(_preset_signer, workflow, signature, req.owner)

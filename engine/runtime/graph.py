@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.protocol.errors import EngineError
+from engine.protocol.workflow import workflow_parts
 
-MAX_NODES = 10_000
-MAX_CONNECTIONS = 50_000
 MAX_ITERATIONS = 100_000
 DEFAULT_PORT_NAMES = ("", "output", "default")
 ERROR_PORT = "error"
@@ -99,18 +98,7 @@ def _text(value: Any, where: str, *, required: bool = True, max_len: int = 256) 
 
 
 def parse_workflow(data: Any, field_name: str = "workflow_data") -> Graph:
-    if not isinstance(data, dict):
-        raise EngineError.invalid(field_name, "must be an object with 'nodes' and 'connections'")
-    raw_nodes = data.get("nodes") or []
-    raw_edges = data.get("connections") or data.get("edges") or []
-    if not isinstance(raw_nodes, list) or not all(isinstance(n, dict) for n in raw_nodes):
-        raise EngineError.invalid(f"{field_name}.nodes", "must be a list of objects")
-    if not isinstance(raw_edges, list) or not all(isinstance(c, dict) for c in raw_edges):
-        raise EngineError.invalid(f"{field_name}.connections", "must be a list of objects")
-    if len(raw_nodes) > MAX_NODES:
-        raise EngineError.invalid(f"{field_name}.nodes", f"has more than {MAX_NODES} nodes")
-    if len(raw_edges) > MAX_CONNECTIONS:
-        raise EngineError.invalid(f"{field_name}.connections", f"has more than {MAX_CONNECTIONS} connections")
+    raw_nodes, raw_edges = workflow_parts(data, field_name)
     nodes: dict[str, Node] = {}
     for index, raw in enumerate(raw_nodes):
         where = f"{field_name}.nodes[{index}]"
