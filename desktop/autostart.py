@@ -74,6 +74,8 @@ class Autostart:
             "Type=Application",
             "Name=Flowork",
             "Comment=Flowork Core Engine in the tray",
+            # TryExec: once the program is uninstalled, session managers skip the stale entry.
+            f"TryExec={self.command[0]}",
             f"Exec={_desktop_exec(self.command)}",
             "Icon=flowork",
             "Terminal=false",

@@ -40,7 +40,7 @@ def setup_logging(log_dir: Path, *, level: int = logging.INFO, to_stderr: bool =
         log_path = None
         print(f"flowork: cannot write logs to {log_dir} ({exc.strerror}); logging to the terminal only.",
               file=sys.stderr)
-    if to_stderr:
+    if to_stderr and sys.stderr is not None:  # a windowed build has no stderr
         stream = logging.StreamHandler(sys.stderr)
         stream.setFormatter(formatter)
         stream.addFilter(_not_file_only)

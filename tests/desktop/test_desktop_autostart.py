@@ -20,6 +20,7 @@ def test_linux_xdg_autostart_entry(home):
     section = entry["Desktop Entry"]
     assert section["Type"] == "Application" and section["Name"] == "Flowork"
     assert section["Exec"] == '"/opt/Flowork App/flowork" --autostart'
+    assert section["TryExec"] == "/opt/Flowork App/flowork"
     auto.set_enabled(False)
     assert not path.exists() and not auto.is_enabled()
 
