@@ -90,6 +90,19 @@ def is_small(value: Any, budget: int = 2000) -> bool:
     return True
 
 
+SMALL_INPUT_BYTES = 64 * 1024
+
+
+def output_is_small(out: dict[str, Any], input_size: int) -> bool:
+    """Is a node's output small enough to encode on the loop? Its history list is the input's
+    (whose encoded size we already know) plus one engine-made entry, so only the rest of the
+    payload is walked: walking the whole history on every node cost more than encoding it."""
+    history = out.get("history")
+    if input_size > SMALL_INPUT_BYTES or not isinstance(history, list) or len(history) > HISTORY_KEEP:
+        return is_small(out)
+    return is_small([v for k, v in out.items() if k != "history"])
+
+
 async def off_loop(workers: Any, small: bool, fn: Callable[..., T], *args: Any) -> T:
     """`fn(*args)` right here when the input is small (a thread hop costs more than the work),
     else on the engine's CPU worker thread (engine/workers.py)."""
@@ -249,8 +262,10 @@ class Job:
             frame["error"] = error
         self.emit(frame, Delivery.DROPPABLE)
 
-    async def _encode(self, payload: Any, copies_needed: int) -> tuple[str, int, list[Any]]:
-        return await off_loop(self.runtime.engine.workers, is_small(payload), encode_payload,
+    async def _encode(self, payload: Any, copies_needed: int,
+                      small: bool | None = None) -> tuple[str, int, list[Any]]:
+        return await off_loop(self.runtime.engine.workers,
+                              is_small(payload) if small is None else small, encode_payload,
                               payload, self.masker, copies_needed)
 
     async def _copy(self, value: Any) -> Any:
@@ -508,7 +523,7 @@ class Job:
         if len(history) > HISTORY_KEEP:
             del history[:len(history) - HISTORY_KEEP]
         try:
-            text, size, copies = await self._encode(out, len(edges))
+            text, size, copies = await self._encode(out, len(edges), output_is_small(out, input_size))
         except (ValueError, RecursionError) as exc:
             # The module handed over something JSON cannot hold (a circular value, nesting past
             # the interpreter's limit): the module's failure, not the engine's.
