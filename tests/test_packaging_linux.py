@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import queue
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -29,6 +26,7 @@ import pytest
 from engine.client import EngineClient, EngineReplyError
 from tests.conftest import REPO_ROOT, Wallet, require_tool
 from tests.desktop.test_desktop_xvfb_smoke import poll, windows_text, x_display  # noqa: F401 (fixture)
+from tests.output_process import OutputProcess
 from tests.runtime_support import collect, final
 
 sys.path.insert(0, str(REPO_ROOT / "installer" / "pyinstaller"))
@@ -251,13 +249,13 @@ def test_deb_installs_runs_and_removes_without_a_trace(installed: Path, packages
 
     # The headless engine answers a signed client (and only its owner).
     home = tmp_path / "engine-home"
-    engine = Program(["/usr/bin/flowork-engine", "--port", "0", "--owner", owner.address,
+    engine = OutputProcess(["/usr/bin/flowork-engine", "--port", "0", "--owner", owner.address,
                       "--data-dir", str(home / "data"), "--log-dir", str(home / "log")], app_env(home), tmp_path)
     try:
-        url = engine.wait_for(r"Web GUI URL: (\S+)").group(1)
+        url = engine.wait_for(r"Web GUI URL: (\S+)", timeout=90).group(1)
         seen = asyncio.run(talk_to(url, owner, stranger))
     finally:
-        code = engine.stop()
+        code = engine.stop(timeout=60)
     assert code == 0, "flowork-engine did not stop cleanly on SIGTERM:\n" + engine.output()
     assert seen["settings"]["settings"]["theme"] == "dark"
     bundled = {c["id"] for c in seen["modules"]["components"] if c.get("is_builtin")}
@@ -271,14 +269,14 @@ def test_deb_installs_runs_and_removes_without_a_trace(installed: Path, packages
     entry = Path("/usr/share/applications/flowork.desktop").read_text()
     exec_line = shlex.split(re.search(r"^Exec=(.*)$", entry, re.MULTILINE).group(1))
     gui_home = tmp_path / "gui-home"
-    app = Program([*exec_line, "--port", "0"], app_env(gui_home, DISPLAY=x_display["DISPLAY"]), tmp_path)
+    app = OutputProcess([*exec_line, "--port", "0"], app_env(gui_home, DISPLAY=x_display["DISPLAY"]), tmp_path)
     try:
-        line = app.wait_for(r"is running in the tray.*").group(0)
+        line = app.wait_for(r"is running in the tray.*", timeout=90).group(0)
         assert "no system tray here" not in line, app.output()
         poll(lambda: tray_icon_in_panel(windows_text(x_display)), what="the Flowork icon in the tray",
              detail=lambda: windows_text(x_display) + "\n" + app.output())
     finally:
-        code = app.stop()
+        code = app.stop(timeout=60)
     assert code == 0, "flowork did not quit cleanly on SIGTERM:\n" + app.output()
 
     # Running the programs wrote nothing into the package's folders: removal can take it all.
@@ -309,49 +307,3 @@ def tray_icon_in_panel(tree: str) -> bool:
             elif '("flowork" "Flowork")' in line:
                 return True
     return False
-
-
-class Program:
-    """An installed program run with its output read on a thread, so waits have time limits."""
-
-    def __init__(self, cmd: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str] = queue.Queue()
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env=env, cwd=cwd)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-
-    def wait_for(self, pattern: str, timeout: float = 90.0) -> re.Match[str]:
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                if self.proc.poll() is not None and self._queue.empty():
-                    break
-                continue
-            self.lines.append(line)
-            if (match := regex.search(line)):
-                return match
-        raise AssertionError(f"no line matching {pattern!r} from {self.proc.args[0]}:\n" + self.output())
-
-    def output(self) -> str:
-        while not self._queue.empty():
-            self.lines.append(self._queue.get_nowait())
-        return "\n".join(self.lines)
-
-    def stop(self, timeout: float = 60.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-            return -9

@@ -27,7 +27,7 @@ def test_a_second_launch_asks_the_first_to_show_itself_and_exits(dirs, owner, st
     try:
         url = first.wait_for(r"engine at (ws://\S+?)\. Logs").group(1)
         second = Flowork([*dirs, "--port", "0"])
-        assert second.proc.wait(60) == 0, second.drain()
+        assert second.proc.wait(60) == 0, second.output()
         second.wait_for(r"already running; asked it to show itself")
         first.wait_for(r"another launch asked this one to show itself")
 
@@ -40,9 +40,9 @@ def test_a_second_launch_asks_the_first_to_show_itself_and_exits(dirs, owner, st
         asyncio.run(ask())
     finally:
         code = first.stop()
-    assert code == 0, first.drain()
+    assert code == 0, first.output()
     first.wait_for(r"flowork: stopped\.")
-    assert "engine stopped" in first.drain()
+    assert "engine stopped" in first.output()
     log = (tmp_path / "logs" / "flowork-desktop.log").read_text()  # the rotating log file
     assert "listening on ws://" in log and "another launch asked this one to show itself" in log
 
@@ -71,4 +71,4 @@ def test_without_a_display_flowork_runs_the_headless_engine(dirs, tmp_path, disp
         proc.wait_for(r"Web GUI URL: ws://127\.0\.0\.1:\d+/\?engineId=")
         assert psutil.Process(proc.proc.pid).is_running()
     finally:
-        assert proc.stop() == 0, proc.drain()
+        assert proc.stop() == 0, proc.output()

@@ -143,7 +143,7 @@ def test_new_user_pairs_then_tray_menu_and_approval_on_a_real_display(x_display,
     app = Flowork(["--hidden", "--port", "0", "--config-dir", str(tmp_path / "config"), "--data-dir",
                    str(tmp_path / "data"), "--log-dir", str(tmp_path / "logs")], env=env)
     def detail() -> str:
-        return f"windows:\n{windows_text(env)}\nflowork said:\n{app.drain()}"
+        return f"windows:\n{windows_text(env)}\nflowork said:\n{app.output()}"
     try:
         url = app.wait_for(r"is running in the tray; engine at (ws://\S+?)\. Logs").group(1)
         icon = poll(lambda: next((w for w in windows(env) if w["name"] == "Flowork" and w["depth"] > 5
@@ -205,5 +205,5 @@ def test_new_user_pairs_then_tray_menu_and_approval_on_a_real_display(x_display,
         poll(lambda: not any(w["name"].startswith(title) for w in windows(env)), what="the dialog to close", detail=detail)
     finally:
         code = app.stop()
-    assert code == 0, app.drain()
+    assert code == 0, app.output()
     (SCREENSHOTS / "before.png").unlink(missing_ok=True)
