@@ -64,9 +64,11 @@ class EngineClient:
     """One connection. Replies are matched to requests by `request_id`; everything else is an
     event, read with `next_event` or `events`."""
 
-    def __init__(self, ws: ClientConnection, signer: Signer) -> None:
+    def __init__(self, ws: ClientConnection, signer: Signer, *, keep_texts: bool = False) -> None:
         self.ws = ws
         self.signer = signer
+        # With keep_texts, the raw text of every frame received (tests scan it for leaks).
+        self.texts: list[str] | None = [] if keep_texts else None
         self._ids = itertools.count(1)
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -75,10 +77,11 @@ class EngineClient:
 
     @classmethod
     async def connect(cls, url: str, private_key: str | bytes | None = None, *,
-                      origin: str | None = None, **kwargs: Any) -> "EngineClient":
+                      origin: str | None = None, keep_texts: bool = False,
+                      **kwargs: Any) -> "EngineClient":
         headers = {"Origin": origin} if origin else None
         ws = await connect(url, additional_headers=headers, max_size=None, **kwargs)
-        return cls(ws, Signer(private_key))
+        return cls(ws, Signer(private_key), keep_texts=keep_texts)
 
     @property
     def address(self) -> str:
@@ -144,6 +147,9 @@ class EngineClient:
     async def _read(self) -> None:
         try:
             async for message in self.ws:
+                if self.texts is not None:
+                    self.texts.append(message if isinstance(message, str)
+                                      else message.decode("utf-8", "replace"))
                 frame = json.loads(message)
                 rid = frame.get("request_id") if isinstance(frame, dict) else None
                 future = self._waiting.get(str(rid)) if rid is not None else None

@@ -94,27 +94,6 @@ def strict_json(text: str) -> Any:
     return json.loads(text, parse_constant=refuse)
 
 
-class Recording(EngineClient):
-    texts: list[str]
-
-    async def _read(self) -> None:
-        self.texts = []
-        try:
-            async for message in self.ws:
-                self.texts.append(message)
-                frame = json.loads(message)
-                future = self._waiting.get(str(frame.get("request_id"))) if frame.get("request_id") is not None else None
-                if future is not None and not future.done():
-                    future.set_result(frame)
-                else:
-                    self._events.put_nowait(frame)
-        finally:
-            self.closed.set()
-            for future in self._waiting.values():
-                if not future.done():
-                    future.set_exception(ConnectionError("closed"))
-
-
 def one(module_id: str, **config: Any) -> dict[str, Any]:
     return workflow([node("t", "manual_trigger"), node("m", module_id, **config),
                      node("after", "set_data", data={"after": True})],
@@ -136,7 +115,7 @@ async def fault_engine(make_engine: Any, data_dir: Path) -> Any:
 
 async def test_misbehaving_modules_end_their_jobs_with_a_clear_reason(fault_engine: Any, owner: Wallet) -> None:
     with catch_logs() as logs:
-        client = await Recording.connect(fault_engine.url, owner.key)
+        client = await EngineClient.connect(fault_engine.url, owner.key, keep_texts=True)
         try:
             listed = {c["id"] for c in (await client.request("request_components_list",
                                                              component_type="modules"))["components"]}
@@ -191,7 +170,7 @@ async def test_misbehaving_modules_end_their_jobs_with_a_clear_reason(fault_engi
 
 async def test_a_module_returning_a_circular_value_fails_its_job_clearly(fault_engine: Any, owner: Wallet) -> None:
     with catch_logs() as logs:
-        async with await Recording.connect(fault_engine.url, owner.key) as client:
+        async with await EngineClient.connect(fault_engine.url, owner.key, keep_texts=True) as client:
             events = await collect(client, await start(client, one("circular")))
             status = final(events)
             assert status["status"] == "FAILED", status

@@ -38,30 +38,6 @@ def forms(secret: str) -> set[str]:
 ALL_FORMS = set().union(*(forms(s) for s in [API_KEY, PASSWORD, *LIST]))
 
 
-class RecordingClient(EngineClient):
-    """An EngineClient that keeps the raw text of every frame the engine sent it."""
-
-    texts: list[str]
-
-    async def _read(self) -> None:
-        self.texts = getattr(self, "texts", [])
-        try:
-            async for message in self.ws:
-                self.texts.append(message if isinstance(message, str) else message.decode("utf-8", "replace"))
-                frame = json.loads(message)
-                rid = frame.get("request_id") if isinstance(frame, dict) else None
-                future = self._waiting.get(str(rid)) if rid is not None else None
-                if future is not None and not future.done():
-                    future.set_result(frame)
-                else:
-                    self._events.put_nowait(frame)
-        finally:
-            self.closed.set()
-            for future in self._waiting.values():
-                if not future.done():
-                    future.set_exception(ConnectionError("the engine closed the connection"))
-
-
 def leaks(text: str) -> list[str]:
     return sorted(f for f in ALL_FORMS if f in text)
 
@@ -85,8 +61,8 @@ OK_WF = workflow([node("t", "manual_trigger"),
 async def test_secrets_never_leave_the_engine_in_clear(make_engine: Any, owner: Wallet, data_dir: Path) -> None:
     engine = await make_engine()
     with catch_logs(logging.DEBUG) as logs:
-        client = await RecordingClient.connect(engine.url, owner.key)
-        listener = await RecordingClient.connect(engine.url, owner.key)
+        client = await EngineClient.connect(engine.url, owner.key, keep_texts=True)
+        listener = await EngineClient.connect(engine.url, owner.key, keep_texts=True)
         try:
             await listener.request("request_settings")  # signed in: receives the owner's events
             await client.request("update_variable", name="API_KEY", data={"value": API_KEY, "is_secret": True})
