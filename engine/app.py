@@ -103,8 +103,7 @@ class Engine:
             self.history = HistoryStore(self.db)
             await asyncio.to_thread(self.components.scan)
             self.runtime = _make_runtime(self)
-            if self.runtime is not None:
-                await self.runtime.start()
+            await self.runtime.start()
             self._bus_unsubscribe = self.bus.subscribe(self.server.deliver)
             await self._listen()
         except BaseException:
