@@ -165,8 +165,10 @@ def smoke_engine(engine: Path, work: Path, *, version: str, timeout: float) -> s
             state = f"exited with code {code}" if code is not None else f"printed no URL within {timeout:.0f} s"
             raise SmokeError(f"{engine} {state}:\n{process.output()}") from exc
         problems = asyncio.run(check_engine(url, owner.key.hex(), stranger.key.hex(), timeout=timeout))
-    except OSError as exc:
-        raise SmokeError(f"could not talk to {engine}: {exc}\n{process.output()}") from exc
+    except SmokeError:
+        raise
+    except Exception as exc:  # a refused handshake, a dropped connection: say so, with the output
+        raise SmokeError(f"could not talk to {engine}: {type(exc).__name__}: {exc}\n{process.output()}") from exc
     finally:
         code = process.stop(timeout=timeout)
     if problems:
@@ -261,9 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--installers", type=Path, metavar="DIR", help="also every installer in DIR")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds to wait for each step (default 120: a first start may be slow)")
-    parser.add_argument("--version", default=None, help="the version the engine must report (default: pyproject.toml's)")
+    parser.add_argument("--expect-version", default=None,
+                        help="the version the engine must report (default: pyproject.toml's)")
     args = parser.parse_args(argv)
-    version = args.version or project_version()
+    version = args.expect_version or project_version()
     try:
         artifacts = list(args.artifacts) + (installers_in(args.installers) if args.installers else [])
     except SmokeError as exc:

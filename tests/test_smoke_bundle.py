@@ -72,7 +72,7 @@ def test_an_engine_that_dies_at_start_fails_with_its_output(tmp_path: Path) -> N
 
 def test_a_stale_bundle_fails_and_missing_installers_are_named(tmp_path: Path) -> None:
     bundle = stand_in(tmp_path / "flowork", REAL_ENGINE)
-    result = smoke(bundle, "--version", "99.0")
+    result = smoke(bundle, "--expect-version", "99.0")
     assert result.returncode == 1 and "expected 'flowork-engine 99.0' (a stale build?)" in result.stderr
     (tmp_path / "empty").mkdir()
     result = smoke("--installers", tmp_path / "empty")
