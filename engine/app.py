@@ -24,6 +24,7 @@ from engine.config import EngineConfig
 from engine.events import Delivery, Event, EventBus, Listener
 from engine.files import SharedFolders
 from engine.handlers import build_registry
+from engine.runs import RunQueries
 from engine.server.server import EngineServer
 from engine.status import EngineStatus, ResourceSampler
 from engine.store.db import Database
@@ -74,6 +75,9 @@ class Engine:
         self._status_task: asyncio.Task[None] | None = None
         self._bus_unsubscribe: Callable[[], None] | None = None
         self.runtime: Any = None  # engine.runtime.Runtime, created in start()
+        # The run queries and controls the desktop window uses (engine/runs.py), from start().
+        self.runs: RunQueries | None = None
+        self._runs_unsubscribe: Callable[[], None] | None = None
         # May return an awaitable (e.g. a save on a worker thread): pairing awaits it, so the
         # new owner is on disk before the frame that triggered pairing is answered.
         self.on_owners_changed: Callable[[list[str]], Awaitable[None] | None] | None = None
@@ -104,6 +108,8 @@ class Engine:
             await asyncio.to_thread(self.components.scan)
             self.runtime = _make_runtime(self)
             await self.runtime.start()
+            self.runs = RunQueries(self.history, self.presets, lambda: self.runtime)
+            self._runs_unsubscribe = self.bus.subscribe(self.runs.on_event)
             self._bus_unsubscribe = self.bus.subscribe(self.server.deliver)
             await self._listen()
         except BaseException:
@@ -163,9 +169,10 @@ class Engine:
         if self.runtime is not None:
             await self.runtime.stop()
             self.runtime = None
-        if self._bus_unsubscribe is not None:
-            self._bus_unsubscribe()
-            self._bus_unsubscribe = None
+        for unsubscribe in (self._bus_unsubscribe, self._runs_unsubscribe):
+            if unsubscribe is not None:
+                unsubscribe()
+        self._bus_unsubscribe = self._runs_unsubscribe = None
         if self.db is not None:
             await self.db.close()
             self.db = None

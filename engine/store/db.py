@@ -69,6 +69,10 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_address ON jobs (address, start_time);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
+-- The desktop window pages through top-level runs newest first by keyset (start_time, job_id),
+-- all of them or one status at a time; partial indexes skip sub-workflow jobs.
+CREATE INDEX IF NOT EXISTS runs_by_time ON jobs (start_time, job_id) WHERE parent_job_id IS NULL;
+CREATE INDEX IF NOT EXISTS runs_by_status ON jobs (status, start_time, job_id) WHERE parent_job_id IS NULL;
 CREATE TABLE IF NOT EXISTS node_runs (
     job_id      TEXT NOT NULL,
     run_seq     INTEGER NOT NULL,

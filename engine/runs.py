@@ -1,0 +1,307 @@
+"""`engine.runs`: what ran, what runs now and how, for the desktop window (and any in-process
+user): paged run listings, a run's node timings, connections, log lines and graph, and the
+controls Stop / Pause / Resume / Run again.
+
+Stored facts come from the history store (engine/store/history.py, the read side of the tables
+the runtime records into); facts only the running engine knows (a paused job's status before its
+record is written, nodes done so far, the log lines of recent runs) come from the runtime and the
+engine's own events. Everything stored is read on the database thread: callers await, nothing
+here blocks the loop. Log lines are not stored by the engine: the last LOG_LINES of each of the
+last LOG_RUNS runs are kept in memory from the `log` events, since the engine started.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+from engine.events import Event
+from engine.protocol.errors import EngineError, ErrorCode
+from engine.store.history import (ConnectionRow, Cursor, HistoryStore, NodeRunRow, RunFilter,
+                                  RunRow)
+
+LOG_RUNS = 300          # runs whose log lines are kept
+LOG_LINES = 500         # lines kept per run (the newest)
+TOTALS_KEPT = 5000      # node counts remembered of runs seen while they ran
+PRESET_CACHE_S = 30.0   # how long a preset's graph is reused for node counts and names
+ACTIVE = ("RUNNING", "PAUSED")
+
+__all__ = ["Run", "RunGraph", "LogLine", "NodeRunRow", "ConnectionRow", "RunFilter", "Cursor",
+           "RunQueries"]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One top-level run as a person sees it."""
+
+    job_id: str
+    owner: str
+    workflow: str | None      # the preset name the run was started with
+    mode: str
+    status: str
+    started_at: float
+    ended_at: float | None
+    error: str | None
+    started_by: dict[str, Any]  # {"kind": "gui"|"schedule"|...}; "gui" where nothing was recorded
+    nodes_done: int
+    nodes_total: int | None   # None when neither the run nor its preset says
+    node_runs: int
+
+    @property
+    def cursor(self) -> Cursor:
+        return (self.started_at, self.job_id)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+@dataclass(frozen=True)
+class LogLine:
+    timestamp: float
+    level: str
+    source: str
+    message: str
+    node_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RunGraph:
+    """Node names and connection ends, from the running job or the preset's latest version
+    (`exact` False: the run may have used an older version)."""
+
+    nodes: dict[str, str] = field(default_factory=dict)            # node id -> name
+    edges: dict[str, tuple[str, str]] = field(default_factory=dict)  # edge id -> (source, target)
+    exact: bool = False
+
+
+class RunQueries:
+    """The Engine's run queries and run controls; made by Engine.start, `engine.runs`."""
+
+    def __init__(self, history: HistoryStore, presets: Any, runtime: Callable[[], Any]) -> None:
+        self._history = history
+        self._presets = presets
+        self._runtime = runtime
+        self._logs: OrderedDict[str, deque[LogLine]] = OrderedDict()
+        self._done: dict[str, set[str]] = {}              # active job -> nodes finished
+        self._totals: OrderedDict[str, int] = OrderedDict()
+        self._preset_graphs: dict[tuple[str, str], tuple[float, RunGraph | None]] = {}
+
+    # -- following the engine's events (on the loop, cheap) ----------------------------------
+
+    def on_event(self, event: Event) -> None:
+        frame = event.frame
+        kind = frame.get("type")
+        if kind == "NODE_EXECUTION_METRIC":
+            if frame.get("status") in ("SUCCESS", "ERROR"):
+                done = self._done.get(str(frame.get("job_id")))
+                if done is not None:
+                    done.add(str(frame.get("node_id")))
+        elif kind == "workflow_status_update":
+            job_id = str(frame.get("job_id"))
+            status = (frame.get("status_data") or {}).get("status")
+            if status in ACTIVE:
+                if job_id not in self._done:
+                    self._done[job_id] = set()
+                    total = _node_count(self._live_job(job_id))
+                    if total is not None:
+                        self._remember_total(job_id, total)
+            else:
+                self._done.pop(job_id, None)
+        elif kind == "log":
+            job_id = frame.get("workflow_context_id") or frame.get("job_id")
+            if job_id:
+                self._log(str(job_id), frame)
+
+    def _log(self, job_id: str, frame: dict[str, Any]) -> None:
+        lines = self._logs.get(job_id)
+        if lines is None:
+            lines = self._logs[job_id] = deque(maxlen=LOG_LINES)
+            while len(self._logs) > LOG_RUNS:
+                self._logs.popitem(last=False)
+        try:
+            stamp = float(frame.get("timestamp") or time.time())
+        except (TypeError, ValueError):
+            stamp = time.time()
+        node_id = frame.get("node_id")
+        lines.append(LogLine(stamp, str(frame.get("level") or "INFO"), str(frame.get("source") or ""),
+                             str(frame.get("message") or ""), str(node_id) if node_id else None))
+
+    def _remember_total(self, job_id: str, total: int) -> None:
+        self._totals[job_id] = total
+        while len(self._totals) > TOTALS_KEPT:
+            self._totals.popitem(last=False)
+
+    # -- listings ----------------------------------------------------------------------------
+
+    async def page(self, where: RunFilter = RunFilter(), *, before: Cursor | None = None,
+                   after: Cursor | None = None, limit: int = 100) -> list[Run]:
+        """Top-level runs newest first (keyset paging: pass the last run's `cursor` as
+        `before` for the next page, or the first run's as `after` for newer ones)."""
+        rows = await self._history.runs_page(where, before=before, after=after, limit=limit)
+        return await self._runs(rows)
+
+    async def get(self, job_ids: Iterable[str]) -> list[Run]:
+        """These runs as they are now (unknown ids are left out)."""
+        return await self._runs(await self._history.runs_by_id(job_ids))
+
+    async def run(self, job_id: str) -> Run | None:
+        found = await self.get([job_id])
+        return found[0] if found else None
+
+    async def count(self, statuses: Sequence[str] = ()) -> int:
+        return await self._history.count_runs(statuses)
+
+    async def _runs(self, rows: list[RunRow]) -> list[Run]:
+        runs = []
+        for row in rows:
+            runs.append(await self._run_of(row))
+        return runs
+
+    async def _run_of(self, row: RunRow) -> Run:
+        status, done = row.status, row.nodes_done
+        job = self._live_job(row.job_id)
+        if job is not None:  # the runtime knows better than a record written up to 0.2 s ago
+            status = str(getattr(job, "status", status))
+            done = max(done, len(self._done.get(row.job_id, ())))
+        total = self._totals.get(row.job_id)
+        if total is None and job is not None:
+            total = _node_count(job)
+        if total is None and row.preset_name:
+            graph = await self._preset_graph(row.address, row.preset_name)
+            if graph is not None and len(graph.nodes) >= done:
+                total = len(graph.nodes)
+        return Run(job_id=row.job_id, owner=row.address, workflow=row.preset_name, mode=row.mode,
+                   status=status, started_at=row.start_time, ended_at=row.end_time,
+                   error=row.error, started_by=row.started_by or {"kind": "gui"},
+                   nodes_done=done, nodes_total=total, node_runs=row.node_runs)
+
+    # -- one run -----------------------------------------------------------------------------
+
+    async def node_runs(self, job_id: str) -> list[NodeRunRow]:
+        """Every node run of the job in start order: the timeline's bars."""
+        return await self._history.node_runs(job_id)
+
+    async def connections(self, job_id: str) -> list[ConnectionRow]:
+        return await self._history.connections(job_id)
+
+    async def connection_history(self, job_id: str, connection_id: str) -> list[dict[str, Any]]:
+        """The payloads that crossed the connection, oldest first, as stored: masked by the
+        runtime before they were recorded; a large one is a preview."""
+        return await self._history.connection_history(job_id, connection_id)
+
+    def log_lines(self, job_id: str) -> list[LogLine] | None:
+        """The run's log lines, or None when none are kept (a run from before this engine
+        started, or one of more than LOG_RUNS ago)."""
+        lines = self._logs.get(job_id)
+        return list(lines) if lines is not None else None
+
+    async def graph(self, job_id: str) -> RunGraph:
+        job = self._live_job(job_id)
+        live = _graph_of(job) if job is not None else None
+        if live is not None:
+            return RunGraph({n.id: n.name for n in live.nodes.values()},
+                            {e.id: (e.source, e.target) for e in live.edges}, exact=True)
+        record = await self._history.job(job_id)
+        if record is None or not record.preset_name:
+            return RunGraph()
+        return await self._preset_graph(record.address, record.preset_name) or RunGraph()
+
+    async def _preset_graph(self, owner: str, name: str) -> RunGraph | None:
+        key = (owner, name)
+        cached = self._preset_graphs.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < PRESET_CACHE_S:
+            return cached[1]
+        found = await self._presets.load(owner, name)
+        graph = _parse_graph(found[1]) if found is not None else None
+        if len(self._preset_graphs) > 1000:
+            self._preset_graphs.clear()
+        self._preset_graphs[key] = (now, graph)
+        return graph
+
+    # -- controls ----------------------------------------------------------------------------
+
+    def stop(self, job_id: str) -> bool:
+        return self._control("stop_jobs", job_id)
+
+    def pause(self, job_id: str) -> bool:
+        return self._control("pause", job_id)
+
+    def resume(self, job_id: str) -> bool:
+        return self._control("resume", job_id)
+
+    def _control(self, verb: str, job_id: str) -> bool:
+        """As the job's owner would from the GUI: everyone of theirs hears the change."""
+        runtime = self._runtime()
+        job = self._live_job(job_id)
+        if runtime is None or job is None:
+            return False
+        try:
+            return job_id in getattr(runtime, verb)(job.owner, job_id)
+        except EngineError:  # it ended meanwhile
+            return False
+
+    async def run_again(self, job_id: str) -> str:
+        """Start the run's preset again (its latest version), as its owner; the new job id.
+        EngineError (not_found) when the run or its preset is gone."""
+        record = await self._history.job(job_id)
+        if record is None:
+            raise EngineError.not_found(f"The run '{job_id}'")
+        if not record.preset_name:
+            raise EngineError(ErrorCode.NOT_FOUND, "This run has no workflow name, so there is "
+                              "no saved workflow to run again; run it from the web GUI.")
+        found = await self._presets.load(record.address, record.preset_name)
+        if found is None:
+            raise EngineError(ErrorCode.NOT_FOUND, f"The workflow '{record.preset_name}' is not "
+                              f"saved as a preset, so it cannot be run again from here; run it "
+                              f"from the web GUI.")
+        runtime = self._runtime()
+        if runtime is None:
+            raise EngineError("internal_error", "The engine is not running.")
+        new_id = f"desktop-{uuid.uuid4().hex}"
+        await runtime.execute(record.address, new_id, found[1], mode=record.mode,
+                              preset_name=record.preset_name)
+        return new_id
+
+    def _live_job(self, job_id: str) -> Any:
+        runtime = self._runtime()
+        return runtime.jobs.get(job_id) if runtime is not None else None
+
+
+def _graph_of(job: Any) -> Any:
+    """The running job's parsed graph (engine/runtime/graph.py Graph)."""
+    graph = getattr(job, "graph", None)
+    if graph is None:
+        graph = getattr(getattr(job, "spec", None), "graph", None)
+    return graph
+
+
+def _node_count(job: Any) -> int | None:
+    graph = _graph_of(job) if job is not None else None
+    return len(graph.nodes) if graph is not None else None
+
+
+def _parse_graph(workflow: Any) -> RunGraph | None:
+    """Node names and edge ends of a stored workflow, read leniently (only for display)."""
+    if isinstance(workflow, str):
+        try:
+            workflow = json.loads(workflow)
+        except ValueError:
+            return None
+    if not isinstance(workflow, dict):
+        return None
+    nodes: dict[str, str] = {}
+    for node in workflow.get("nodes") or []:
+        if isinstance(node, dict) and node.get("id") is not None:
+            nodes[str(node["id"])] = str(node.get("name") or node["id"])
+    edges: dict[str, tuple[str, str]] = {}
+    for edge in workflow.get("connections") or []:
+        if isinstance(edge, dict) and edge.get("id") is not None:
+            edges[str(edge["id"])] = (str(edge.get("source")), str(edge.get("target")))
+    return RunGraph(nodes, edges, exact=False)
+
