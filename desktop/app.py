@@ -33,6 +33,7 @@ from desktop.status_window import StatusWindow
 from desktop.supervisor import EngineSupervisor, RestartPolicy, State
 from desktop.tray import StatusView, Tray, TrayMenu
 from desktop.tunnel import Tunnel, TunnelState
+from desktop.window.controller import WindowController
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,9 @@ class DesktopApp(QObject):
         self.folders = SharedFolders(tuple(r for r in config.settings.roots if r.is_dir()),
                                      self._apply_roots)
         self.menu = TrayMenu(self)
+        self.window = WindowController(self._spawn, self.approvals, self.log_tail.lines, self.open_logs)
         use_tray = QSystemTrayIcon.isSystemTrayAvailable() if tray is None else tray
-        self.tray: Tray | None = Tray(self.menu, self.show_status_window) if use_tray else None
+        self.tray: Tray | None = Tray(self.menu, self.open_window) if use_tray else None
         self.status_window = StatusWindow(self.menu, quit_on_close=self.tray is None)
         self.folders_dialog: SharedFoldersDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
@@ -130,6 +132,7 @@ class DesktopApp(QObject):
         await asyncio.to_thread(self.config.close)  # settings writes already queued still land
         if self.tray is not None:
             self.tray.hide()
+        self.window.hide()
         logging.getLogger().removeHandler(self.log_tail)
         for window in (self.status_window, self.folders_dialog, self.settings_dialog,
                        self.port_dialog, self.error_dialog):
@@ -168,6 +171,7 @@ class DesktopApp(QObject):
         engine.on_drives_requested_empty = self._drives_requested_empty
         self.last_status = engine.status().frame()
         self.approvals.attach(engine)
+        self.window.attach(engine)
         self.refresh()
 
     def _unwire(self, engine: Engine) -> None:
@@ -178,6 +182,7 @@ class DesktopApp(QObject):
         engine.on_owners_changed = None
         engine.on_drives_requested_empty = None
         self.approvals.detach()
+        self.window.detach()
         self.pairing.close_all()
         self.last_status = None
 
@@ -417,6 +422,10 @@ class DesktopApp(QObject):
 
     def show_status_window(self) -> None:
         self.status_window.bring_up()
+
+    def open_window(self, job_id: str | None = None) -> None:
+        """The Flowork window: runs, approvals, automations, the engine's load."""
+        self.window.open(job_id)
 
     def show_error(self) -> None:
         sup = self.supervisor

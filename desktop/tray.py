@@ -7,6 +7,7 @@ the desktop has no system tray.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -62,6 +63,7 @@ class Actions(Protocol):
     def stop_engine(self) -> None: ...
     def restart_engine(self) -> None: ...
     def open_gui(self) -> None: ...
+    def open_window(self) -> None: ...
     def copy_engine_id(self) -> None: ...
     def copy_ws_url(self) -> None: ...
     def show_approval(self, approval_id: str) -> None: ...
@@ -88,6 +90,7 @@ class TrayMenu(QMenu):
         self.stop = self._add("Stop engine", actions.stop_engine)
         self.restart = self._add("Restart engine", actions.restart_engine)
         self.addSeparator()
+        self.open_window = self._add("Open Flowork", actions.open_window)
         self.open_gui = self._add("Open web GUI", actions.open_gui)
         self.copy_id = self._add("Copy engine ID", actions.copy_engine_id)
         self.copy_url = self._add("Copy WebSocket URL", actions.copy_ws_url)
@@ -156,15 +159,21 @@ class TrayMenu(QMenu):
             self.approval_items.append(action)
 
 
+def opens_window(reason: QSystemTrayIcon.ActivationReason, platform: str = sys.platform) -> bool:
+    """A click or double-click on the icon opens the window on Windows and Linux desktops; on
+    macOS a click on a menu-bar icon opens its menu, as everywhere there ("Open Flowork")."""
+    return platform != "darwin" and reason in (QSystemTrayIcon.ActivationReason.Trigger,
+                                               QSystemTrayIcon.ActivationReason.DoubleClick)
+
+
 class Tray:
-    """The QSystemTrayIcon: icon per state, tooltip, the menu; a click shows the status window."""
+    """The QSystemTrayIcon: icon per state, tooltip, the menu; a click opens the window."""
 
     def __init__(self, menu: TrayMenu, on_activated: Callable[[], None]) -> None:
         self.menu = menu
         self.icon = QSystemTrayIcon()
         self.icon.setContextMenu(menu)
-        self.icon.activated.connect(
-            lambda reason: on_activated() if reason == QSystemTrayIcon.ActivationReason.Trigger else None)
+        self.icon.activated.connect(lambda reason: on_activated() if opens_window(reason) else None)
         self.state: TrayState | None = None
 
     def update_view(self, view: StatusView) -> None:

@@ -26,7 +26,7 @@ from engine.store.history import (ConnectionRow, Cursor, HistoryStore, NodeRunRo
 
 LOG_RUNS = 300          # runs whose log lines are kept
 LOG_LINES = 500         # lines kept per run (the newest)
-TOTALS_KEPT = 5000      # node counts remembered of runs seen while they ran
+GRAPHS_KEPT = 1000      # graphs (node names, connection ends) kept of runs seen running
 PRESET_CACHE_S = 30.0   # how long a preset's graph is reused for node counts and names
 ACTIVE = ("RUNNING", "PAUSED")
 
@@ -88,7 +88,7 @@ class RunQueries:
         self._runtime = runtime
         self._logs: OrderedDict[str, deque[LogLine]] = OrderedDict()
         self._done: dict[str, set[str]] = {}              # active job -> nodes finished
-        self._totals: OrderedDict[str, int] = OrderedDict()
+        self._graphs: OrderedDict[str, RunGraph] = OrderedDict()
         self._preset_graphs: dict[tuple[str, str], tuple[float, RunGraph | None]] = {}
 
     # -- following the engine's events (on the loop, cheap) ----------------------------------
@@ -107,9 +107,9 @@ class RunQueries:
             if status in ACTIVE:
                 if job_id not in self._done:
                     self._done[job_id] = set()
-                    total = _node_count(self._live_job(job_id))
-                    if total is not None:
-                        self._remember_total(job_id, total)
+                    graph = _live_graph(self._live_job(job_id))
+                    if graph is not None:
+                        self._remember_graph(job_id, graph)
             else:
                 self._done.pop(job_id, None)
         elif kind == "log":
@@ -131,10 +131,10 @@ class RunQueries:
         lines.append(LogLine(stamp, str(frame.get("level") or "INFO"), str(frame.get("source") or ""),
                              str(frame.get("message") or ""), str(node_id) if node_id else None))
 
-    def _remember_total(self, job_id: str, total: int) -> None:
-        self._totals[job_id] = total
-        while len(self._totals) > TOTALS_KEPT:
-            self._totals.popitem(last=False)
+    def _remember_graph(self, job_id: str, graph: RunGraph) -> None:
+        self._graphs[job_id] = graph
+        while len(self._graphs) > GRAPHS_KEPT:
+            self._graphs.popitem(last=False)
 
     # -- listings ----------------------------------------------------------------------------
 
@@ -168,9 +168,8 @@ class RunQueries:
         if job is not None:  # the runtime knows better than a record written up to 0.2 s ago
             status = str(getattr(job, "status", status))
             done = max(done, len(self._done.get(row.job_id, ())))
-        total = self._totals.get(row.job_id)
-        if total is None and job is not None:
-            total = _node_count(job)
+        known = self._graphs.get(row.job_id) or (_live_graph(job) if job is not None else None)
+        total = len(known.nodes) if known is not None else None
         if total is None and row.preset_name:
             graph = await self._preset_graph(row.address, row.preset_name)
             if graph is not None and len(graph.nodes) >= done:
@@ -201,11 +200,11 @@ class RunQueries:
         return list(lines) if lines is not None else None
 
     async def graph(self, job_id: str) -> RunGraph:
-        job = self._live_job(job_id)
-        live = _graph_of(job) if job is not None else None
-        if live is not None:
-            return RunGraph({n.id: n.name for n in live.nodes.values()},
-                            {e.id: (e.source, e.target) for e in live.edges}, exact=True)
+        """The run's own graph when it was seen running (since the engine started), else its
+        preset's latest version (not `exact`), else nothing known."""
+        known = self._graphs.get(job_id) or _live_graph(self._live_job(job_id))
+        if known is not None:
+            return known
         record = await self._history.job(job_id)
         if record is None or not record.preset_name:
             return RunGraph()
@@ -281,9 +280,12 @@ def _graph_of(job: Any) -> Any:
     return graph
 
 
-def _node_count(job: Any) -> int | None:
+def _live_graph(job: Any) -> RunGraph | None:
     graph = _graph_of(job) if job is not None else None
-    return len(graph.nodes) if graph is not None else None
+    if graph is None:
+        return None
+    return RunGraph({n.id: n.name for n in graph.nodes.values()},
+                    {e.id: (e.source, e.target) for e in graph.edges}, exact=True)
 
 
 def _parse_graph(workflow: Any) -> RunGraph | None:

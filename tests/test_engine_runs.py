@@ -81,8 +81,9 @@ async def test_a_failed_run_has_its_node_timings_log_lines_and_connection_data(e
     assert all(c.count == 1 and c.size > 0 for c in connections)
     history = await runs.connection_history(job_id, "c2")
     assert history[0]["payload"]["data"] == {}
-    graph = await runs.graph(job_id)  # not saved as a preset, not running: unknown
-    assert graph.nodes == {}
+    graph = await runs.graph(job_id)  # seen running: its own graph, though never saved
+    assert graph.exact and graph.nodes == {"t": "Start", "say": "Say", "boom": "Boom"}
+    assert graph.edges == {"c1": ("t", "say"), "c2": ("say", "boom")}
 
 
 async def test_keyset_pages_filters_and_counts_over_stored_runs(engine: Engine) -> None:
@@ -118,8 +119,13 @@ async def test_run_again_starts_the_latest_version_of_the_preset(engine: Engine,
                      [edge("t", "ok", edge_id="c1")])
     await save(client, "Retry me", fixed)
     runs = engine.runs
-    graph = await runs.graph(job_id)
+    assert (await runs.graph(job_id)).nodes == {"t": "Start", "say": "Say", "boom": "Boom"}  # as it ran
+    await engine.db.transaction(lambda conn: conn.execute(
+        "INSERT INTO jobs (job_id, address, preset_name, mode, status, start_time) "
+        "VALUES ('before-restart', ?, 'Retry me', 'EXECUTE', 'FAILED', 1.0)", (client.address.lower(),)))
+    graph = await runs.graph("before-restart")  # not seen running: the preset's latest version
     assert graph.nodes == {"t": "Start", "ok": "Fine"} and not graph.exact
+    assert (await runs.run("before-restart")).nodes_total == 2
     new_id = await runs.run_again(job_id)
     events = await collect(client, new_id)  # the owner's GUI hears about it
     assert final(events)["status"] == "SUCCEEDED"

@@ -151,6 +151,7 @@ def _dispose(app: DesktopApp) -> None:
                           *app.approvals.dialogs.values(), *app.pairing.dialogs.values()]
     if app.tray is not None:
         objects.append(app.tray.icon)
+    objects += [app.window.window, app.window.feed, app.window.history, app.window]
     objects += [app.supervisor, app.tunnel, app.approvals, app.folders, app]
     for obj in objects:
         if obj is not None and shiboken6.isValid(obj):
