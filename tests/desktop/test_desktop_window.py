@@ -234,12 +234,13 @@ async def test_approve_from_the_window_and_enter_approves_nothing(make_app, owne
         view.table.selectRow(0)
         assert view.approve_button.isEnabled()
         assert view.workflow.text() == "Release <b>v2</b>" and view.workflow.textFormat() == Qt.TextFormat.PlainText
-        assert not view.approve_button.autoDefault() and not view.approve_button.isDefault()
+        view.approve_button.setFocus()
         for target in (view.table, view.approve_button, window):
             for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
                 QApplication.sendEvent(target, QKeyEvent(QEvent.Type.KeyPress, key, Qt.KeyboardModifier.NoModifier))
                 QApplication.sendEvent(target, QKeyEvent(QEvent.Type.KeyRelease, key, Qt.KeyboardModifier.NoModifier))
         assert len(app.approvals.pending) == 1 and app.engine.approvals.pending()
+        assert not view.approve_button.autoDefault() and not view.approve_button.isDefault()
         view.approve_button.click()
         events = await collect(client, job_id)
         assert final(events)["status"] == "SUCCEEDED"
