@@ -52,6 +52,7 @@ class WindowController(QObject):
             self.window = FloworkWindow(self._spawn, self._approvals, self.history,
                                         self._log_lines, self._open_logs)
             self.window.set_engine(self.engine)
+            self.window.runs.table.setFocus()  # the arrow keys walk the runs from the start
         self.window.bring_up()
         if job_id is not None:
             self.window.tabs.setCurrentWidget(self.window.runs)

@@ -118,6 +118,7 @@ class RunDetail(QWidget):
         self.run = None
         self.timeline.select(None)
         self.data.clear()
+        self.data_title.setText("Data")
         self._loading = True
         self._spawn(self._load(self._generation, job_id, first=True))
 

@@ -19,12 +19,14 @@ from desktop.window.samples import StatusHistory
 from desktop.window.text import plain_label
 
 LOG_LINES = 200
-CURVES = (  # (plot, sample field, legend, colour)
-    ("cpu", "engine_cpu", "Flowork", "#3182ce"), ("cpu", "machine_cpu", "This computer", "#a0aec0"),
-    ("memory", "engine_memory", "Flowork", "#805ad5"), ("memory", "machine_memory", "This computer", "#a0aec0"),
-    ("jobs", "running_jobs", "Running jobs", "#38a169"),
-)
-PLOTS = (("cpu", "CPU %"), ("memory", "Memory % of this computer"), ("jobs", "Running jobs"))
+FLOWORK, MACHINE, JOBS = "#3182ce", "#a0aec0", "#38a169"
+CURVES = (("cpu", "engine_cpu", FLOWORK), ("cpu", "machine_cpu", MACHINE),   # (plot, field, colour)
+          ("memory", "engine_memory", FLOWORK), ("memory", "machine_memory", MACHINE),
+          ("jobs", "running_jobs", JOBS))
+KEY = (f"<span style='color:{FLOWORK}'>Flowork</span> · "
+       f"<span style='color:#718096'>this computer</span>")
+PLOTS = (("cpu", f"CPU % ({KEY})"), ("memory", f"Memory % ({KEY})"),
+         ("jobs", f"<span style='color:{JOBS}'>Running jobs</span>"))
 
 
 class EngineView(QWidget):
@@ -60,12 +62,17 @@ class EngineView(QWidget):
         info = QVBoxLayout()
         info.addLayout(form)
         info.addWidget(logs_button)
-        info.addWidget(plain_label("The end of the log:"))
-        info.addWidget(self.log, 1)
+        info.addStretch(1)
+        tail = QVBoxLayout()
+        tail.addWidget(plain_label("The end of the log:"))
+        tail.addWidget(self.log, 1)
+        below = QHBoxLayout()
+        below.addLayout(info, 2)
+        below.addLayout(tail, 3)
         self.chart_box = QVBoxLayout()
-        row = QHBoxLayout(self)
-        row.addLayout(self.chart_box, 3)
-        row.addLayout(info, 2)
+        column = QVBoxLayout(self)
+        column.addLayout(self.chart_box, 3)
+        column.addLayout(below, 2)
         history.sampled.connect(self.update_view)
 
     def set_engine(self, url: str, version: str, data_dir: Path | str, log_dir: Path | str) -> None:
@@ -87,8 +94,8 @@ class EngineView(QWidget):
         pg.setConfigOptions(antialias=True, background="w", foreground="#333333")
         self.charts = pg.GraphicsLayoutWidget()
         plots: dict[str, Any] = {}
-        for row, (key, title) in enumerate(PLOTS):
-            plot = self.charts.addPlot(row=row, col=0, title=title,
+        for col, (key, title) in enumerate(PLOTS):
+            plot = self.charts.addPlot(row=0, col=col, title=title,
                                        axisItems={"bottom": pg.DateAxisItem()})
             plot.setMouseEnabled(x=False, y=False)
             plot.setMenuEnabled(False)
@@ -98,12 +105,11 @@ class EngineView(QWidget):
                 plot.enableAutoRange(axis="y")
             else:
                 plot.setYRange(0, 100)
-            plot.addLegend(offset=(-10, 5))
             plots[key] = plot
-        for plot_key, field, legend, colour in CURVES:
+        for plot_key, field, colour in CURVES:
             filled = field == "running_jobs"
             self.curves[field] = plots[plot_key].plot(
-                name=legend, pen=pg.mkPen(colour, width=2), fillLevel=0 if filled else None,
+                pen=pg.mkPen(colour, width=2), fillLevel=0 if filled else None,
                 brush=pg.mkBrush(colour + "40") if filled else None)
         self.chart_box.addWidget(self.charts)
 

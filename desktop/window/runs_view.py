@@ -6,12 +6,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Coroutine
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt, QTimer
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QHBoxLayout, QHeaderView,
-                               QLineEdit, QPushButton, QSplitter, QStyle, QStyledItemDelegate,
-                               QStyleOptionProgressBar, QStyleOptionViewItem, QTableView,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLineEdit,
+                               QPushButton, QSplitter, QStyle, QStyledItemDelegate,
+                               QStyleOptionViewItem, QTableView, QVBoxLayout, QWidget)
 
 from desktop.window.detail import RunDetail
 from desktop.window.runs_model import (PROGRESS, PROGRESS_ROLE, STATUS_COLOURS, RunsModel)
@@ -28,7 +27,7 @@ SEARCH_DELAY_MS = 300
 
 
 class ProgressDelegate(QStyledItemDelegate):
-    """Nodes done out of total as a progress bar, in the run's status colour."""
+    """Nodes done out of total as a bar in the run's status colour, the count written on it."""
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem,
               index: QModelIndex | QPersistentModelIndex) -> None:
@@ -36,20 +35,24 @@ class ProgressDelegate(QStyledItemDelegate):
         if not value:
             return super().paint(painter, option, index)
         done, total, status = value
-        bar = QStyleOptionProgressBar()
-        bar.rect = QRect(option.rect.adjusted(3, 4, -3, -4))  # type: ignore[attr-defined]
-        bar.minimum = 0
-        bar.maximum = max(1, total or done or 1)
-        bar.progress = min(done, bar.maximum)
-        bar.text = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
-        bar.textVisible = True
-        bar.state = option.state  # type: ignore[attr-defined]
-        bar.palette = option.palette  # type: ignore[attr-defined]
-        bar.palette.setColor(bar.palette.ColorRole.Highlight, QColor(STATUS_COLOURS.get(status, "#3182ce")))
+        rect = QRectF(option.rect.adjusted(4, 4, -4, -4))  # type: ignore[attr-defined]
         if option.state & QStyle.StateFlag.State_Selected:  # type: ignore[attr-defined]
             painter.fillRect(option.rect, option.palette.highlight())  # type: ignore[attr-defined]
-        style = option.widget.style() if option.widget else QApplication.style()  # type: ignore[attr-defined]
-        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+        colour = QColor(STATUS_COLOURS.get(status, "#3182ce"))
+        track = QColor(colour)
+        track.setAlpha(45)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(track)
+        painter.drawRoundedRect(rect, 3, 3)
+        fraction = min(1.0, done / total) if total else (1.0 if done else 0.0)
+        if fraction > 0:
+            painter.setBrush(colour)
+            painter.drawRoundedRect(QRectF(rect.left(), rect.top(), rect.width() * fraction, rect.height()), 3, 3)
+        painter.setPen(QColor("#ffffff") if fraction >= 0.5 else option.palette.text().color())  # type: ignore[attr-defined]
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(index.data(Qt.ItemDataRole.DisplayRole) or ""))
+        painter.restore()
 
 
 class RunsView(QWidget):
@@ -86,6 +89,7 @@ class RunsView(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table; arrows walk the runs
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(24)
         header = self.table.horizontalHeader()
@@ -119,8 +123,9 @@ class RunsView(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(top)
         split.addWidget(self.detail)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 1)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 5)
+        split.setSizes([260, 330])
         layout = QVBoxLayout(self)
         layout.addWidget(split)
         self._ticker = QTimer(self)

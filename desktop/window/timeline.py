@@ -56,6 +56,19 @@ def bars_from(node_runs: Iterable[object], log_lines: Sequence[object] | None = 
     return bars
 
 
+def tick_label(offset: float, span: float) -> str:
+    """"+1.5 ms", "+2 s", "+1:05": precise enough that ticks a quarter of the span apart differ."""
+    if offset <= 0:
+        return "0"
+    step = span / 4
+    if span < 2:
+        ms = offset * 1000
+        return f"+{ms:.{2 if step < 0.001 else 1 if step < 0.01 else 0}f} ms"
+    if span < 120:
+        return f"+{offset:.{1 if step < 1 else 0}f} s"
+    return f"+{duration(offset)}"
+
+
 class Timeline(QWidget):
     bar_clicked = Signal(int)  # run_seq
 
@@ -136,7 +149,7 @@ class Timeline(QWidget):
             painter.drawLine(QPointF(x, AXIS_H - 4), QPointF(x, self.height()))
             painter.setPen(text)
             painter.drawText(QRectF(x - 40, 2, 80, AXIS_H - 6), Qt.AlignmentFlag.AlignCenter,
-                             "0" if i == 0 else f"+{duration(t - self._t0)}")
+                             tick_label(t - self._t0, span))
         for lane, (_node_id, label) in enumerate(self.lanes):
             top = AXIS_H + lane * ROW_H
             if lane % 2:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Coroutine
 
-from PySide6.QtGui import QCloseEvent, QShowEvent
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import QMainWindow, QTabWidget
 
 from desktop.icons import app_icon
@@ -26,7 +27,8 @@ class FloworkWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("Flowork")
         self.setWindowIcon(app_icon())
-        self.resize(1000, 640)
+        screen = self.screen().availableGeometry()
+        self.resize(min(1000, screen.width() - 24), min(680, screen.height() - 24))
         self.tabs = QTabWidget()
         self.runs = RunsView(spawn)
         self.approvals = ApprovalsView(approvals)
@@ -37,6 +39,10 @@ class FloworkWindow(QMainWindow):
         self.tabs.addTab(self.automations, "Automations")
         self.tabs.addTab(self.engine_view, "Engine")
         self.setCentralWidget(self.tabs)
+        for keys, step in (("Ctrl+Tab", 1), ("Ctrl+Shift+Tab", -1), ("Ctrl+PgDown", 1), ("Ctrl+PgUp", -1)):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)  # wherever the focus is
+            shortcut.activated.connect(lambda s=step: self.next_tab(s))
         self.state = plain_label()
         self.statusBar().addWidget(self.state, 1)
         approvals.changed.connect(self._approvals_title)
@@ -62,6 +68,11 @@ class FloworkWindow(QMainWindow):
         count = len(self._approvals.pending)
         self.tabs.setTabText(self.tabs.indexOf(self.approvals),
                              f"Approvals ({count})" if count else "Approvals")
+
+    def next_tab(self, step: int) -> None:
+        visible = [i for i in range(self.tabs.count()) if self.tabs.isTabVisible(i)]
+        at = visible.index(self.tabs.currentIndex()) if self.tabs.currentIndex() in visible else 0
+        self.tabs.setCurrentIndex(visible[(at + step) % len(visible)])
 
     def bring_up(self) -> None:
         self.show()

@@ -25,7 +25,7 @@ from engine.client import EngineClient
 from tests.conftest import REPO_ROOT, require_tool
 from tests.desktop.processes import Flowork
 from tests.desktop.test_desktop_approvals import approval_flow
-from tests.runtime_support import start
+from tests.runtime_support import collect, edge, node, start, workflow
 
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 WINDOW_LINE = re.compile(r'^(\s*)0x[0-9a-f]+ "(?P<name>[^"]*)":.*?\s(?P<w>\d+)x(?P<h>\d+)[+-]-?\d+[+-]-?\d+\s+\+(?P<x>-?\d+)\+(?P<y>-?\d+)')
@@ -207,3 +207,86 @@ def test_new_user_pairs_then_tray_menu_and_approval_on_a_real_display(x_display,
         code = app.stop()
     assert code == 0, app.output()
     (SCREENSHOTS / "before.png").unlink(missing_ok=True)
+
+
+def window_named(env: dict[str, str], name: str, min_width: int = 500) -> dict[str, Any] | None:
+    return next((w for w in windows(env) if w["name"] == name and w["w"] >= min_width and w["depth"] <= 5), None)
+
+
+def test_the_window_shows_runs_a_timeline_approvals_and_charts_on_a_real_display(x_display, tmp_path, owner):
+    """The real `flowork` on Xvfb with a tray: a click on the tray icon opens the window; a failed,
+    a looped and a running run, then an approval, come from a signed client; the arrow keys pick
+    runs and Ctrl+Tab the tabs, as a person would; each view is photographed."""
+    from tests.desktop.test_desktop_window import failing_flow, slow_flow
+    from tests.test_engine_presets import save
+    env = x_display
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "desktop.json").write_text(json.dumps({"port": 0, "owners": [owner.address]}))
+    app = Flowork(["--hidden", "--port", "0", "--config-dir", str(config), "--data-dir",
+                   str(tmp_path / "data"), "--log-dir", str(tmp_path / "logs")], env=env)
+
+    def detail() -> str:
+        return f"windows:\n{windows_text(env)}\nflowork said:\n{app.output()}"
+
+    def shot(name: str, box: dict[str, Any]) -> QImage:
+        time.sleep(1.0)  # let it paint (a screenshot only: nothing is asserted on timing)
+        image = screenshot(env, name)
+        assert colours(image, box) > 20, f"{name} is blank"
+        return image
+
+    looped = workflow([node("t", "manual_trigger", "Start"), node("fetch", "set_data", "Fetch", data={"rows": 3}),
+                       node("check", "stop_and_error", "Check", message="row 2 is empty", retry_max=1),
+                       node("fix", "set_data", "Fix up", data={"fixed": True})],
+                      [edge("t", "fetch", edge_id="c1"), edge("fetch", "check", edge_id="c2"),
+                       edge("check", "fix", "error", edge_id="c3")])
+    looped["global_loop_config"].update(isEnabled=True, iterations=3)
+    try:
+        url = app.wait_for(r"is running in the tray; engine at (ws://\S+?)\. Logs").group(1)
+        icon = poll(lambda: next((w for w in windows(env) if w["name"] == "Flowork" and w["depth"] > 5
+                                  and w["w"] <= 64 and w["h"] <= 64), None), what="the tray icon", detail=detail)
+
+        async def runs() -> str:
+            async with await EngineClient.connect(url, owner.key) as client:
+                failed = await start(client, failing_flow(), preset_name="Nightly upload")
+                await collect(client, failed)
+                await save(client, "Import orders", looped)
+                done = await start(client, looped, preset_name="Import orders")
+                await collect(client, done)
+                return await start(client, slow_flow(600), preset_name="Weekly report")
+        running = asyncio.run(runs())
+        xdotool(env, "mousemove", str(icon["x"] + icon["w"] // 2), str(icon["y"] + icon["h"] // 2), "click", "1")
+        window = poll(lambda: window_named(env, "Flowork"), what="the window", detail=detail)
+        ids = xdotool(env, "search", "--name", "^Flowork$").split()
+        target = next(i for i in ids if int(xdotool(env, "getwindowgeometry", "--shell", i)
+                                            .split("WIDTH=")[1].split()[0]) >= 500)
+        xdotool(env, "windowfocus", "--sync", target)
+        xdotool(env, "key", "Down", "Down", "Down")  # the third run from the top: the failed one
+        shot("window-runs.png", window)
+        xdotool(env, "key", "Up")  # the looped run: its timeline
+        shot("window-timeline.png", window)
+
+        async def ask() -> None:
+            async with await EngineClient.connect(url, owner.key) as client:
+                await start(client, approval_flow(), preset_name="Deploy")
+                await client.next_event("MANUAL_APPROVAL_REQUESTED")
+        asyncio.run(ask())
+        title = "Flowork: approval needed (Deploy)"
+        poll(lambda: any(w["name"].startswith(title) and w["h"] > 50 for w in windows(env)),
+             what="the approval dialog", detail=detail)
+        dialog_id = xdotool(env, "search", "--name", "^Flowork: approval needed").split()[-1]
+        xdotool(env, "windowfocus", "--sync", dialog_id)
+        xdotool(env, "key", "Escape")  # the dialog goes; the request stays pending
+        xdotool(env, "windowfocus", "--sync", target)
+        xdotool(env, "key", "ctrl+Tab")
+        # a click on the request's row (the table's first row, below the tab bar and its header)
+        xdotool(env, "mousemove", str(window["x"] + 60), str(window["y"] + 68), "click", "1")
+        approvals = shot("window-approvals.png", window)
+        xdotool(env, "key", "ctrl+Tab")
+        time.sleep(3)  # a couple of status samples more for the charts
+        charts = shot("window-engine.png", window)
+        assert changed_pixels(approvals, charts, window) > window["w"] * window["h"] // 10
+        assert running
+    finally:
+        code = app.stop()
+    assert code == 0, app.output()
