@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Coroutine
 
-from PySide6.QtCore import QObject, QUrl
+from PySide6.QtCore import QObject, QTimer, QUrl
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox, QSystemTrayIcon
 
@@ -81,6 +81,11 @@ class DesktopApp(QObject):
         self._message_click: Callable[[], Any] | None = None
         self._last_drives_notice = -DRIVES_NOTICE_INTERVAL_S
         self._quitting = False
+        self._resample_timers = [QTimer(self), QTimer(self)]
+        for timer, delay_ms in zip(self._resample_timers, (300, 2000)):
+            timer.setSingleShot(True)
+            timer.setInterval(delay_ms)
+            timer.timeout.connect(self.refresh_status)
         self.supervisor.state_changed.connect(self._on_state)
         self.supervisor.engine_started.connect(self._wire)
         self.supervisor.engine_stopping.connect(self._unwire)
@@ -193,13 +198,11 @@ class DesktopApp(QObject):
             self.last_status = dict(event.frame)  # the engine's own figures, as the GUI gets them
             self.refresh()
         elif frame_type == "workflow_status_update" and engine is not None:
-            self._resample_status(engine)
-            status = (event.frame.get("status_data") or {}).get("status")
-            if status in ("SUCCEEDED", "FAILED", "STOPPED"):
-                # the job leaves the engine's job table right after its last event
-                loop = asyncio.get_running_loop()
-                for delay in (0.3, 2.0):
-                    loop.call_later(delay, self._resample_status, engine)
+            # Coalesced: a busy engine sends thousands a second, the tray needs a few. A job
+            # leaves the engine's job table right after its last event: sampled again after.
+            for timer in self._resample_timers:
+                if not timer.isActive():
+                    timer.start()
 
     def _resample_status(self, engine: Engine) -> None:
         if engine is self.engine:
