@@ -8,7 +8,8 @@ the first paint of the runs table with rows in it; the first open and the median
 Lag probe: with the window open on its runs, following the newest, a 5 ms Qt timer records the
 longest gap between two of its ticks, while a client in another process sends signed
 `execute_workflow` frames for a set_data -> log_message workflow at a steady 1,000 per second
-and reads every frame the engine sends back. Also reported: the runs that finished per second,
+(at most 64 runs in flight, so an engine slower than that runs flat out without a backlog) and
+reads every frame the engine sends back; the same again with the window closed is the baseline. Also reported: the runs that finished per second,
 the window's table rows and the process's resident memory before and after (bounded, not
 growing with the runs).
 
@@ -32,6 +33,7 @@ from bench.common import (REPO_ROOT, Table, address_of, fmt_mb, fmt_ms, header, 
 
 SPECS = [("set_data", {"data": {"greeting": "hello"}}), ("log_message", {"message": "hello"})]
 PROBE_MS = 5
+IN_FLIGHT = 64  # runs started and not yet ended, at most (as bench_workflow_rate): no backlog
 
 
 # -- the client process: paced execute_workflow frames ---------------------------------------
@@ -42,6 +44,7 @@ async def drive(url: str, key: str, rate: float, seconds: float) -> dict[str, An
     count = int(rate * seconds)
     jobs = execute_frames(Signer(key), chain(SPECS), count, prefix="lag")
     driver = await JobDriver.connect(url)
+    gate = asyncio.Semaphore(IN_FLIGHT)
     try:
         futures = []
         start = time.perf_counter()
@@ -49,7 +52,10 @@ async def drive(url: str, key: str, rate: float, seconds: float) -> dict[str, An
             ahead = start + i / rate - time.perf_counter()
             if ahead > 0:
                 await asyncio.sleep(ahead)
-            futures.append(driver.terminal(job_id))
+            await gate.acquire()
+            future = driver.terminal(job_id)
+            future.add_done_callback(lambda _f: gate.release())
+            futures.append(future)
             await driver.ws.send(text)
         sent = time.perf_counter() - start
         await asyncio.wait_for(asyncio.gather(*futures), 300)

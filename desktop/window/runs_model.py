@@ -201,8 +201,11 @@ class RunsModel(QAbstractTableModel):
             if not self._rows:
                 self._more = len(newer) > PAGE
                 newer = newer[:PAGE]
-            self._insert(0, [run for run in newer if run.job_id not in self._index])
+            fresh = [run for run in newer if run.job_id not in self._index]
+            self._insert(0, fresh)
             self._trim()
+            if changed is not None:  # just read: no need to read them again below
+                changed = changed - {run.job_id for run in fresh}
         elif top is not None:
             newer = await source.page(self._filter, after=top, limit=1)
             if generation != self._generation:
