@@ -84,7 +84,7 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
 async def _measure(params: dict[str, Any]) -> dict[str, Any]:
     import psutil
     import shiboken6
-    from PySide6.QtCore import QEvent, QObject, QTimer
+    from PySide6.QtCore import QEvent, QObject
 
     from desktop.app import DesktopApp
     from desktop.autostart import Autostart

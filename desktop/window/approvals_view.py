@@ -13,14 +13,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QHBoxLayout, QHeaderView,
                                QPushButton, QTableView, QVBoxLayout, QWidget)
 
 from desktop.approvals import APPROVED, REJECTED, deadline_of, describe, format_left
+from desktop.window.table import ColumnsModel, Index
 from desktop.window.text import plain_label, tooltip
 
-Index = QModelIndex | QPersistentModelIndex
+
 COLUMNS = ("Workflow", "Node", "Message", "Time left")
 
 
@@ -31,7 +32,9 @@ def time_left(request: Any, now: float | None = None) -> str:
     return format_left(deadline - (now if now is not None else time.time()))
 
 
-class ApprovalsModel(QAbstractTableModel):
+class ApprovalsModel(ColumnsModel):
+    columns = COLUMNS
+
     def __init__(self) -> None:
         super().__init__()
         self._requests: list[Any] = []
@@ -59,17 +62,8 @@ class ApprovalsModel(QAbstractTableModel):
         if self._requests:
             self.dataChanged.emit(self.index(0, 3), self.index(len(self._requests) - 1, 3))
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._requests)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self._requests)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         request = self.request_at(index.row()) if index.isValid() else None

@@ -7,14 +7,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable, Coroutine, Protocol
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QHBoxLayout, QHeaderView, QTableView,
                                QVBoxLayout, QWidget)
 
 from desktop.window.runs_model import STATUS_WORDS
+from desktop.window.table import ColumnsModel, Index
 from desktop.window.text import plain_label, tooltip
 
-Index = QModelIndex | QPersistentModelIndex
+
 Spawn = Callable[[Coroutine[Any, Any, Any]], Any]
 COLUMNS = ("On", "Workflow", "Trigger", "Next run", "Last run")
 KINDS = {"schedule": "Schedule", "webhook": "Webhook", "file_watch": "Folder watch"}
@@ -42,7 +43,9 @@ def local_time(iso: str | None) -> str:
     return moment.strftime("%H:%M:%S") if moment.date() == today else moment.strftime("%Y-%m-%d %H:%M")
 
 
-class AutomationsModel(QAbstractTableModel):
+class AutomationsModel(ColumnsModel):
+    columns = COLUMNS
+
     def __init__(self, spawn: Spawn) -> None:
         super().__init__()
         self._spawn = spawn
@@ -54,17 +57,8 @@ class AutomationsModel(QAbstractTableModel):
         self.items = list(items)
         self.endResetModel()
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.items)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self.items)
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         base = super().flags(index)

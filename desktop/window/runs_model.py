@@ -15,16 +15,17 @@ import time
 from datetime import datetime
 from typing import Any, Callable, Coroutine
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
+from desktop.window.table import ColumnsModel, Index
 from desktop.window.text import tooltip
 from engine.runs import Run, RunFilter
 
 log = logging.getLogger(__name__)
 
 Spawn = Callable[[Coroutine[Any, Any, Any]], Any]
-Index = QModelIndex | QPersistentModelIndex
+
 
 PAGE = 100
 MAX_FOLLOWING_ROWS = 500
@@ -68,7 +69,9 @@ def progress_text(run: Run) -> str:
     return f"{run.nodes_done} node{'s' if run.nodes_done != 1 else ''}"
 
 
-class RunsModel(QAbstractTableModel):
+class RunsModel(ColumnsModel):
+    columns = COLUMNS
+
     newer_waiting = Signal(bool)   # new runs exist above what is shown (while scrolled down)
     loaded = Signal()              # a page or a refresh arrived
 
@@ -283,17 +286,8 @@ class RunsModel(QAbstractTableModel):
     def runs(self) -> list[Run]:
         return list(self._rows)
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self._rows)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):

@@ -38,6 +38,18 @@ def failing_flow() -> dict:
                     [edge("t", "prep", edge_id="c1"), edge("prep", "boom", edge_id="c2")])
 
 
+def looped_flow(names: tuple[str, str, str, str] = ("Start", "Set", "Flaky", "Rescue"), retries: int = 2) -> dict:
+    """Four nodes run three times (the loop); the third fails every attempt, is retried, and
+    leaves through its error port."""
+    looped = workflow([node("t", "manual_trigger", names[0]), node("s", "set_data", names[1], data={"n": 1}),
+                       node("flaky", "stop_and_error", names[2], message="nope", retry_max=retries),
+                       node("rescue", "set_data", names[3], data={"rescued": True})],
+                      [edge("t", "s", edge_id="c1"), edge("s", "flaky", edge_id="c2"),
+                       edge("flaky", "rescue", "error", edge_id="c3")])
+    looped["global_loop_config"].update(isEnabled=True, iterations=3)
+    return looped
+
+
 async def window_app(make_app, owner, desktop_config):
     desktop_config.update(owners=(owner.address,))
     app = await make_app()
@@ -82,12 +94,7 @@ async def test_a_run_appears_while_it_runs_and_stop_from_the_window_ends_it(make
 
 async def test_the_timeline_has_one_bar_per_node_run_retries_visible(make_app, owner, desktop_config):
     app, window = await window_app(make_app, owner, desktop_config)
-    looped = workflow([node("t", "manual_trigger", "Start"), node("s", "set_data", "Set", data={"n": 1}),
-                       node("flaky", "stop_and_error", "Flaky", message="nope", retry_max=2),
-                       node("rescue", "set_data", "Rescue", data={"rescued": True})],
-                      [edge("t", "s", edge_id="c1"), edge("s", "flaky", edge_id="c2"),
-                       edge("flaky", "rescue", "error", edge_id="c3")])
-    looped["global_loop_config"].update(isEnabled=True, iterations=3)
+    looped = looped_flow()
     async with await EngineClient.connect(app.engine.url, owner.key) as client:
         await save(client, "Looped", looped)  # a saved workflow: names and connection ends known
         job_id = await start(client, looped, preset_name="Looped")

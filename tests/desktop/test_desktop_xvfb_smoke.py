@@ -25,7 +25,7 @@ from engine.client import EngineClient
 from tests.conftest import REPO_ROOT, require_tool
 from tests.desktop.processes import Flowork
 from tests.desktop.test_desktop_approvals import approval_flow
-from tests.runtime_support import collect, edge, node, start, workflow
+from tests.runtime_support import collect, start
 
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 WINDOW_LINE = re.compile(r'^(\s*)0x[0-9a-f]+ "(?P<name>[^"]*)":.*?\s(?P<w>\d+)x(?P<h>\d+)[+-]-?\d+[+-]-?\d+\s+\+(?P<x>-?\d+)\+(?P<y>-?\d+)')
@@ -217,7 +217,7 @@ def test_the_window_shows_runs_a_timeline_approvals_and_charts_on_a_real_display
     """The real `flowork` on Xvfb with a tray: a click on the tray icon opens the window; a failed,
     a looped and a running run, then an approval, come from a signed client; the arrow keys pick
     runs and Ctrl+Tab the tabs, as a person would; each view is photographed."""
-    from tests.desktop.test_desktop_window import failing_flow, slow_flow
+    from tests.desktop.test_desktop_window import failing_flow, looped_flow, slow_flow
     from tests.test_engine_presets import save
     env = x_display
     config = tmp_path / "config"
@@ -235,12 +235,7 @@ def test_the_window_shows_runs_a_timeline_approvals_and_charts_on_a_real_display
         assert colours(image, box) > 20, f"{name} is blank"
         return image
 
-    looped = workflow([node("t", "manual_trigger", "Start"), node("fetch", "set_data", "Fetch", data={"rows": 3}),
-                       node("check", "stop_and_error", "Check", message="row 2 is empty", retry_max=1),
-                       node("fix", "set_data", "Fix up", data={"fixed": True})],
-                      [edge("t", "fetch", edge_id="c1"), edge("fetch", "check", edge_id="c2"),
-                       edge("check", "fix", "error", edge_id="c3")])
-    looped["global_loop_config"].update(isEnabled=True, iterations=3)
+    looped = looped_flow(("Start", "Fetch", "Check", "Fix up"), retries=1)
     try:
         url = app.wait_for(r"is running in the tray; engine at (ws://\S+?)\. Logs").group(1)
         icon = poll(lambda: next((w for w in windows(env) if w["name"] == "Flowork" and w["depth"] > 5
