@@ -247,6 +247,8 @@ class Job:
     def _metric(self, node: Node, status: str, *, run_seq: int, elapsed_ms: float | None = None,
                 input_size: int | None = None, output_size: int | None = None,
                 error: str | None = None, output_name: str | None = None) -> None:
+        # A failure's text goes in `error_message`: the GUI drops any frame with a top-level
+        # `error` before it reads the type (protocol.md §1), so the node would never turn red.
         frame: dict[str, Any] = {
             "type": "NODE_EXECUTION_METRIC", "workflow_context_id": self.job_id,
             "job_id": self.job_id, "node_id": node.id, "node_name": node.name,
@@ -259,7 +261,7 @@ class Job:
         if output_name is not None:
             frame["output_name"] = output_name
         if error is not None:
-            frame["error"] = error
+            frame["error_message"] = error
         self.emit(frame, Delivery.DROPPABLE)
 
     async def _encode(self, payload: Any, copies_needed: int,
