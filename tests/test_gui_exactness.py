@@ -106,3 +106,108 @@ async def test_no_event_frame_ever_carries_a_top_level_error(
     assert any(f["type"] == "NODE_EXECUTION_METRIC" and f["status"] == "ERROR" for f in seen[watcher])
     for frames in seen.values():
         assert [f for f in frames if "error" in f] == []
+
+
+# -- 2. module settings the properties panel can show, and the values it hands back -----------
+
+# What the GUI's PropertiesPanel.vue renders (protocol.md §1); any other type is invisible.
+GUI_TYPES = {"string", "integer", "float", "folderpath", "boolean", "textarea", "code", "enum",
+             "list", "cron_editor", "dynamic_key_value_editor"}
+
+
+async def gui_manifests(client: EngineClient) -> dict[str, dict[str, Any]]:
+    """The manifests as the GUI receives them: four component lists, asked like the GUI asks."""
+    for component_type in ("modules", "plugins", "tools", "triggers"):
+        await client.send({"type": "request_components_list", "component_type": component_type})
+    manifests: dict[str, dict[str, Any]] = {}
+    for _ in range(4):
+        listing = await client.next_event("components_list_response")
+        manifests.update({c["id"]: c["manifest"] for c in listing["components"] if c["is_builtin"]})
+    return manifests
+
+
+async def test_every_built_in_module_setting_has_a_type_the_gui_shows(client: EngineClient) -> None:
+    from engine.components.properties import prepare_config
+    manifests = await gui_manifests(client)
+    assert {"set_data", "log_message", "delay", "http_request", "manual_trigger"} <= set(manifests)
+    for module_id, manifest in manifests.items():
+        for prop in manifest["properties"]:
+            where = f"{module_id}.{prop['id']}"
+            assert prop["type"] in GUI_TYPES, where
+            if prop["type"] == "enum":
+                assert prop["options"] and prop["default"] in prop["options"], where
+            if prop["type"] in ("code", "textarea", "string"):
+                assert isinstance(prop["default"], str), where  # a text box shows text
+            if prop["type"] == "dynamic_key_value_editor":
+                assert prop["default"] == [], where  # the editor holds a list of rows
+        # The defaults the GUI fills in are values the engine accepts.
+        defaults = {p["id"]: p["default"] for p in manifest["properties"]}
+        prepare_config(manifest["properties"], defaults, lambda value: value)
+
+
+def canvas_node(manifests: dict[str, dict[str, Any]], node_id: str, module_id: str,
+                **edited: Any) -> dict[str, Any]:
+    """A node as the GUI stores it: config filled from the manifest's defaults, then edited."""
+    config = {p["id"]: p["default"] for p in manifests[module_id]["properties"]}
+    config.update(edited)
+    return {"id": node_id, "name": manifests[module_id]["name"], "x": 0, "y": 0,
+            "module_id": module_id, "config_values": config}
+
+
+async def test_values_as_the_properties_panel_produces_them(client: EngineClient, engine: Engine) -> None:
+    """Number fields give text, the code field gives JSON text, the key-value editor gives rows."""
+    from tests.test_modules_http import LocalHttpServer
+    await client.request("update_variable", name="TOKEN", data={"value": 'se"cret', "is_secret": True})
+    manifests = await gui_manifests(client)
+    with LocalHttpServer() as server:
+        nodes = [canvas_node(manifests, "t", "manual_trigger"),
+                 canvas_node(manifests, "s", "set_data",
+                             data='{"quote": "{{vars.TOKEN}}", "n": 3, "nested": {"ok": true}}'),
+                 canvas_node(manifests, "d", "delay", seconds="0.01", retry_max="2", timeout_s=""),
+                 canvas_node(manifests, "h", "http_request", method="post", url=server.url("/echo"),
+                             headers=[{"name": "X-Token", "value": "{{vars.TOKEN}}", "type": "Text"},
+                                      {"name": "", "value": "", "type": "Text"}],
+                             body="n={{data.n}}", timeout_s="5"),
+                 canvas_node(manifests, "l", "log_message", message="done {{data.nested.ok}}", level="WARN")]
+        wf = workflow(nodes, [edge("t", "s"), edge("s", "d"), edge("d", "h"), edge("h", "l")])
+        _, events = await run(client, wf)
+        assert final(events)["status"] == "SUCCEEDED", final(events)
+        sent = server.requests[0]
+        assert sent["method"] == "POST" and sent["headers"]["X-Token"] == 'se"cret' and sent["body"] == b"n=3"
+    data = final(events)["result"]["data"]
+    assert data["quote"] == "********" and data["n"] == 3 and data["nested"] == {"ok": True}
+    assert ("done true", "WARN") in [(e["message"], e["level"]) for e in events if e["type"] == "log"]
+
+
+@pytest.mark.parametrize("module_id, edited, named", [
+    ("set_data", {"data": '{"a": 1,}'}, "property 'Data to merge' (data) must be JSON text"),
+    ("set_data", {"data": '[1, 2]'}, "'data' must be an object"),
+    ("delay", {"seconds": "soon"}, "property 'Seconds' (seconds) must be a number, not 'soon'"),
+    ("delay", {"retry_max": "1.5"}, "property 'Retries after a failure' (retry_max) must be a whole number"),
+    ("log_message", {"level": "LOUD"}, "property 'Level' (level) must be one of DEBUG, INFO"),
+    ("http_request", {"url": "http://127.0.0.1:9/", "headers": [{"name": "", "value": "x"}]},
+     "property 'Headers' (headers): row 1 has a value but no name"),
+    ("write_file", {"path": "/x", "append": "maybe"}, "property 'Append instead of replacing' (append) must be true or false"),
+])
+async def test_a_value_of_the_wrong_kind_fails_its_node_naming_the_property(
+        client: EngineClient, module_id: str, edited: dict[str, Any], named: str) -> None:
+    manifests = await gui_manifests(client)
+    wf = workflow([canvas_node(manifests, "t", "manual_trigger"), canvas_node(manifests, "n", module_id, **edited)],
+                  [edge("t", "n")])
+    _, events = await run(client, wf)
+    failed = metrics(events, "ERROR")
+    assert [m["node_id"] for m in failed] == ["n"] and named in failed[0]["error_message"], failed
+    assert final(events)["status"] == "FAILED" and named in final(events)["error"]
+
+
+# -- 7. {{data}}: the whole data object ---------------------------------------------------------
+
+async def test_the_whole_data_object_renders_as_json_in_text_and_as_itself_alone(client: EngineClient) -> None:
+    wf = workflow([node("t", "manual_trigger"), node("s", "set_data", data='{"user": {"name": "Zoë"}, "n": 2}'),
+                   node("l", "log_message", message="got {{data}} and {{ data.user.name }}"),
+                   node("copy", "set_data", data='{"snapshot": "{{data}}"}')],
+                  [edge("t", "s"), edge("s", "l"), edge("l", "copy")])
+    _, events = await run(client, wf)
+    line = next(e["message"] for e in events if e["type"] == "log" and e.get("node_id") == "l")
+    assert line == 'got {"user":{"name":"Zoë"},"n":2} and Zoë'
+    assert final(events)["result"]["data"]["snapshot"] == {"user": {"name": "Zoë"}, "n": 2}

@@ -24,6 +24,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+from engine.components.properties import prepare_config
 from engine.events import Delivery, Event
 from engine.runtime.context import JobCancelled, ModuleError, NodeContext
 from engine.runtime.graph import ERROR_PORT, Edge, Graph, Node
@@ -560,7 +561,9 @@ class Job:
 
     async def _attempts(self, node: Node, module: LoadedModule, payload: dict[str, Any],
                         inputs: list[dict[str, Any]] | None) -> Any:
-        config = self.renderer.render(node.config, payload.get("data"))
+        data = payload.get("data")
+        config = prepare_config(module.component.manifest.get("properties") or (), node.config,
+                                lambda value: self.renderer.render(value, data))
         retries = int(min(max(_number(config.get("retry_max"), 0), 0), MAX_RETRIES))
         delay = max(_number(config.get("retry_delay_s"), 0), 0)
         timeout = None if module.component.manifest.get("own_timeout") else _number(config.get("timeout_s"), 0) or None
