@@ -200,6 +200,69 @@ async def test_a_value_of_the_wrong_kind_fails_its_node_naming_the_property(
     assert final(events)["status"] == "FAILED" and named in final(events)["error"]
 
 
+# -- 3. the file browser: the reply's path is the path asked for ------------------------------
+
+async def test_a_listing_asked_with_a_trailing_slash_answers_that_exact_path(
+        client: EngineClient, make_client: ClientFactory, shared_dir: Path, stranger: Any) -> None:
+    (shared_dir / "docs" / "inner").mkdir(parents=True)
+    (shared_dir / "docs" / "a.txt").write_text("a")
+    asked = f"{shared_dir}/docs/"
+    await client.send({"type": "request_directory_list", "path": asked})
+    reply = await client.next_event("directory_list_response")
+    assert reply["path"] == asked and not gui_drops(reply)
+    assert [(i["name"], i["type"]) for i in reply["items"]] == [("inner", "directory"), ("a.txt", "file")]
+    # Refusals repeat it too, whatever refused them: the folder, the request's fields, the signer.
+    for path, extra, code in ((f"{shared_dir}/missing/", {}, "not_found"),
+                              (f"{shared_dir}/docs/a.txt/", {}, "invalid_field"),
+                              (asked, {"offset": -1}, "invalid_field")):
+        await client.send({"type": "request_directory_list", "path": path, **extra})
+        refused = await client.next_event("directory_list_response")
+        assert refused["code"] == code and refused["path"] == path, refused
+    outsider = await make_client(stranger)
+    await outsider.send({"type": "request_directory_list", "path": asked})
+    refused = await outsider.next_event("directory_list_response")
+    assert refused["code"] == "not_authorized" and refused["path"] == asked and "items" not in refused
+
+
+# -- 5. component install statuses and refused component lists --------------------------------
+
+async def test_a_refused_uninstall_is_a_status_the_gui_handles_and_the_next_install_too(
+        client: EngineClient) -> None:
+    await client.send({"type": "uninstall_component", "component_type": "modules", "component_id": "set_data"})
+    status = await client.next_event("component_install_status")
+    assert not gui_drops(status)
+    assert {k: status[k] for k in ("component_id", "component_type", "operation", "success", "is_installed")} == {
+        "component_id": "set_data", "component_type": "modules", "operation": "uninstall",
+        "success": False, "is_installed": True}
+    assert "not supported" in status["message"]
+    await client.send({"type": "install_component", "component_type": "modules", "component_id": "new-thing"})
+    status = await client.next_event("component_install_status")
+    assert not gui_drops(status) and status["operation"] == "install" and status["is_installed"] is False
+    assert status["component_id"] == "new-thing" and status["message"]
+    # Refused by the schema, the answer has the same shape.
+    await client.send({"type": "install_component", "component_type": "gadgets", "component_id": "x"})
+    status = await client.next_event("component_install_status")
+    assert not gui_drops(status) and status["success"] is False and "component_type" in status["message"]
+
+
+async def test_a_refused_component_list_names_its_component_type(
+        make_client: ClientFactory, stranger: Any, engine: Engine) -> None:
+    outsider = await make_client(stranger)
+    for component_type in ("modules", "plugins", "tools", "triggers"):
+        await outsider.send({"type": "request_components_list", "component_type": component_type})
+        refused = await outsider.next_event("components_list_response")
+        assert refused["component_type"] == component_type  # the GUI stops that spinner
+        assert f"not authorized for engine {engine.config.engine_id}" in refused["error"]
+
+
+# -- 6. the Settings page's AI model list -------------------------------------------------------
+
+async def test_the_ai_status_is_an_empty_provider_list(client: EngineClient) -> None:
+    await client.send({"type": "request_ai_status"})
+    reply = await client.next_event(where=lambda f: f["type"] != "engine_status_update")
+    assert reply == {"type": "ai_status_response", "providers": []}
+
+
 # -- 7. {{data}}: the whole data object ---------------------------------------------------------
 
 async def test_the_whole_data_object_renders_as_json_in_text_and_as_itself_alone(client: EngineClient) -> None:
