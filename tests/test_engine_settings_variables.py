@@ -82,7 +82,7 @@ async def test_variables_modes_and_values(client: EngineClient, engine: Engine, 
     assert listed["ONE"] == {"name": "ONE", "value": "plain", "is_secret": False, "is_enabled": True,
                              "mode": "single"}
     assert listed["NUM"]["value"] == "42"
-    assert listed["PICK"]["value"] == ["x", "y"] and listed["PICK"]["mode"] == "random"
+    assert listed["PICK"]["value"] == {"type": "random", "value": ["x", "y"]} and listed["PICK"]["mode"] == "random"
     assert listed["OFF"]["is_enabled"] is False
     key = owner.address.lower()
     seen = [await engine.variables.resolve(key) for _ in range(4)]
@@ -110,7 +110,7 @@ async def test_secrets_are_masked_in_every_reply_and_encrypted_at_rest(
         text = str(frame)
         assert secret not in text and "tok-alpha-1" not in text and "tok-beta-2" not in text
     listed = {v["name"]: v for v in frames[-1]["variables"]}
-    assert listed["API_KEY"]["value"] == MASK and listed["KEYS"]["value"] == [MASK, MASK]
+    assert listed["API_KEY"]["value"] == MASK and listed["KEYS"]["value"] == {"type": "random", "value": [MASK, MASK]}
     # At rest: neither the database nor its WAL holds the clear text; the row holds a token.
     assert files_contain(data_dir, secret.encode()) == []
     assert files_contain(data_dir, b"tok-alpha-1") == []
@@ -131,7 +131,7 @@ async def test_the_mask_sent_back_keeps_the_secret(client: EngineClient, engine:
                          data={"value": [MASK, MASK, "three"], "is_secret": True, "mode": "sequential"})
     listed = {v["name"]: v for v in (await client.request("request_variables"))["variables"]}
     assert listed["TOKEN"]["is_enabled"] is False and listed["TOKEN"]["value"] == MASK
-    assert listed["LIST"]["value"] == [MASK, MASK, MASK]
+    assert listed["LIST"]["value"] == {"type": "sequential", "value": [MASK, MASK, MASK]}
     await client.request("update_variable", name="TOKEN", data={"value": MASK, "is_secret": True})
     owner_key = owner.address.lower()
     assert (await engine.variables.resolve(owner_key))["TOKEN"] == "s3cret"

@@ -224,6 +224,71 @@ async def test_a_listing_asked_with_a_trailing_slash_answers_that_exact_path(
     assert refused["code"] == "not_authorized" and refused["path"] == asked and "items" not in refused
 
 
+# -- 4. variables as the GUI's variable dialog saves and shows them ----------------------------
+
+def dialog_items(variables: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What VariableManagerDialog.vue makes of a variables_response: a copy of each item whose
+    `value` becomes `{type: "static", value}` unless it already is an object; `isOriginal`."""
+    items = []
+    for variable in json.loads(json.dumps(variables)):
+        if not isinstance(variable["value"], dict):  # typeof v !== 'object' (a list IS an object)
+            if isinstance(variable["value"], list):
+                raise AssertionError(f"the dialog would show {variable['name']} with no type")
+            variable["value"] = {"type": "static", "value": variable["value"]}
+        variable["isOriginal"] = True
+        items.append(variable)
+    return items
+
+
+async def test_a_variable_created_and_saved_again_in_the_gui_dialog(
+        client: EngineClient, engine: Engine, owner: Any) -> None:
+    await client.send({"type": "update_variable", "name": {
+        "name": "GREETING", "is_secret": False, "is_enabled": True,
+        "value": {"type": "static", "value": "hello-world"}, "isOriginal": False}})
+    ack = await client.next_event("status_response")
+    assert not gui_drops(ack) and ack["name"] == "GREETING"
+    await client.send({"type": "update_variable", "name": {
+        "name": "API_KEY", "is_secret": True, "is_enabled": True,
+        "value": {"type": "static", "value": "sk-live-1"}, "isOriginal": False}})
+    await client.send({"type": "update_variable", "name": {
+        "name": "PICK", "is_secret": True, "is_enabled": True,
+        "value": {"type": "random", "value": ["p-1", "p-2"]}, "isOriginal": False}})
+    await client.send({"type": "request_variables"})
+    listed = await client.next_event("variables_response", where=lambda f: len(f["variables"]) == 3)
+    items = {i["name"]: i for i in dialog_items(listed["variables"])}
+    assert items["GREETING"]["value"] == {"type": "static", "value": "hello-world"}
+    assert items["API_KEY"]["value"] == {"type": "static", "value": "********"}
+    assert items["PICK"]["value"] == {"type": "random", "value": ["********", "********"]}
+    # "Save Changes": the dialog sends every item back as it holds it, secrets as the mask.
+    items["GREETING"]["value"]["value"] = "hello-again"
+    for item in items.values():
+        await client.send({"type": "update_variable", "name": item})
+    for _ in items:
+        assert not gui_drops(await client.next_event("status_response"))
+    resolved = await engine.variables.resolve(owner.address.lower())
+    assert resolved["GREETING"] == "hello-again" and resolved["API_KEY"] == "sk-live-1"
+    assert resolved["PICK"] in ("p-1", "p-2")
+    # The variable works in a workflow.
+    wf = workflow([node("t", "manual_trigger"), node("l", "log_message", message="{{vars.GREETING}}")],
+                  [edge("t", "l")])
+    _, events = await run(client, wf)
+    assert [e["message"] for e in events if e["type"] == "log" and e.get("node_id") == "l"] == ["hello-again"]
+
+
+@pytest.mark.parametrize("item, field", [
+    ({"name": "bad name", "value": {"type": "static", "value": "x"}}, "name.name"),
+    ({"name": "X", "value": {"type": "cyclic", "value": "x"}}, "name.value.type"),
+    ({"name": "X", "value": {"type": "random", "length": 12, "use_digits": True}}, "name.value.value"),
+    ({"name": "X", "value": {"type": "static", "value": ["a"]}}, "name.value.value"),
+    ({"name": "X", "value": {"type": "static", "value": "x"}, "is_secret": "yes"}, "name.is_secret"),
+])
+async def test_a_bad_dialog_item_is_refused_naming_the_field(
+        client: EngineClient, item: dict[str, Any], field: str) -> None:
+    reply = await client.request("update_variable", name=item, check=False)
+    assert reply["code"] == "invalid_field" and reply["field"] == field, reply
+    assert (await client.request("request_variables"))["variables"] == []
+
+
 # -- 5. component install statuses and refused component lists --------------------------------
 
 async def test_a_refused_uninstall_is_a_status_the_gui_handles_and_the_next_install_too(
