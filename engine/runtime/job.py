@@ -33,6 +33,7 @@ from engine.runtime.templating import Masker, Renderer, TemplateError
 
 if TYPE_CHECKING:
     from engine.runtime.runtime import Runtime
+    from engine.store.settings import SettingsView
 
 log = logging.getLogger("engine.jobs")
 
@@ -139,7 +140,7 @@ class Job:
     def __init__(self, runtime: "Runtime", *, owner: str, job_id: str, graph: Graph,
                  modules: dict[str, LoadedModule], mode: str, initial_payload: Any,
                  preset_name: str | None, start_node_id: str | None, renderer: Renderer,
-                 masker: Masker, settings: dict[str, Any], parent: "Job | None" = None) -> None:
+                 masker: Masker, settings: "SettingsView", parent: "Job | None" = None) -> None:
         self.runtime = runtime
         self.loop = asyncio.get_running_loop()
         self.owner = owner
@@ -357,7 +358,7 @@ class Job:
         for ctx in list(self._contexts):
             ctx.cancelled.set()
         if status == "SUCCEEDED" and self._result_text is not None:
-            limit = int(self.settings.get("history_payload_preview_bytes") or 64 * 1024)
+            limit = self.settings["history_payload_preview_bytes"]
             self.result = await off_loop(self.runtime.engine.workers, len(self._result_text) < 16 * 1024,
                                          public_result, self._result_text, limit)
         recorder = self.runtime.recorder
@@ -605,11 +606,8 @@ class Job:
 
     async def request_approval(self, node_id: str, node_name: str, module_id: str, message: str,
                                timeout_s: float | None) -> Any:
-        timeout = timeout_s if timeout_s and timeout_s > 0 else _number(
-            self.settings.get("approval_timeout_s"), 0) or self.runtime.engine.config.approval_timeout_s
-        default = str(self.settings.get("approval_default_decision") or "REJECTED").upper()
-        if default not in ("APPROVED", "REJECTED"):
-            default = "REJECTED"
+        timeout = timeout_s if timeout_s and timeout_s > 0 else self.settings["approval_timeout_s"]
+        default = self.settings["approval_default_decision"]
         return await self.runtime.approvals.request(
             job_id=self.job_id, context_id=self.top.job_id, owner=self.owner, node_id=node_id,
             node_name=node_name, module_id=module_id, message=self.masker.text(message),

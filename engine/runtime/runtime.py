@@ -247,8 +247,5 @@ def _mentions_vars(value: Any) -> bool:
     return False
 
 
-def _preview_bytes(settings: dict[str, Any]) -> int:
-    try:
-        return max(256, int(settings.get("history_payload_preview_bytes") or 64 * 1024))
-    except (TypeError, ValueError):
-        return 64 * 1024
+def _preview_bytes(settings: Any) -> int:
+    return settings["history_payload_preview_bytes"]  # typed and in range (engine/store/settings.py)
