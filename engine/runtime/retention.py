@@ -42,6 +42,11 @@ class Retention:
     def start(self) -> None:
         self._task = asyncio.create_task(self._forever(), name="history-retention")
 
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The periodic task; it runs until stop()."""
+        return self._task
+
     async def stop(self) -> None:
         for task in (self._task, self._scheduled):
             if task is not None and not task.done():

@@ -76,6 +76,9 @@ class EngineServer:
         self._pairing: dict[str, asyncio.Future[bool]] = {}
         self.pairing_handler: PairingHandler | None = None
         self.on_authenticated: Callable[[ClientConnection, str, bool], None] | None = None
+        # Runs while the server listens; it ends only when the server closes (the Engine
+        # watches it: a server that closes without stop() means a broken engine).
+        self.serve_task: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -90,6 +93,7 @@ class EngineServer:
             close_timeout=5,
             server_header=f"Flowork-Engine/{self.engine.version}",
         )
+        self.serve_task = asyncio.create_task(self._server.serve_forever(), name="engine-server")
 
     @property
     def bound_port(self) -> int:
@@ -102,6 +106,9 @@ class EngineServer:
         self._server.close(close_connections=True)
         await self._server.wait_closed()
         self._server = None
+        if self.serve_task is not None:
+            await asyncio.gather(self.serve_task, return_exceptions=True)
+            self.serve_task = None
 
     # -- handshake ---------------------------------------------------------------------------
 
