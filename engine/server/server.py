@@ -21,7 +21,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HttpRequest, Response as HttpResponse
 
-from engine.auth.frame_auth import FrameAuthenticator, normalize_address
+from engine.auth.frame_auth import FrameAuthenticator, NotAuthorized, normalize_address
 from engine.events import Event
 from engine.handlers.registry import HandlerRegistry, HandlerSpec, ReplyWhenReady, Request
 from engine.protocol.errors import EngineError, ErrorCode
@@ -290,16 +290,20 @@ class EngineServer:
             asyncio.ensure_future(conn.ws.close(1013, "client too slow"))
 
     async def _authenticate(self, conn: ClientConnection, auth: Any) -> str:
-        signer = self.auth.verify_signature(auth)
-        owner = normalize_address(signer)
-        if not self.auth.owners.allows(signer):
+        """FrameAuthenticator.authenticate decides; a valid signer it refuses may still be
+        offered pairing (with an empty allow-list)."""
+        try:
+            signer = self.auth.authenticate(auth)
+        except NotAuthorized as refused:
+            signer = refused.signer
             conn.pairing = True
             try:
                 paired = await self._pair(signer)
             finally:
                 conn.pairing = False
             if not paired:
-                raise self.auth.not_authorized(signer)
+                raise
+        owner = normalize_address(signer)
         first = owner not in conn.owners
         if first:
             conn.owners.add(owner)
