@@ -1,9 +1,10 @@
 """Runs the in-process engine: start, stop, restart, and restart after a crash.
 
 An engine that dies (its start fails, or it breaks while running: the Engine says so through
-`wait_failed` when one of its essential tasks ends) is restarted with back-off, at most 3 times in 10 minutes; after that the supervisor gives up and reports ERROR
-with the last log lines, and only the user's Start/Restart tries again. A port already in use is
-not a crash: it is its own state (PORT_IN_USE), for the user to resolve.
+`wait_failed` when one of its essential tasks ends) is restarted with back-off, at most 3 times
+in 10 minutes; after that the supervisor gives up and reports ERROR with the last log lines,
+and only the user's Start/Restart tries again. A port already in use is not a crash: it is its
+own state (PORT_IN_USE), for the user to resolve.
 """
 
 from __future__ import annotations
