@@ -62,7 +62,8 @@ async def test_an_odd_setting_is_refused_naming_its_key_and_jobs_still_finish(
     reply = await client.request("save_settings", settings={**DEFAULT_SETTINGS, "theme": "light",
                                                             "history_payload_preview_bytes": "lots"}, check=False)
     assert reply["code"] == "invalid_field" and reply["field"] == "settings.history_payload_preview_bytes"
-    assert "'settings.history_payload_preview_bytes' must be a whole number from 256 to" in reply["error"]
+    assert ("'settings.history_payload_preview_bytes' must be a whole number from 256 to 16777216, "
+            "not 'lots'") in reply["error"]
     assert (await client.request("request_settings"))["settings"] == DEFAULT_SETTINGS  # nothing stored
     job_id = await start(client, a_job())
     assert final(await collect(client, job_id, timeout=10))["status"] == "SUCCEEDED"

@@ -155,10 +155,14 @@ def _number(spec: dict[str, Any], value: Any) -> float:
 def _in_range(spec: dict[str, Any], number: int | float) -> int | float:
     low, high = spec.get("min"), spec.get("max")
     if isinstance(low, (int, float)) and number < low:
-        raise PropertyError(f"property {_name(spec)} must be at least {low:g}, not {number:g}")
+        raise PropertyError(f"property {_name(spec)} must be at least {low}, not {_shown(number)}")
     if isinstance(high, (int, float)) and number > high:
-        raise PropertyError(f"property {_name(spec)} must be at most {high:g}, not {number:g}")
+        raise PropertyError(f"property {_name(spec)} must be at most {high}, not {_shown(number)}")
     return number
+
+
+def _shown(number: float) -> str:
+    return str(int(number)) if number == int(number) else repr(number)
 
 
 def _choice(spec: dict[str, Any], value: Any) -> Any:

@@ -80,11 +80,17 @@ class Setting:
         return int(number) if whole or number == int(number) else number
 
     def _range(self) -> str:
-        if self.minimum is not None and self.maximum is not None:
-            return f" from {self.minimum:g} to {self.maximum:g}"
-        if self.minimum is not None:
-            return f" of at least {self.minimum:g}"
-        return f" of at most {self.maximum:g}" if self.maximum is not None else ""
+        low, high = self.minimum, self.maximum
+        if low is not None and high is not None:
+            return f" from {_shown(low)} to {_shown(high)}"
+        if low is not None:
+            return f" of at least {_shown(low)}"
+        return f" of at most {_shown(high)}" if high is not None else ""
+
+
+def _shown(number: float) -> str:
+    """16777216, not 1.67772e+07."""
+    return str(int(number)) if number == int(number) else f"{number:g}"
 
 
 def _invalid(key: str, problem: str) -> EngineError:
