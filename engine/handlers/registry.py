@@ -16,6 +16,7 @@ from engine.protocol.schema import EMPTY, Schema
 
 if TYPE_CHECKING:
     from engine.app import Engine
+    from engine.protocol.errors import EngineError
     from engine.server.connection import ClientConnection
 
 
@@ -45,6 +46,8 @@ class ReplyWhenReady:
 
 
 HandlerFn = Callable[[Request], Awaitable[dict[str, Any] | ReplyWhenReady | None]]
+# Makes the frame sent after a refusal (or None): see `handler(on_refused=...)`.
+RefusedFn = Callable[[Request, "EngineError"], Awaitable[dict[str, Any] | None]]
 
 
 @dataclass(frozen=True)
@@ -53,21 +56,25 @@ class HandlerSpec:
     schema: Schema
     reply_type: str | None  # the reply's `type`; None: the handler replies itself (or not at all)
     func: HandlerFn
+    on_refused: RefusedFn | None = None
 
 
-def handler(msg_type: str, *, schema: Schema = EMPTY,
-            reply: str | None = None) -> Callable[[HandlerFn], HandlerFn]:
+def handler(msg_type: str, *, schema: Schema = EMPTY, reply: str | None = None,
+            on_refused: RefusedFn | None = None) -> Callable[[HandlerFn], HandlerFn]:
     """Declare `func` as the handler of `msg_type`.
 
     The function returns the reply's fields (without `type`), or None to send no reply. Raising
-    EngineError sends the error envelope with the same reply type.
+    EngineError sends the error envelope with the same reply type. When the GUI empties a view
+    on an error of that type (the datasets pages do), `on_refused(request, error)` makes the
+    frame that puts the view back; it is sent right after the error reply, also when the
+    payload failed its schema.
     """
 
     def mark(func: HandlerFn) -> HandlerFn:
         if not inspect.iscoroutinefunction(func):
             raise TypeError(f"handler for {msg_type!r} must be async")
         specs: list[HandlerSpec] = list(getattr(func, "__flowork_handlers__", ()))
-        specs.append(HandlerSpec(msg_type, schema, reply, func))
+        specs.append(HandlerSpec(msg_type, schema, reply, func, on_refused))
         func.__flowork_handlers__ = specs  # type: ignore[attr-defined]
         return func
 

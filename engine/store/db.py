@@ -91,6 +91,25 @@ CREATE TABLE IF NOT EXISTS connection_history (
     PRIMARY KEY (job_id, seq)
 );
 CREATE INDEX IF NOT EXISTS history_by_connection ON connection_history (job_id, connection_id, seq);
+CREATE TABLE IF NOT EXISTS datasets (
+    dataset_id  INTEGER PRIMARY KEY,
+    address     TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    row_count   INTEGER NOT NULL DEFAULT 0,
+    bytes       INTEGER NOT NULL DEFAULT 0,   -- sum of its rows' sizes
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL,
+    UNIQUE (address, name)
+);
+CREATE TABLE IF NOT EXISTS dataset_rows (
+    row_id      INTEGER PRIMARY KEY AUTOINCREMENT,  -- a row's stable id: never reused
+    dataset_id  INTEGER NOT NULL REFERENCES datasets (dataset_id) ON DELETE CASCADE,
+    body        TEXT NOT NULL,                      -- the row as a JSON object, without its id
+    size        INTEGER NOT NULL,                   -- bytes of body
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dataset_rows_by_dataset ON dataset_rows (dataset_id, row_id);
 """
 
 

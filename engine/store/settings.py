@@ -20,6 +20,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "history_max_jobs": 500,
     "history_max_bytes": 256 * 1024 * 1024,
     "history_payload_preview_bytes": 64 * 1024,
+    # Datasets (engine/store/datasets.py): one row's JSON, rows per dataset, all of your rows.
+    "dataset_max_row_bytes": 64 * 1024,
+    "dataset_max_rows": 100_000,
+    "dataset_max_total_bytes": 256 * 1024 * 1024,
 }
 MAX_SETTINGS_BYTES = 256 * 1024
 

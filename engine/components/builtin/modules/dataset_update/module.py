@@ -1,0 +1,37 @@
+"""Dataset update: set fields on the rows of one of the owner's datasets that match simple
+field conditions, all of them or none (a row that would grow past the limits refuses the whole
+update). SIMULATE writes nothing and logs which rows it would change."""
+
+import json
+
+
+def _describe(changes):
+    """The fields to set as `a = 1, b = x` (the GUI's editor sends [{name, value}, ...])."""
+    if isinstance(changes, list):
+        text = ", ".join(f"{item.get('name')} = {item.get('value')}" for item in changes
+                         if isinstance(item, dict))
+    else:
+        text = json.dumps(changes, ensure_ascii=False, default=str)
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+async def run(ctx, payload):
+    name = ctx.config.get("dataset")
+    name = name.strip() if isinstance(name, str) else name
+    output = ctx.config.get("output_field")
+    output = output.strip() if isinstance(output, str) and output.strip() else "updated"
+    limit = ctx.config.get("limit")
+    changes = ctx.config.get("set")
+    ids = await ctx.datasets.update(name, ctx.config.get("where"), changes,
+                                    limit=1000 if limit in (None, "") else limit,
+                                    dry_run=ctx.simulate)
+    payload["data"][output] = {"dataset": name, "count": len(ids), "row_ids": ids}
+    if ctx.simulate:
+        payload["data"][output]["simulated"] = True
+        ctx.log(f"Would update {len(ids)} row(s) of the dataset '{name}' (ids "
+                f"{', '.join(map(str, ids[:20]))}{', ...' if len(ids) > 20 else ''}) setting "
+                f"{_describe(changes)} "
+                f"(simulation: nothing written).")
+    else:
+        ctx.log(f"Updated {len(ids)} row(s) of the dataset '{name}'.")
+    return payload
