@@ -7,9 +7,11 @@ Limits (a row's size, rows per dataset, all of an owner's bytes) come from the o
 as a `DatasetLimits`; a refused change changes nothing.
 
 Appends from workflows are group-committed: appends that arrive while a batch is being written
-share the next transaction (one fsync for many rows), and each append still returns only once
-its row is committed, so a node that succeeded has stored its row. Everything else is one
-transaction per request. All of it runs on the database thread (store/db.py).
+share the next transaction, and each append returns only once its row is committed, so a node
+that succeeded has stored its row. Like history, these commits do not wait for the disk to
+flush (Database.transaction_unsynced): they survive a crash of the engine, a power cut may lose
+the last moments. Changes from clients are one fully synced transaction each. All of it runs
+on the database thread (store/db.py).
 """
 
 from __future__ import annotations
@@ -214,7 +216,7 @@ class DatasetsStore:
             if not batch:
                 continue
             try:
-                results: list[Any] = await self._db.transaction(_write_appends, batch)
+                results: list[Any] = await self._db.transaction_unsynced(_write_appends, batch)
             except Exception as exc:  # noqa: BLE001 - every waiting append hears why
                 error = exc if isinstance(exc, EngineError) else EngineError(
                     ErrorCode.STORAGE, f"The rows could not be stored ({exc}).")

@@ -176,6 +176,14 @@ class Database:
         """Run `fn(connection, *args)` inside BEGIN IMMEDIATE ... COMMIT (all or nothing)."""
         return await self.run(_in_transaction, fn, *args)
 
+    async def transaction_unsynced(self, fn: Callable[..., T], *args: Any) -> T:
+        """Like `transaction`, but the commit does not wait for the disk to flush
+        (synchronous=NORMAL for this transaction only): it survives a crash of the engine
+        process (WAL), a power cut may lose the last such commits (never corrupting the file),
+        and frequent writes are no longer bound by the disk's flush latency. For what
+        workflows write at a high rate (history, dataset rows), never for settings or presets."""
+        return await self.run(_unsynced, fn, *args)
+
     async def close(self) -> None:
         def _close(conn: sqlite3.Connection | None) -> None:
             if conn is not None:
@@ -204,3 +212,12 @@ def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) 
         raise
     conn.execute("COMMIT")
     return result
+
+
+def _unsynced(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
+    previous = conn.execute("PRAGMA synchronous").fetchone()[0]
+    conn.execute("PRAGMA synchronous=NORMAL")
+    try:
+        return _in_transaction(conn, fn, *args)
+    finally:
+        conn.execute(f"PRAGMA synchronous={int(previous)}")
