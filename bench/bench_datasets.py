@@ -77,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     count, rounds = (150, 3) if args.quick else (2000, 6)
     header("dataset_append per run: runs per second with and without it", args.quick)
     key = new_key()
-    extra = ["--data-dir", os.environ["DS_DIR"]] if os.environ.get("DS_DIR") else []
-    with server_process("engine", *engine_args(Signer(key).address, extra=extra)) as eng:
+    with server_process("engine", *engine_args(Signer(key).address)) as eng:
         if not eng.info.get("runtime"):
             print("The engine has no workflow runtime yet (engine/runtime/runtime.py): skipped.")
             return 0
