@@ -77,6 +77,12 @@ class DatasetFeed:
         self.listening(conn, owner)
         self._views.setdefault(owner, weakref.WeakKeyDictionary())[conn] = View(name, offset, limit)
 
+    def stop_viewing(self, conn: Any, owner: str, name: str) -> None:
+        """The connection deleted `name` (the GUI then clears its selection)."""
+        views = self._views.get(owner)
+        if views is not None and (view := views.get(conn)) is not None and view.name == name:
+            del views[conn]
+
     def view_of(self, conn: Any, owner: str, name: str) -> View:
         """The page of `name` this connection last asked for (the first page if none)."""
         view = self._views.get(owner, {}).get(conn)

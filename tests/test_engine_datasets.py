@@ -267,6 +267,13 @@ async def test_changes_reach_the_owners_other_pages(make_client: ClientFactory) 
     assert names(await viewer.next_event("datasets_list_response")) == ["y"]
     emptied = await viewer.next_event("dataset_data_response")
     assert emptied["name"] == "x" and emptied["data"] == [] and emptied["total"] == 0
+    # A page that deleted its own dataset (and cleared its selection) stops following that name.
+    await other_viewer.request("delete_dataset", name="y")
+    await create(editor, "y")
+    await add(editor, "y", [{"n": 2}])
+    await other_viewer.next_event("datasets_list_response", where=lambda f: names(f) == ["y"])
+    await asyncio.sleep(0.3)
+    assert not [e for e in other_viewer.pending_events() if e["type"] == "dataset_data_response"]
 
 
 async def test_no_pushed_frame_carries_an_error(make_client: ClientFactory) -> None:

@@ -175,7 +175,8 @@ async def test_an_open_page_follows_a_workflow_that_appends(make_client: ClientF
 
 async def test_query_by_field_conditions_newest_first(client: EngineClient) -> None:
     ids = await seed(client, "people", [
-        {"name": "ann", "age": 17, "status": "new", "tags": ["x", "y"], "address": {"city": "Oslo"}},
+        {"name": "ann", "age": 17, "status": "new", "tags": ["x", "y"], "address": {"city": "Oslo"},
+         "straße": "Köln"},
         {"name": "bob", "age": 30, "status": "new", "tags": ["y"], "address": {"city": "Rome"}},
         {"name": "cy", "age": "31", "status": "done", "zip": "0012", "address": {"city": "Oslo"}},
         {"name": "dee", "age": 45, "status": "new", "vip": True, "note": None}])
@@ -198,6 +199,7 @@ async def test_query_by_field_conditions_newest_first(client: EngineClient) -> N
     assert await query(where=kv(vip="true")) == ["dee"]
     assert await query(where=kv(note="null")) == ["dee", "cy", "bob", "ann"]  # null or missing
     assert await query(where=kv(zip="0012")) == ["cy"]                   # not a JSON number: text
+    assert await query(where=kv(**{"straße": "Köln"})) == ["ann"]
     assert await query(where=kv(**{"id >": str(ids[1])})) == ["dee", "cy"]
     assert await query(where={"status": "new"}, limit="2") == ["dee", "bob"]
     assert await query(where=json.dumps({"status": "done"})) == ["cy"]

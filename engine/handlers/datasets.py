@@ -120,7 +120,9 @@ async def delete_dataset(req: Request) -> dict[str, Any]:
     name = req.fields["name"]
     if not await req.engine.datasets.delete(req.owner, name):
         raise not_found(name)
-    req.engine.dataset_feed.changed(req.owner, name, by=req.connection, list_sent=True)
+    feed = req.engine.dataset_feed
+    feed.stop_viewing(req.connection, req.owner, name)
+    feed.changed(req.owner, name, by=req.connection, list_sent=True)
     frame = await _list(req)
     del frame["type"]
     return {**frame, "name": name, "status": f"Dataset '{name}' deleted."}

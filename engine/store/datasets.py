@@ -42,6 +42,9 @@ BATCH_MAX = 2000               # appends per transaction
 DATASET_NAME = Name()          # the same rules as preset names
 
 
+HARD_MAX_ROW_BYTES = 16 * 1024 * 1024  # whatever the settings say: a row stays loadable
+
+
 @dataclass(frozen=True)
 class DatasetLimits:
     max_row_bytes: int = 64 * 1024
@@ -51,15 +54,15 @@ class DatasetLimits:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "DatasetLimits":
         """The owner's settings, each a positive whole number (else its default)."""
-        def pick(key: str, default: int) -> int:
+        def pick(key: str, default: int, most: float = float("inf")) -> int:
             value = settings.get(key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 1:
                 return default
-            return int(value)
+            return int(min(value, most))
         d = cls()
-        return cls(pick("dataset_max_row_bytes", d.max_row_bytes),
-                   pick("dataset_max_rows", d.max_rows),
-                   pick("dataset_max_total_bytes", d.max_total_bytes))
+        return cls(pick("dataset_max_row_bytes", d.max_row_bytes, HARD_MAX_ROW_BYTES),
+                   pick("dataset_max_rows", d.max_rows, 2**62),
+                   pick("dataset_max_total_bytes", d.max_total_bytes, 2**62))
 
 
 @dataclass(frozen=True)
@@ -305,11 +308,15 @@ def _create(conn: sqlite3.Connection, owner: str, name: str) -> None:
     _insert_dataset(conn, owner, name)
 
 
-def _insert_dataset(conn: sqlite3.Connection, owner: str, name: str) -> tuple[int, int]:
+def _check_can_create(conn: sqlite3.Connection, owner: str, name: str) -> None:
     count = conn.execute("SELECT count(*) FROM datasets WHERE address = ?", (owner,)).fetchone()[0]
     if count >= MAX_DATASETS:
         raise EngineError(ErrorCode.TOO_LARGE, f"You have {count:,} datasets, the most allowed; "
                           f"delete one before creating '{name}'.", name=name)
+
+
+def _insert_dataset(conn: sqlite3.Connection, owner: str, name: str) -> tuple[int, int]:
+    _check_can_create(conn, owner, name)
     now = time.time()
     cursor = conn.execute("INSERT INTO datasets (address, name, created_at, updated_at) "
                           "VALUES (?, ?, ?, ?)", (owner, name, now, now))
@@ -414,6 +421,8 @@ def _check_append(conn: sqlite3.Connection, owner: str, name: str, row: Any,
     found = _find(conn, owner, name)
     if found is None and not create:
         raise not_found(name)
+    if found is None:
+        _check_can_create(conn, owner, name)
     _check_room(name, found[1] if found else 0, 1, _owner_bytes(conn, owner), size, limits)
     return size
 
