@@ -178,7 +178,7 @@ class OwnerDatasets:
 
     async def append(self, name: str, row: Any, *, create: bool = False) -> int:
         """Store `row` (an object) as a new row; returns its id once committed."""
-        name = _module_call(check_name, name, "dataset")
+        name = _dataset_name(name)
         row_id = await _module_await(self._store.append(self._owner, name, row, self.limits,
                                                         create=create))
         self._feed.changed(self._owner, name, delay=WORKFLOW_PUSH_DELAY)
@@ -186,26 +186,26 @@ class OwnerDatasets:
 
     async def check_append(self, name: str, row: Any, *, create: bool = False) -> int:
         """What append would refuse, without writing anything; returns the row's size."""
-        name = _module_call(check_name, name, "dataset")
+        name = _dataset_name(name)
         return await _module_await(self._store.check_append(self._owner, name, row, self.limits,
                                                             create=create))
 
     async def query(self, name: str, where: Any = None, *, limit: Any = 100,
                     newest_first: bool = True) -> list[dict[str, Any]]:
         """Rows matching every condition of `where`, newest first, at most `limit` (a whole
-        number, or its text as the GUI sends it, up to QUERY_MAX)."""
-        name = _module_call(check_name, name, "dataset")
+        number, or its text as the GUI sends it, up to QUERY_MAX; empty: 100)."""
+        name = _dataset_name(name)
         conditions = _module_call(parse_conditions, where, "where")
-        count = _module_call(whole_number, limit, "limit", QUERY_MAX)
+        count = _module_call(whole_number, 100 if limit in (None, "") else limit, "limit", QUERY_MAX)
         return await _module_await(self._store.query(self._owner, name, conditions, count,
                                                      newest_first=newest_first))
 
     async def update(self, name: str, where: Any, changes: Any, *, limit: Any = 1000,
                      dry_run: bool = False) -> list[int]:
         """Set `changes` on the rows matching `where`, oldest first, at most `limit` (up to
-        UPDATE_MAX), all or none; returns their ids. With dry_run, only finds them."""
-        name = _module_call(check_name, name, "dataset")
-        count = _module_call(whole_number, limit, "limit", UPDATE_MAX)
+        UPDATE_MAX; empty: 1000), all or none; returns their ids. With dry_run, only finds them."""
+        name = _dataset_name(name)
+        count = _module_call(whole_number, 1000 if limit in (None, "") else limit, "limit", UPDATE_MAX)
         conditions = _module_call(parse_conditions, where, "where")
         if not conditions:
             raise ModuleError("'where' needs at least one condition (to change every row, "
@@ -240,6 +240,12 @@ def parse_changes(value: Any, field: str = "set") -> list[tuple[tuple[str, ...],
     if not changes:
         raise EngineError.invalid(field, "needs at least one field to set")
     return changes
+
+
+def _dataset_name(name: Any) -> str:
+    """A name typed into a node's config: surrounding spaces are forgiven, the rest is checked
+    like any dataset name."""
+    return _module_call(check_name, name.strip() if isinstance(name, str) else name, "dataset")
 
 
 def _module_call(fn: Any, *args: Any) -> Any:

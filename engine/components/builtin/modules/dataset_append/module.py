@@ -23,7 +23,6 @@ def _row(ctx, payload):
 
 async def run(ctx, payload):
     name = ctx.config.get("dataset")
-    name = name.strip() if isinstance(name, str) else name
     create = ctx.config.get("create_if_missing") in (True, "true", "True", 1)
     row = _row(ctx, payload)
     if ctx.simulate:

@@ -16,22 +16,17 @@ def _describe(changes):
 
 
 async def run(ctx, payload):
-    name = ctx.config.get("dataset")
-    name = name.strip() if isinstance(name, str) else name
-    output = ctx.config.get("output_field")
-    output = output.strip() if isinstance(output, str) and output.strip() else "updated"
-    limit = ctx.config.get("limit")
-    changes = ctx.config.get("set")
-    ids = await ctx.datasets.update(name, ctx.config.get("where"), changes,
-                                    limit=1000 if limit in (None, "") else limit,
+    config = ctx.config
+    output = str(config.get("output_field") or "").strip() or "updated"
+    name, changes = config.get("dataset"), config.get("set")
+    ids = await ctx.datasets.update(name, config.get("where"), changes, limit=config.get("limit"),
                                     dry_run=ctx.simulate)
     payload["data"][output] = {"dataset": name, "count": len(ids), "row_ids": ids}
     if ctx.simulate:
         payload["data"][output]["simulated"] = True
         ctx.log(f"Would update {len(ids)} row(s) of the dataset '{name}' (ids "
                 f"{', '.join(map(str, ids[:20]))}{', ...' if len(ids) > 20 else ''}) setting "
-                f"{_describe(changes)} "
-                f"(simulation: nothing written).")
+                f"{_describe(changes)} (simulation: nothing written).")
     else:
         ctx.log(f"Updated {len(ids)} row(s) of the dataset '{name}'.")
     return payload
