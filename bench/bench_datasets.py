@@ -11,8 +11,9 @@ bench_workflow_rate (at most 64 jobs at once, every event read until each job's 
     counts the third node's events.
 Rounds rotate the order. After the run, the dataset must hold one row per appending run.
 
-Target: the row costs at most 10 % (with / same shape ≥ 0.90); the other ratio and the load
-average are reported.
+Targets: the row costs at most 10 %: runs per second with / same shape ≥ 0.90, and the engine
+process's CPU time per run with / same shape ≤ 1.10 (CPU time depends less on what else runs on
+the machine); the other ratio and the load average are reported.
 """
 
 from __future__ import annotations
@@ -92,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     t.row("runs per second: with dataset_append vs plain set_data -> log_message",
           f"{rates['with']:,.0f} /s", f"{rates['plain']:,.0f} /s", fmt_ratio(rates["with"] / rates["plain"]),
           "reported (includes a third node's events)")
-    t.row("engine CPU per run: with vs same shape", f"{cpu['with'] * 1e3:.3f} ms",
-          f"{cpu['same shape'] * 1e3:.3f} ms", fmt_ratio(cpu["with"] / cpu["same shape"]), "reported")
+    cpu_ratio = cpu["with"] / cpu["same shape"]
+    t.row("engine CPU per run: with dataset_append vs the same shape", f"{cpu['with'] * 1e3:.3f} ms",
+          f"{cpu['same shape'] * 1e3:.3f} ms", fmt_ratio(cpu_ratio),
+          "≤ 1.10× (less dependent on other load)", cpu_ratio <= 1.10)
     t.row("rows stored", f"{facts['rows']:,}", f"{facts['appended']:,} appending runs", "",
           "one per run", facts["rows"] == facts["appended"])
     t.row("runs not SUCCEEDED", str(facts["failed"]), "", "", "0", facts["failed"] == 0)
