@@ -180,9 +180,46 @@ def test_qt_files_the_app_never_loads_are_left_out(dest: str) -> None:
     "PySide6/Qt/lib/libQt6Widgets.so.6", "PySide6/Qt/lib/QtGui.framework/Versions/A/QtGui",
     "PySide6/Qt6Network.dll", "libQt6DBus.so.6", "resources/icons/flowork-256.png",
     "engine/components/builtin/modules/set_data/manifest.json",
+    "PySide6/Qt/lib/libQt6OpenGLWidgets.so.6", "PySide6/Qt6OpenGL.dll",  # pyqtgraph loads them
 ])
 def test_qt_files_the_app_needs_stay(dest: str) -> None:
     assert not cfg.is_unused_qt_file(dest)
+
+
+CHARTS_WITH_THE_BUNDLES_EXCLUSIONS = """
+import importlib.abc, sys
+sys.path.insert(0, "installer/pyinstaller")
+import bundle_config as cfg
+left_out = set(cfg.EXCLUDED_MODULES)
+
+class LeftOut(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if any(name == m or name.startswith(m + ".") for m in left_out):
+            raise ModuleNotFoundError(f"No module named {name!r} (left out of the bundle)")
+        return None
+
+sys.meta_path.insert(0, LeftOut())
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from desktop.window.engine_view import EngineView
+from desktop.window.samples import StatusHistory
+history = StatusHistory()
+view = EngineView(history, lambda n: ["a log line"], lambda: None)
+view._build_charts()
+view.update_view()
+print("charts:", sorted(view.curves))
+"""
+
+
+def test_the_window_charts_import_nothing_the_bundle_leaves_out() -> None:
+    """pyqtgraph imports QtOpenGL and QtOpenGLWidgets when it loads: excluded, the Engine tab
+    would fail in the installed app only. Its charts are built here with every excluded module
+    refused, as the bundle would refuse them."""
+    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-c", CHARTS_WITH_THE_BUNDLES_EXCLUSIONS], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "charts: ['engine_cpu', 'engine_memory', 'machine_cpu', 'machine_memory', 'running_jobs']" in proc.stdout
 
 
 def test_every_builtin_component_file_is_bundled_where_the_catalog_looks() -> None:

@@ -115,17 +115,22 @@ UNUSED_QT_LIBRARIES = frozenset({
     "Qt6VirtualKeyboard", "Qt6VirtualKeyboardQml", "Qt6EglFSDeviceIntegration",
     "Qt6EglFsKmsSupport", "Qt6EglFsKmsGbmSupport", "Qt6WaylandCompositor",
     "Qt6WaylandEglCompositorHwIntegration", "Qt6WlShellIntegration", "Qt6PrintSupport",
-    "Qt6Sql", "Qt6OpenGLWidgets", "Qt6QuickWidgets",
+    "Qt6Sql", "Qt6QuickWidgets",
 })
 # Python modules nothing imports at run time (but that packages mention): trimmed from analysis.
+# tests/test_packaging.py imports the window's charts with these blocked, as in the bundle.
 EXCLUDED_MODULES = [
     "tkinter", "_tkinter", "turtle", "turtledemo", "idlelib", "lib2to3", "pydoc_data", "test",
     "unittest", "doctest", "pdb", "PyQt5", "PyQt6", "PySide2",
     # test tooling some libraries ship helpers for (eth_abi.tools imports hypothesis)
     "hypothesis", "eth_abi.tools", "pytest", "_pytest", "pytestqt",
     "setuptools", "pkg_resources", "distutils", "_distutils_hack", "pip",
+    # pyqtgraph's parts the charts never use (examples, 3D, notebooks, the Python console), and
+    # numpy's optional YAML config dump
+    "pyqtgraph.examples", "pyqtgraph.opengl", "pyqtgraph.jupyter", "pyqtgraph.console", "yaml",
     "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtQuickWidgets", "PySide6.QtQuickControls2",
-    "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets", "PySide6.QtPrintSupport", "PySide6.QtSql",
+    # (QtOpenGL and QtOpenGLWidgets stay: pyqtgraph, the window's charts, imports both at once)
+    "PySide6.QtPrintSupport", "PySide6.QtSql",
     "PySide6.QtDesigner", "PySide6.QtHelp", "PySide6.QtTest", "PySide6.QtUiTools",
     "PySide6.QtXml", "PySide6.QtConcurrent", "PySide6.QtPdf",
 ]
