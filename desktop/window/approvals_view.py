@@ -131,7 +131,8 @@ class ApprovalsView(QWidget):
 
     def sync(self) -> None:
         self.model.sync(self.controller.pending)
-        self.empty.setVisible(self.model.rowCount() == 0)
+        # the text changes, not the layout: the table does not jump when the last request goes
+        self.empty.setText("" if self.model.rowCount() else "Nothing is waiting for your approval.")
         self._show_selected()
 
     def selected(self) -> Any:
