@@ -181,3 +181,23 @@ async def test_many_runs_keep_the_memory_bounded(engine: Engine, client: EngineC
     while any(queries.log_lines(j) is None for j in ids) and time.monotonic() - started < 10:
         await asyncio.sleep(0.05)
     assert all(queries.log_lines(j) for j in ids)
+
+
+async def test_how_a_run_started_comes_from_its_record_once_recorded(engine: Engine) -> None:
+    """D6: the automations change adds jobs.started_by; rows that have it say how they started,
+    rows without it (older runs, or a database without the column) read as started from the GUI."""
+    from desktop.window.runs_model import started_by_label
+
+    def add(conn: sqlite3.Connection) -> None:
+        if "started_by" not in {r[1] for r in conn.execute("PRAGMA table_info(jobs)")}:
+            conn.execute("ALTER TABLE jobs ADD COLUMN started_by TEXT")
+        conn.executemany("INSERT INTO jobs (job_id, address, preset_name, mode, status, start_time, started_by) "
+                         "VALUES (?, '0xabc', 'Nightly', 'EXECUTE', 'SUCCEEDED', ?, ?)",
+                         [("by-schedule", 3.0, '{"kind": "schedule", "rule_id": "r1"}'),
+                          ("by-watch", 2.0, '{"kind": "file_watch"}'), ("old", 1.0, None)])
+    await engine.db.transaction(add)
+    runs = await engine.runs.page()
+    assert [(r.job_id, r.started_by) for r in runs] == [
+        ("by-schedule", {"kind": "schedule", "rule_id": "r1"}), ("by-watch", {"kind": "file_watch"}),
+        ("old", {"kind": "gui"})]
+    assert [started_by_label(r.started_by) for r in runs] == ["Schedule", "Folder watch", "GUI"]
