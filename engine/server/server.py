@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PairingHandler = Callable[[str], Awaitable[bool]]
-_LOOPBACK_ORIGIN = re.compile(r"^https?://(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d{1,5})?$", re.I)
+_LOOPBACK_ORIGIN = re.compile(r"\Ahttps?://(localhost|127(\.[0-9]{1,3}){3}|\[::1\])(:[0-9]{1,5})?\Z",
+                              re.I | re.ASCII)
 
 
 def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
