@@ -9,6 +9,7 @@ through the handler registry; one client's slow request never holds up another c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import re
@@ -69,7 +70,9 @@ class EngineServer:
         self.registry = registry
         self.auth = authenticator
         self._server: Server | None = None
-        self._connections: set[ClientConnection] = set()
+        # Insertion-ordered (a dict as an ordered set): the first unauthenticated one is the
+        # oldest, the one to close when a newcomer needs its slot.
+        self._connections: dict[ClientConnection, None] = {}
         # Accepted at the HTTP stage, not yet in _connections; weak, so that a handshake that
         # fails afterwards drops out by itself.
         self._handshaking: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
@@ -85,8 +88,10 @@ class EngineServer:
         self._server = await serve(
             self._run_connection, host, port,
             process_request=self._check_handshake,
-            max_size=config.max_frame_bytes,
-            max_queue=16,
+            # The limits of a connection that has not signed in yet (see _lift_limits): the
+            # inflated size of a compressed frame is bounded by max_size too.
+            max_size=min(PREAUTH_MAX_FRAME_BYTES, config.max_frame_bytes),
+            max_queue=PREAUTH_MAX_QUEUE,
             ping_interval=20, ping_timeout=20,
             close_timeout=5,
             server_header=f"Flowork-Engine/{self.engine.version}",
@@ -120,11 +125,24 @@ class EngineServer:
         # Handshakes accepted but not yet running count too, or a burst of simultaneous
         # connections would all pass the check before any of them is registered.
         count = len(self._connections) + len(self._handshaking)
-        if count >= config.max_connections:
-            log.warning("refused a connection: %d clients already connected", count)
+        if count >= config.max_connections and not self._evict_oldest_stranger():
+            log.warning("refused a connection: %d clients already connected, all signed in", count)
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections.\n")
         self._handshaking.add(connection)
         return None
+
+    def _evict_oldest_stranger(self) -> bool:
+        """Make room for a newcomer by closing the oldest connection that has not signed in
+        (nor waits for the pairing question). Signed-in owners are never closed for anyone:
+        strangers who fill every slot only push each other out."""
+        for conn in self._connections:
+            if not conn.owners and not conn.pairing:
+                log.info("closing %s to make room: the engine is full and it has not signed in",
+                         conn.label)
+                self._forget(conn)
+                conn.ws.transport.abort()  # at once: a closing handshake would hold the slot
+                return True
+        return False
 
     # -- connections -------------------------------------------------------------------------
 
@@ -136,7 +154,7 @@ class EngineServer:
         conn = ClientConnection(ws=ws, outbox=None, remote=_remote(ws))  # type: ignore[arg-type]
         conn.outbox = Outbox(ws.send, label=conn.label, limit=self.engine.config.outbox_limit)
         self._handshaking.discard(ws)
-        self._connections.add(conn)
+        self._connections[conn] = None
         writer = asyncio.create_task(self._write(conn), name=f"writer-{conn.id}")
         conn.watchdog = asyncio.get_running_loop().call_later(
             self.engine.config.auth_timeout_s, self._drop_if_anonymous, conn)
@@ -144,6 +162,14 @@ class EngineServer:
         try:
             async for message in ws:
                 await self._handle_frame(conn, message)
+                if conn.refused >= PREAUTH_MAX_REFUSED:
+                    # Read nothing more of it (what it queued meanwhile is dropped); the
+                    # refusals already answered go out first, then the close.
+                    conn.outbox.close()
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(asyncio.shield(writer), 2)
+                    await ws.close(1008, "too many refused frames before signing in")
+                    break
         except ConnectionClosed:
             pass
         finally:
@@ -179,7 +205,7 @@ class EngineServer:
             pass
 
     def _forget(self, conn: ClientConnection) -> None:
-        self._connections.discard(conn)
+        self._connections.pop(conn, None)
         for owner in conn.owners:
             peers = self._by_owner.get(owner)
             if peers is not None:
@@ -222,6 +248,8 @@ class EngineServer:
         except EngineError as exc:
             self._reply(conn, error_frame(exc, reply_type=reply_type, request_type=request_type,
                                           request_id=None), request_id)
+            if not conn.owners:
+                self._count_refusal(conn)
         except OutboxOverflow as exc:
             log.warning("closing %s: %s", conn.label, exc)
             await conn.ws.close(1013, "client too slow")
@@ -278,6 +306,24 @@ class EngineServer:
             log.warning("closing %s: %s", conn.label, exc)
             asyncio.ensure_future(conn.ws.close(1013, "client too slow"))
 
+    def _count_refusal(self, conn: ClientConnection) -> None:
+        """A connection that has not signed in gets a few refused frames (a GUI whose address
+        is not allowed sees the refusal), then it is closed: a stranger gets almost nothing of
+        the engine's time."""
+        conn.refused += 1
+        if conn.refused == PREAUTH_MAX_REFUSED:
+            log.info("closing %s: %d refused frames and no valid signed frame of an allowed owner",
+                     conn.label, conn.refused)
+
+    def _lift_limits(self, conn: ClientConnection) -> None:
+        """The first frame signed by an allowed owner: from now on the connection gets the
+        full frame size and queue (before, PREAUTH_MAX_FRAME_BYTES and PREAUTH_MAX_QUEUE)."""
+        ws = conn.ws
+        ws.protocol.max_message_size = self.engine.config.max_frame_bytes
+        messages = ws.recv_messages
+        messages.high, messages.low = AUTHENTICATED_MAX_QUEUE, AUTHENTICATED_MAX_QUEUE // 4
+        messages.maybe_resume()
+
     async def _authenticate(self, conn: ClientConnection, auth: Any) -> str:
         signer = self.auth.verify_signature(auth)
         owner = normalize_address(signer)
@@ -291,6 +337,8 @@ class EngineServer:
                 raise self.auth.not_authorized(signer)
         first = owner not in conn.owners
         if first:
+            if not conn.owners:
+                self._lift_limits(conn)
             conn.owners.add(owner)
             self._by_owner.setdefault(owner, set()).add(conn)
             if self.on_authenticated is not None:
@@ -341,6 +389,16 @@ class EngineServer:
     def connections_of(self, owner: str) -> list[ClientConnection]:
         return list(self._by_owner.get(normalize_address(owner), ()))
 
+
+# Until a connection has sent one frame signed by an allowed owner: frames of at most 64 KiB
+# (inflated size included: permessage-deflate stops at max_size, so a small frame that inflates
+# to megabytes costs 64 KiB of inflating, then the connection is closed with 1009), at most two
+# frames read ahead, and PREAUTH_MAX_REFUSED refused frames before it is closed. The GUI's
+# opening frames are a few hundred bytes each; its burst waits in the socket meanwhile.
+PREAUTH_MAX_FRAME_BYTES = 64 * 1024
+PREAUTH_MAX_QUEUE = 2
+PREAUTH_MAX_REFUSED = 4
+AUTHENTICATED_MAX_QUEUE = 16
 
 # Above this size a frame is decoded on a worker thread. Decoding is CPU work proportional to
 # the frame (the nesting check and the decoder's C parts hold the GIL wherever they run, but the
