@@ -207,6 +207,8 @@ class DesktopApp(QObject):
             self._resample_status(engine)
 
     async def _owners_changed(self, owners: list[str]) -> None:
+        if owners:
+            self.pairing.close_all()  # someone owns the engine now: no question is still open
         await self.config.save(owners=tuple(owners))
 
     def _apply_roots(self, roots: tuple[Path, ...]) -> None:

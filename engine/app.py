@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from engine import __version__
+from engine.auth.access import AccessRequest
 from engine.auth.frame_auth import FrameAuthenticator, OwnerList, normalize_address
 from engine.components.catalog import ComponentCatalog
 from engine.config import EngineConfig
@@ -212,6 +213,7 @@ class Engine:
 
     def set_owners(self, addresses: list[str]) -> None:
         self.owners.replace(addresses)
+        self.server.owners_changed()
 
     async def add_owner(self, address: str) -> None:
         self.owners.add(address)
@@ -220,8 +222,10 @@ class Engine:
             if inspect.isawaitable(saved):
                 await saved
 
-    def set_pairing_handler(self, handler: Callable[[str], Awaitable[bool]] | None) -> None:
-        """With an empty allow-list, `handler(address)` decides whether a new signer may pair."""
+    def set_pairing_handler(self, handler: Callable[[AccessRequest], Awaitable[bool]] | None) -> None:
+        """With an empty allow-list, `handler(request)` decides whether a new signer may pair;
+        the request says who asks and from where. One question at a time, bounded by
+        `pairing_timeout_s`; a denied address is not asked about for `pairing_cooldown_s`."""
         self.server.pairing_handler = handler
 
     def set_roots(self, roots: list[Path]) -> None:

@@ -55,6 +55,8 @@ class EngineConfig:
     max_node_runs: int = 10_000
     approval_timeout_s: float = 3600.0
     auth_timeout_s: float = 30.0  # a connection with no valid signed frame by then is closed
+    pairing_timeout_s: float = 60.0  # how long a pairing question waits for the user
+    pairing_cooldown_s: float = 600.0  # a denied address is not asked about again before this
 
     @property
     def url(self) -> str:
@@ -109,6 +111,8 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "max_node_runs": ("FLOWORK_MAX_NODE_RUNS", _parse_int),
     "approval_timeout_s": ("FLOWORK_APPROVAL_TIMEOUT_S", _parse_float),
     "auth_timeout_s": ("FLOWORK_AUTH_TIMEOUT_S", _parse_float),
+    "pairing_timeout_s": ("FLOWORK_PAIRING_TIMEOUT_S", _parse_float),
+    "pairing_cooldown_s": ("FLOWORK_PAIRING_COOLDOWN_S", _parse_float),
 }
 
 
@@ -144,6 +148,8 @@ def validate(config: EngineConfig) -> EngineConfig:
         raise ConfigError("The freshness window must be a positive number of seconds.")
     if config.auth_timeout_s <= 0:
         raise ConfigError("The sign-in timeout (auth_timeout_s) must be a positive number of seconds.")
+    if config.pairing_timeout_s <= 0 or config.pairing_cooldown_s < 0:
+        raise ConfigError("The pairing timeout must be positive and the pairing cool-down not negative.")
     for name in ("max_frame_bytes", "max_connections", "outbox_limit", "max_node_runs"):
         if getattr(config, name) < 1:
             raise ConfigError(f"Option '{name}' must be at least 1.")

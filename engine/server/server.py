@@ -22,6 +22,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HttpRequest, Response as HttpResponse
 
+from engine.auth.access import AccessRequest
 from engine.auth.frame_auth import FrameAuthenticator, normalize_address
 from engine.events import Event
 from engine.handlers.registry import HandlerRegistry, ReplyWhenReady, Request
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PairingHandler = Callable[[str], Awaitable[bool]]
+PairingHandler = Callable[[AccessRequest], Awaitable[bool]]
 _LOOPBACK_ORIGIN = re.compile(r"\Ahttps?://(localhost|127(\.[0-9]{1,3}){3}|\[::1\])(:[0-9]{1,5})?\Z",
                               re.I | re.ASCII)
 
@@ -77,7 +78,9 @@ class EngineServer:
         # fails afterwards drops out by itself.
         self._handshaking: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self._by_owner: dict[str, set[ClientConnection]] = {}
-        self._pairing: dict[str, asyncio.Future[bool]] = {}
+        # The one pairing question being asked (address, answer), if any: one dialog at a time.
+        self._pairing: tuple[str, asyncio.Future[bool]] | None = None
+        self._pairing_denied: dict[str, float] = {}  # address -> loop time its cool-down ends
         self.pairing_handler: PairingHandler | None = None
         self.on_authenticated: Callable[[ClientConnection, str, bool], None] | None = None
 
@@ -192,8 +195,10 @@ class EngineServer:
         if conn.owners:
             return
         timeout = self.engine.config.auth_timeout_s
-        if conn.pairing:  # the user is being asked; look again later
-            conn.watchdog = asyncio.get_running_loop().call_later(timeout, self._drop_if_anonymous, conn)
+        loop = asyncio.get_running_loop()
+        if conn.pairing and conn.pairing_until > loop.time():
+            # The user is being asked: wait for the answer, which is bounded (pairing_timeout_s).
+            conn.watchdog = loop.call_at(conn.pairing_until + 0.1, self._drop_if_anonymous, conn)
             return
         log.info("closing %s: no valid signed frame of an allowed owner within %g s", conn.label, timeout)
         asyncio.ensure_future(conn.ws.close(1008, "no valid signed frame in time"))
@@ -328,12 +333,7 @@ class EngineServer:
         signer = self.auth.verify_signature(auth)
         owner = normalize_address(signer)
         if not self.auth.owners.allows(signer):
-            conn.pairing = True
-            try:
-                paired = await self._pair(signer)
-            finally:
-                conn.pairing = False
-            if not paired:
+            if not await self._pair(conn, signer):
                 raise self.auth.not_authorized(signer)
         first = owner not in conn.owners
         if first:
@@ -345,28 +345,83 @@ class EngineServer:
                 self.on_authenticated(conn, owner, len(conn.owners) == 1)
         return signer
 
-    async def _pair(self, signer: str) -> bool:
-        """With an empty allow-list, ask the desktop app whether `signer` may pair."""
+    async def _pair(self, conn: ClientConnection, signer: str) -> bool:
+        """With an empty allow-list, ask the desktop app whether `signer` may pair.
+
+        One question at a time: while one address is being asked about, every other address is
+        refused at once (its frames are not held). A denied (or unanswered) address is refused
+        without asking for `pairing_cooldown_s`. The wait is bounded by `pairing_timeout_s`, and
+        the connection is spared the sign-in timeout for that long only."""
+        config = self.engine.config
         if self.pairing_handler is None or len(self.auth.owners) > 0:
             return False
         key = normalize_address(signer)
-        pending = self._pairing.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(self._ask_pairing(signer))
-            self._pairing[key] = pending
-            pending.add_done_callback(lambda _f: self._pairing.pop(key, None))
-        return await asyncio.shield(pending)
-
-    async def _ask_pairing(self, signer: str) -> bool:
-        assert self.pairing_handler is not None
-        try:
-            allowed = await asyncio.wait_for(self.pairing_handler(signer), timeout=300)
-        except Exception:  # noqa: BLE001 - a failed dialog means "not paired"
-            log.exception("pairing request for %s failed", signer)
+        loop = asyncio.get_running_loop()
+        if self._pairing_denied.get(key, 0.0) > loop.time():
             return False
-        if allowed:
-            await self.engine.add_owner(signer)
-        return bool(allowed)
+        if self._pairing is not None and self._pairing[0] != key:
+            return False  # someone else is being asked about right now
+        if self._pairing is None:
+            request = AccessRequest(signer, _origin(conn.ws), conn.remote)
+            answer = asyncio.ensure_future(self._ask_pairing(request))
+            self._pairing = (key, answer)
+            answer.add_done_callback(lambda _f: self._pairing_done(key, answer))
+        answer = self._pairing[1]
+        conn.pairing = True
+        conn.pairing_until = loop.time() + config.pairing_timeout_s
+        try:
+            return await asyncio.shield(answer)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if answer.cancelled() and not (task is not None and task.cancelling()):
+                return False  # the question became moot (owners_changed), not our cancellation
+            raise
+        finally:
+            conn.pairing = False
+
+    def _pairing_done(self, key: str, answer: asyncio.Future[bool]) -> None:
+        if self._pairing is not None and self._pairing[1] is answer:
+            self._pairing = None
+        allowed = not answer.cancelled() and answer.exception() is None and answer.result()
+        if not allowed:
+            loop = asyncio.get_running_loop()
+            self._pairing_denied[key] = loop.time() + self.engine.config.pairing_cooldown_s
+            now = loop.time()
+            for address, until in list(self._pairing_denied.items()):
+                if until <= now:
+                    del self._pairing_denied[address]
+
+    async def _ask_pairing(self, request: AccessRequest) -> bool:
+        assert self.pairing_handler is not None
+        timeout = self.engine.config.pairing_timeout_s
+        try:
+            allowed = await asyncio.wait_for(self.pairing_handler(request), timeout=timeout)
+        except asyncio.TimeoutError:
+            log.info("pairing request for %s was not answered within %g s", request.address, timeout)
+            return False
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a failed dialog means "not paired"
+            log.exception("pairing request for %s failed", request.address)
+            return False
+        if not allowed:
+            return False
+        # Looked at again on Allow: the question was asked while nobody owned the engine; if
+        # someone does by now, this answer is stale and adds no second owner.
+        if len(self.auth.owners) > 0 and not self.auth.owners.allows(request.address):
+            log.warning("pairing of %s was allowed after the engine got an owner; not added",
+                        request.address)
+            return False
+        await self.engine.add_owner(request.address)
+        return True
+
+    def owners_changed(self) -> None:
+        """The allow-list changed outside pairing: a question still open is moot once someone
+        owns the engine (its dialog closes; the waiting frames are refused)."""
+        if self._pairing is not None and len(self.auth.owners) > 0:
+            key, answer = self._pairing
+            if not self.auth.owners.allows(key):
+                answer.cancel()
 
     # -- events ------------------------------------------------------------------------------
 
@@ -405,6 +460,13 @@ AUTHENTICATED_MAX_QUEUE = 16
 # Python-level checks then yield to the loop every few milliseconds); below it, the thread hop
 # would cost more than the parse.
 OFFLOAD_FRAME_CHARS = 64 * 1024
+
+
+def _origin(ws: ServerConnection) -> str | None:
+    try:
+        return ws.request.headers.get("Origin") if ws.request is not None else None
+    except Exception:  # noqa: BLE001 - two Origin headers were refused at the handshake
+        return None
 
 
 def _remote(ws: ServerConnection) -> str:
