@@ -158,7 +158,8 @@ class DesktopApp(QObject):
         settings = self.config.settings
         config = EngineConfig(host="127.0.0.1", port=settings.port, engine_id=self.engine_id,
                               data_dir=self.config.data_dir, log_dir=self.config.log_dir,  # type: ignore[arg-type]
-                              owners=settings.owners, roots=self.folders.roots)
+                              owners=settings.owners, roots=self.folders.roots,
+                              protected=(self.config.folder,))
         return Engine(config, key_source=self.key_source)
 
     def _wire(self, engine: Engine) -> None:

@@ -17,11 +17,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+import platformdirs
+
 from engine import __version__
 from engine.auth.access import AccessRequest
 from engine.auth.frame_auth import FrameAuthenticator, OwnerList, normalize_address
 from engine.components.catalog import ComponentCatalog
-from engine.config import EngineConfig
+from engine.config import APP_NAME, CONFIG_FILE, EngineConfig
 from engine.events import Delivery, Event, EventBus, Listener
 from engine.files import SharedFolders
 from engine.handlers import build_registry
@@ -30,7 +32,7 @@ from engine.status import EngineStatus, ResourceSampler
 from engine.store.db import Database
 from engine.store.history import HistoryStore
 from engine.store.presets import PresetsStore
-from engine.store.secret_key import KeySource, load_or_create_key
+from engine.store.secret_key import KEY_FILE, KeySource, load_or_create_key
 from engine.store.settings import SettingsStore
 from engine.store.variables import VariablesStore
 from engine.workers import Workers
@@ -56,7 +58,7 @@ class Engine:
         self.version = __version__
         self.bus = EventBus()
         self.owners = OwnerList.of(config.owners)
-        self.shared_folders = SharedFolders(config.roots)
+        self.shared_folders = SharedFolders(config.roots, protected=self.own_folders)
         self.components = ComponentCatalog(config.data_dir / "components")
         self.workers = Workers()  # blocking CPU work, off the loop (see engine/workers.py)
         self._key_source = key_source
@@ -230,6 +232,21 @@ class Engine:
 
     def set_roots(self, roots: list[Path]) -> None:
         self.shared_folders.replace(roots)
+
+    def own_folders(self) -> list[tuple[Path, str]]:
+        """What no shared folder ever reaches, whatever is shared (engine/files.py checks it by
+        identity): the data folder (database, secrets key, config.json), the log folder, the
+        desktop app's config folder (its secrets fallback file) and the keyring's file backends."""
+        config = self.config
+        data = config.data_dir
+        own = [(data, "the engine's data folder"),
+               (config.resolved_log_dir(), "the engine's log folder"),
+               (Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)), "the desktop app's config folder"),
+               (Path(platformdirs.user_data_dir("python_keyring", appauthor=False)), "the keyring's fallback files")]
+        own += [(folder, "the desktop app's config folder") for folder in config.protected]
+        own += [(data / name, "the engine's data folder")
+                for name in (KEY_FILE, DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm", CONFIG_FILE)]
+        return own
 
     @property
     def roots(self) -> tuple[Path, ...]:

@@ -55,6 +55,9 @@ class EngineConfig:
     max_node_runs: int = 10_000
     approval_timeout_s: float = 3600.0
     auth_timeout_s: float = 30.0  # a connection with no valid signed frame by then is closed
+    # Folders never reachable through a share besides the engine's own (the desktop app adds
+    # its config folder); set in code, not an option.
+    protected: tuple[Path, ...] = ()
     pairing_timeout_s: float = 60.0  # how long a pairing question waits for the user
     pairing_cooldown_s: float = 600.0  # a denied address is not asked about again before this
 
