@@ -21,6 +21,7 @@ import json
 import logging
 import random
 import time
+import traceback
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
@@ -67,7 +68,7 @@ def encode_payload(payload: Any, masker: Masker, copies_needed: int) -> tuple[st
             copies.append(payload)
     else:
         copies = [payload] if copies_needed else []
-    return masker.text(raw), len(raw.encode("utf-8")), copies
+    return masker.json_text(raw), len(raw.encode("utf-8")), copies
 
 
 def is_small(value: Any, budget: int = 2000) -> bool:
@@ -496,8 +497,10 @@ class Job:
         except Exception as exc:  # noqa: BLE001 - a module's failure, reported
             failed = self.masker.text(_describe(exc))
             if not isinstance(exc, (ModuleError, TemplateError, TimeoutError, JobCancelled)):
-                log.info("job %s node %s (%s) raised", self.job_id, node.id, node.module_id,
-                         exc_info=exc if log.isEnabledFor(logging.DEBUG) else None)
+                # The traceback's text, masked: it quotes the exception's message.
+                trace = ("\n" + self.masker.text("".join(traceback.format_exception(exc)))
+                         if log.isEnabledFor(logging.DEBUG) else "")
+                log.info("job %s node %s (%s) raised%s", self.job_id, node.id, node.module_id, trace)
         elapsed_ms = (time.perf_counter() - clock) * 1000.0
         if failed is not None:
             self._metric(node, "ERROR", run_seq=run_seq, elapsed_ms=elapsed_ms,
