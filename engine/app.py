@@ -35,6 +35,8 @@ from engine.store.presets import PresetsStore
 from engine.store.secret_key import KEY_FILE, KeySource, load_or_create_key
 from engine.store.settings import SettingsStore
 from engine.store.variables import VariablesStore
+from engine.storage_files import (PRIVATE_DIR, PRIVATE_FILE, create_private_file, make_private_dir,
+                                  restrict)
 from engine.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -137,7 +139,14 @@ class Engine:
     def _prepare_data_dir(self) -> None:
         folder = self.config.data_dir
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            make_private_dir(folder)
+            fixed = [str(p) for p, mode in [(folder, PRIVATE_DIR)] + [
+                (folder / name, PRIVATE_FILE) for name in (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm",
+                                                           CONFIG_FILE, KEY_FILE)] if restrict(p, mode)]
+            if fixed:
+                log.warning("other users of this computer could read %s; restricted to the owner "
+                            "only (folders 0700, files 0600)", ", ".join(fixed))
+            create_private_file(folder / DB_FILE)
             probe = folder / f".write-test-{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()

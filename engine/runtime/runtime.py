@@ -35,6 +35,14 @@ MODULE_THREADS = 32
 REMEMBER_INTERRUPTED = 100
 
 
+def job_id_taken(job_id: str) -> EngineError:
+    """The one answer for a job id that cannot start a run, whoever's it is and whether it runs
+    or ran: job ids are global, but whether another owner's job exists (or still runs) is not
+    for the asker to learn."""
+    return EngineError(ErrorCode.CONFLICT, f"The job id '{job_id}' cannot start a new run; every "
+                       f"run needs a new job_id.", job_id=job_id)
+
+
 class Runtime:
     def __init__(self, engine: "Engine") -> None:
         self.engine = engine
@@ -110,8 +118,7 @@ class Runtime:
         if mode not in MODES:
             raise EngineError.invalid("mode", "must be 'EXECUTE' or 'SIMULATE'")
         if job_id in self.jobs or job_id in self._starting:
-            raise EngineError(ErrorCode.CONFLICT, f"A job with the id '{job_id}' is already running; "
-                              f"every run needs a new job_id.", job_id=job_id)
+            raise job_id_taken(job_id)
         self._starting.add(job_id)
         try:
             graph = parse_workflow(workflow)
@@ -119,8 +126,7 @@ class Runtime:
             modules = await self._load_modules(graph, "workflow_data")
             assert self.store is not None
             if job_id in self._used_ids:
-                raise EngineError(ErrorCode.CONFLICT, f"The job id '{job_id}' was already used "
-                                  f"by an earlier run; every run needs a new job_id.", job_id=job_id)
+                raise job_id_taken(job_id)
             renderer, masker, settings = await self._owner_context(owner, uses_variables(graph))
             job = Job(self, owner=owner, job_id=job_id, graph=graph, modules=modules, mode=mode,
                       initial_payload=initial_payload, preset_name=preset_name,

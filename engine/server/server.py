@@ -121,7 +121,11 @@ class EngineServer:
         if not hmac.compare_digest(given.encode("utf-8"), self.auth.engine_id.encode("utf-8")):
             log.info("refused a connection from %s: wrong or missing engineId", _remote(connection))
             return connection.respond(HTTPStatus.FORBIDDEN, "Wrong or missing engineId.\n")
-        origin = request.headers.get("Origin")
+        origins = request.headers.get_all("Origin")
+        if len(origins) > 1:  # a browser sends one; two make "the" origin ambiguous
+            log.info("refused a connection from %s: %d Origin headers", _remote(connection), len(origins))
+            return connection.respond(HTTPStatus.BAD_REQUEST, "More than one Origin header.\n")
+        origin = origins[0] if origins else None
         if not origin_allowed(origin, config.origins):
             log.info("refused a connection from origin %r", origin)
             return connection.respond(HTTPStatus.FORBIDDEN, "Origin not allowed.\n")
