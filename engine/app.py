@@ -29,7 +29,7 @@ from engine.files import SharedFolders
 from engine.handlers import build_registry
 from engine.server.server import EngineServer
 from engine.status import EngineStatus, ResourceSampler
-from engine.store.db import Database
+from engine.store.db import Database, disk_full_message
 from engine.store.history import HistoryStore
 from engine.store.presets import PresetsStore
 from engine.store.secret_key import KEY_FILE, KeySource, load_or_create_key
@@ -97,6 +97,11 @@ class Engine:
             await self.db.open()
         except Exception as exc:
             await self.db.close()
+            full = await asyncio.to_thread(disk_full_message, self.config.data_dir)
+            if full is not None:
+                raise EngineStartError(f"{full} Free some space on that disk (or choose another "
+                                       f"data folder with --data-dir) and start again.",
+                                       reason="data_dir") from exc
             raise EngineStartError(f"The engine cannot open its database in {self.config.data_dir}: {exc}.",
                                    reason="data_dir") from exc
         try:
@@ -151,6 +156,11 @@ class Engine:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
+            full = disk_full_message(folder) if exc.errno == errno.ENOSPC else None
+            if full is not None:
+                raise EngineStartError(f"{full} Free some space on that disk (or choose another "
+                                       f"data folder with --data-dir) and start again.",
+                                       reason="data_dir") from None
             raise EngineStartError(f"The data folder {folder} is not writable ({exc.strerror}); "
                                    f"choose another with --data-dir.", reason="data_dir") from None
 

@@ -299,6 +299,10 @@ class EngineServer:
             if ready is not None:
                 try:
                     await ready
+                except EngineError as exc:  # what was to be confirmed did not happen: say why
+                    frame = error_frame(exc, reply_type=frame.get("type"),
+                                        request_type=frame.get("request_type"),
+                                        request_id=frame.get("request_id"))
                 except Exception:  # noqa: BLE001 - the reply still goes out; the log has the cause
                     log.exception("waiting to reply to %r failed", frame.get("request_type"))
             if previous is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -135,9 +136,11 @@ class Database:
                 raise EngineError(ErrorCode.STORAGE,
                                   f"The engine's data folder {folder} is read-only; nothing was saved. "
                                   "Make the folder writable and try again.") from None
-            if "disk" in str(exc) and "full" in str(exc):
-                raise EngineError(ErrorCode.STORAGE,
-                                  "The disk is full; nothing was saved. Free some space and try again.") from None
+            full = disk_full_message(folder)
+            if ("disk" in str(exc) and "full" in str(exc)) or (
+                    full and getattr(exc, "sqlite_errorname", "").startswith("SQLITE_IOERR")):
+                raise EngineError(ErrorCode.STORAGE, (full or f"The disk holding {folder} is full.")
+                                  + " Nothing was saved. Free some space and try again.") from None
             if getattr(exc, "sqlite_errorname", "").startswith("SQLITE_IOERR"):
                 # A write the operating system refused (a folder made read-only or immutable
                 # under the running engine, a failing disk): the transaction was rolled back.
@@ -169,6 +172,41 @@ class Database:
             await self.run(_close)
             self._conn = None
         self._executor.shutdown(wait=True)
+
+
+# What the database needs to open and write a little: its WAL index (-shm, 32 KiB), room to
+# checkpoint the WAL into the file, and a margin for the next transactions.
+OPEN_MARGIN_BYTES = 1024 * 1024
+
+
+def space_needed(folder: Path) -> int:
+    wal = folder / "engine.sqlite3-wal"
+    try:
+        wal_size = wal.stat().st_size
+    except OSError:
+        wal_size = 0
+    return wal_size + 32 * 1024 + OPEN_MARGIN_BYTES
+
+
+def disk_full_message(folder: Path) -> str | None:
+    """'The disk holding ... is full: N free, the engine needs at least M.' when it is."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    needed = space_needed(folder)
+    if free >= needed:
+        return None
+    return (f"The disk holding the engine's data folder {folder} is full: {_size(free)} free, and the "
+            f"engine needs at least {_size(needed)} to open and write its database.")
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} bytes"
 
 
 def _is_new(conn: sqlite3.Connection) -> bool:

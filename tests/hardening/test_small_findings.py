@@ -7,7 +7,9 @@ import http.server
 import json
 import logging
 import os
+import shutil
 import stat
+import subprocess
 import threading
 import sys
 import time
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.app import Engine
+from engine.app import Engine, EngineStartError
 from engine.auth.frame_auth import AUTH_MESSAGE_PREFIX
 from engine.client import EngineClient
 from tests.conftest import Wallet
@@ -240,3 +242,61 @@ async def test_http_request_follows_only_http_and_https_redirects(client: Engine
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- a full disk -------------------------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real 3 MiB file system (tmpfs) for the data folder; needs root to mount."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a small tmpfs needs root (and mount); this machine's user is not root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    with open(filler, "wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        except OSError:
+            pass
+    return filler
+
+
+async def test_on_a_full_disk_a_job_start_is_refused_and_a_restart_says_how_much_space(
+        make_engine, owner: Wallet, small_disk: Path) -> None:
+    data = small_disk / "data"
+    engine = await make_engine(data_dir=data)
+    wf = workflow([node("t", "manual_trigger"), node("s", "set_data", data={"x": 1})], [edge("t", "s")])
+    async with await EngineClient.connect(engine.url, owner.key) as client:
+        await start(client, wf)  # room enough: started and recorded
+        filler = fill(small_disk)
+        reply = await client.request("execute_workflow", check=False, job_id="on-a-full-disk",
+                                     workflow_data=wf, initial_payload={}, mode="EXECUTE")
+        assert reply["code"] == "storage_error" and "started" not in reply.get("error", ""), reply
+        assert "full" in reply["error"], reply
+    await engine.stop()
+    # A restart on the full disk says so, with the space it needs.
+    with pytest.raises(EngineStartError) as refused:
+        await make_engine(data_dir=data)
+    text = str(refused.value)
+    assert "is full" in text and "needs at least" in text and "free" in text, text
+    assert "check that the folder is writable" not in text
+    filler.unlink()
+    again = await make_engine(data_dir=data)
+    async with await EngineClient.connect(again.url, owner.key) as client:
+        status = await client.request("request_job_status", job_id="on-a-full-disk", check=False)
+        assert status["code"] == "not_found"  # never acknowledged, never recorded
+        assert final(await collect(client, await start(client, wf)))["status"] == "SUCCEEDED"
