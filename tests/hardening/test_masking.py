@@ -99,7 +99,7 @@ async def test_module_errors_and_logs_never_carry_a_secret_in_any_form(
             with catch_logs(logging.DEBUG) as logs:
                 job_id = await start(client, wf)
                 status = final(await collect(client, job_id))
-                assert status["status"] == "FAILED" and "unknown method" in status["error"], status
+                assert status["status"] == "FAILED" and "********" in status["error"], status
                 reply = await client.request("request_job_status", job_id=job_id)
             texts = "\n".join(client.texts or []) + json.dumps(reply) + logs.text()
         for handler in logging.getLogger().handlers:

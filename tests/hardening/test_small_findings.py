@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.server
 import json
 import logging
@@ -92,7 +93,9 @@ async def test_file_descriptor_exhaustion_cannot_flood_the_log(tmp_path: Path) -
         for writer in held:
             writer.close()
     finally:
-        proc.terminate()
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
         await proc.wait()
     text = (logs / "flowork-engine.log").read_text(encoding="utf-8")
     stamps = [datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
