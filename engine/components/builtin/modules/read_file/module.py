@@ -4,6 +4,7 @@ folder's handle (engine/files.py), never by a path checked beforehand."""
 
 import base64
 
+from engine.protocol.errors import EngineError
 from engine.runtime.context import ModuleError
 
 MAX_BYTES = 16 * 1024 * 1024
@@ -13,7 +14,10 @@ def run(ctx, payload):
     path = ctx.config.get("path")
     if not isinstance(path, str) or not path.strip():
         raise ModuleError("'path' is required")
-    raw, real = ctx.shared_files.read_bytes(path.strip(), MAX_BYTES)
+    try:
+        raw, real = ctx.shared_files.read_bytes(path.strip(), MAX_BYTES)
+    except EngineError as exc:  # the engine's sentence, as the node's error (not its class name)
+        raise ModuleError(exc.message) from None
     size = len(raw)
     encoding = (ctx.config.get("encoding") or "utf-8").lower()
     if encoding == "base64":

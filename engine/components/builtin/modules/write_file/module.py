@@ -4,6 +4,7 @@ worker thread, through the shared folder's handle (engine/files.py). SIMULATE wr
 import base64
 import json
 
+from engine.protocol.errors import EngineError
 from engine.runtime.context import ModuleError
 
 MAX_BYTES = 64 * 1024 * 1024
@@ -22,7 +23,10 @@ def run(ctx, payload):
     path = ctx.config.get("path")
     if not isinstance(path, str) or not path.strip():
         raise ModuleError("'path' is required")
-    real = ctx.resolve_path(path.strip(), must_exist=False)
+    try:
+        real = ctx.resolve_path(path.strip(), must_exist=False)
+    except EngineError as exc:  # the engine's sentence, as the node's error (not its class name)
+        raise ModuleError(exc.message) from None
     text = _content(ctx, payload)
     encoding = (ctx.config.get("encoding") or "utf-8").lower()
     try:
@@ -40,7 +44,10 @@ def run(ctx, payload):
         return payload
     ctx.raise_if_cancelled()
     # Through the shared folder's handle: the check is of what is opened, not of `real`.
-    real = ctx.shared_files.write_bytes(path.strip(), raw, append=append)
+    try:
+        real = ctx.shared_files.write_bytes(path.strip(), raw, append=append)
+    except EngineError as exc:
+        raise ModuleError(exc.message) from None
     payload["data"]["file_path"] = str(real)
     payload["data"]["bytes_written"] = len(raw)
     ctx.log(f"Wrote {len(raw)} bytes to {real}.")
