@@ -498,6 +498,8 @@ def _write_by_path(real: Path, data: bytes, append: bool) -> Path:
     from engine.storage_files import atomic_write_bytes
     if real.is_dir():
         raise EngineError(ErrorCode.INVALID_FIELD, f"{real} is a folder, not a file.", field="path")
+    if not real.parent.is_dir():
+        raise EngineError(ErrorCode.NOT_FOUND, f"The path {real} does not exist.")
     if append:
         with open(real, "ab") as handle:
             handle.write(data)

@@ -8,7 +8,6 @@ import json
 import logging
 import textwrap
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote, quote_plus
 
 from engine.client import EngineClient

@@ -5,10 +5,8 @@ owner lists, reads and writes. Nothing outside may ever be shown, read or writte
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import ctypes.util
-import os
 import sys
 import threading
 from pathlib import Path

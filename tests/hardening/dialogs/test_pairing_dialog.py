@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 from desktop.pairing import PairingController
-from engine.client import EngineClient, EngineReplyError
+from engine.client import EngineClient
 from tests.conftest import EngineFactory, Wallet
 from tests.desktop.conftest import wait_until
 
