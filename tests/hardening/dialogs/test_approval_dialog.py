@@ -4,6 +4,10 @@ asks; the desktop app's real dialog (offscreen) shows it."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
@@ -74,3 +78,25 @@ async def test_workflow_text_is_plain_and_keys_typed_elsewhere_never_approve(mak
         # Asked for (the tray menu, the notification): the dialog then comes to the front.
     elsewhere.close()
     elsewhere.deleteLater()
+
+
+def test_on_a_real_display_an_unasked_request_does_not_take_the_focus(tmp_path) -> None:
+    """On Xvfb (xcb, a real X server), in its own process: the approval dialog of a request
+    that just arrived leaves the focus where the person is typing; asked for, it takes it."""
+    from tests.conftest import REPO_ROOT, require_tool
+    from tests.desktop.test_desktop_xvfb_smoke import start_xvfb
+    server, number = start_xvfb(require_tool("Xvfb"), tmp_path / "xvfb.log")
+    try:
+        env = {**os.environ, "DISPLAY": f":{number}", "QT_QPA_PLATFORM": "xcb"}
+        done = subprocess.run([sys.executable, "-m", "tests.hardening.dialogs.focus_probe"],
+                              cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        seen = json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert seen["typing_active_before"], seen
+    assert seen["dialog_visible"] and seen["typing_active_after"] and seen["focus_still_typing"], seen
+    assert not seen["dialog_active_after"], seen
+    assert seen["dialog_active_when_asked"] and seen["focus_on_reject_when_asked"], seen
+    assert seen["answers"] == 0, seen  # nothing was answered by any of this
