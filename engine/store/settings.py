@@ -20,6 +20,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "history_max_jobs": 500,
     "history_max_bytes": 256 * 1024 * 1024,
     "history_payload_preview_bytes": 64 * 1024,
+    # The global error workflow (engine/triggers/error_workflow.py): when a run of the owner
+    # fails, start this preset of theirs with what failed.
+    "global_error_handler_enabled": False,
+    "global_error_workflow_preset": "",
 }
 MAX_SETTINGS_BYTES = 256 * 1024
 
