@@ -23,13 +23,14 @@ def triggered(trigger_id: str, trigger_module: str, **config: Any) -> dict[str, 
 
 
 async def next_run_end(client: EngineClient, *, kind: str | None = None, timeout: float = 20.0,
-                       status: tuple[str, ...] = TERMINAL) -> dict[str, Any]:
+                       status: tuple[str, ...] = TERMINAL, job_id: str | None = None) -> dict[str, Any]:
     """The next terminal workflow_status_update of a run started by an automation."""
     def wanted(event: dict[str, Any]) -> bool:
         data = event.get("status_data") or {}
         by = data.get("started_by") or {}
         return (data.get("status") in status and by.get("kind") != "gui"
-                and (kind is None or by.get("kind") == kind))
+                and (kind is None or by.get("kind") == kind)
+                and (job_id is None or event.get("job_id") == job_id))
     return await client.next_event("workflow_status_update", timeout=timeout, where=wanted)
 
 
