@@ -258,3 +258,20 @@ async def test_skip_overlap_answers_429_while_a_run_is_going(engine, client) -> 
         async with http.post(rule["webhook_url"]) as response:
             assert response.status == 429
             assert "still going" in (await response.json())["error"]
+
+
+def test_webhook_options_from_the_command_line_environment_and_file(tmp_path) -> None:
+    from engine.cli import parse_config
+    from engine.config import ConfigError, load_config
+    config, _ = parse_config(["--data-dir", str(tmp_path), "--no-webhooks", "--webhook-port", "4000",
+                              "--webhook-host", "0.0.0.0"])
+    assert (config.webhooks, config.webhook_port, config.webhook_host) == (False, 4000, "0.0.0.0")
+    config = load_config({"data_dir": str(tmp_path)}, environ={"FLOWORK_WEBHOOKS": "false",
+                                                              "FLOWORK_WEBHOOK_PORT": "4001"})
+    assert (config.webhooks, config.webhook_port) == (False, 4001)
+    (tmp_path / "config.json").write_text('{"webhook_port": 4002, "webhook_max_body": 2048}')
+    config = load_config({"data_dir": str(tmp_path)}, environ={})
+    assert (config.webhooks, config.webhook_port, config.webhook_max_body) == (True, 4002, 2048)
+    for bad in ({"webhook_port": "70000"}, {"webhooks": "maybe"}, {"webhook_port": "12345"}):
+        with pytest.raises(ConfigError):
+            load_config({"data_dir": str(tmp_path), **bad}, environ={})
