@@ -149,7 +149,9 @@ class Engine:
             store=TriggersStore(self.db, key), presets=self.presets,
             find_component=lambda module_id: self.runtime.loader.find(module_id) if self.runtime else None,
             shared_folders=self.shared_folders, starter=starter, variables=self.variables,
-            publish=lambda owner, frame, delivery: self.publish_to_owner(owner, frame, delivery),
+            # The list is whole each time: a newer one replaces one still queued for a client.
+            publish=lambda owner, frame, delivery: self.bus.publish(
+                Event(normalize_address(owner), frame, delivery, "triggers_list")),
             webhook=WebhookConfig(config.webhooks, config.webhook_host, config.webhook_port,
                                   config.webhook_max_body))
         await self.automations.start()

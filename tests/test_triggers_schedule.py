@@ -267,3 +267,14 @@ async def test_the_schedule_arithmetic_follows_cron_across_dst() -> None:
     start = datetime(2030, 1, 1, tzinfo=ZoneInfo("UTC")).timestamp()
     assert bounded.next_after(time.time()) == start
     assert bounded.next_after(start + 2 * 3600) is None
+
+
+async def test_a_preset_the_runtime_refuses_disables_its_rule(engine, client) -> None:
+    broken = every_second()
+    broken["nodes"].append(node("z", "not_installed_anywhere"))
+    await save(client, "Broken", broken)
+    pushed = await client.next_event("triggers_list_response", timeout=10,
+                                     where=lambda f: f["triggers"] and f["triggers"][0].get("disabled_reason"))
+    reason = pushed["triggers"][0]["disabled_reason"]
+    assert "cannot run" in reason and "not_installed_anywhere" in reason
+    assert pushed["triggers"][0]["enabled"] is False

@@ -301,7 +301,13 @@ class Automations:
 
     async def _activate(self, record: RuleRecord, starting: float | None = None) -> None:
         key = (record.owner, record.preset_name)
-        gate = OverlapGate(_policy_or_default(record), lambda end, rid=record.rule_id: self._run_ended(rid, end))
+        old = self.rules.get(record.rule_id)
+        if old is not None:  # a re-saved or re-enabled rule keeps counting the runs still going
+            gate = old.gate
+            gate.policy = _policy_or_default(record)
+        else:
+            gate = OverlapGate(_policy_or_default(record),
+                               lambda end, rid=record.rule_id: self._run_ended(rid, end))
         rule = ActiveRule(record, None, gate, problem=record.disabled_reason)
         self.rules[record.rule_id] = rule
         if record.disabled_reason is not None:
@@ -544,9 +550,12 @@ class Automations:
         try:
             fire = await rule.gate.fire(new_job_id(_JOB_PREFIX[kind]), event, launch)
         except EngineError as exc:
-            log.warning("automation %s could not start a run: %s", record.rule_id, exc.message)
-            if exc.code == ErrorCode.NOT_FOUND and "module" in exc.message:
-                await self._disable(rule, exc.message)
+            # The saved preset cannot run (a module removed, a graph the runtime refuses): it
+            # would fail the same way at every fire, so the rule stops and says why.
+            if exc.code != ErrorCode.CONFLICT:
+                await self._disable(rule, f"its preset cannot run: {exc.message}")
+            else:
+                log.warning("automation %s could not start a run: %s", record.rule_id, exc.message)
             raise
         if fire.outcome == "skipped":
             log.info("automation %s: %s", record.rule_id, fire.reason)
