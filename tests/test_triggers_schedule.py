@@ -278,3 +278,13 @@ async def test_a_preset_the_runtime_refuses_disables_its_rule(engine, client) ->
     reason = pushed["triggers"][0]["disabled_reason"]
     assert "cannot run" in reason and "not_installed_anywhere" in reason
     assert pushed["triggers"][0]["enabled"] is False
+
+
+async def test_trigger_nodes_run_by_hand_pass_the_payload_on(engine, client) -> None:
+    from tests.runtime_support import final, run
+    for module in ("schedule_trigger", "webhook_trigger", "file_watch_trigger"):
+        job_id, events = await run(client, triggered("t", module), initial_payload={"x": 1})
+        assert final(events)["status"] == "SUCCEEDED"
+        assert final(events)["result"]["data"] == {"x": 1, "marked": True}
+        assert any(e["type"] == "log" and "Run by hand" in e["message"] for e in events)
+    assert await triggers(client) == []  # running is not saving: no rule
