@@ -288,3 +288,27 @@ async def test_trigger_nodes_run_by_hand_pass_the_payload_on(engine, client) -> 
         assert final(events)["result"]["data"] == {"x": 1, "marked": True}
         assert any(e["type"] == "log" and "Run by hand" in e["message"] for e in events)
     assert await triggers(client) == []  # running is not saving: no rule
+
+
+async def test_the_terminal_client_signs_a_preset_and_follows_its_runs(engine, owner) -> None:
+    """`python -m engine.client save_preset` as a person types it: the preset's signature is
+    made for them; --follow shows the runs the schedule starts."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from tests.conftest import REPO_ROOT
+    from tests.output_process import OutputProcess
+    fields = json.dumps({"name": "From a terminal", "workflow_data": every_second()})
+    env = {**os.environ, "FLOWORK_PRIVATE_KEY": owner.key}
+    process = OutputProcess([sys.executable, "-m", "engine.client", "--url", engine.url, "--follow",
+                             "save_preset", fields], env, REPO_ROOT)
+    try:  # the engine runs on this loop: wait in threads
+        await asyncio.to_thread(process.wait_for, r'"status": "Preset \'From a terminal\' saved\."', 60)
+        await asyncio.to_thread(process.wait_for, r'"started_by": \{"kind": "schedule"', 60)
+    finally:
+        await asyncio.to_thread(process.stop, 10)
+    listed = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "engine.client", "--url", engine.url, "request_triggers"],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert json.loads(listed.stdout)["triggers"][0]["preset_name"] == "From a terminal"
