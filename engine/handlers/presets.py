@@ -72,9 +72,6 @@ def _preset_signer(workflow: dict[str, Any], signature: str, owner: str) -> tupl
 async def save_preset(req: Request) -> dict[str, Any]:
     name, workflow, signature = req.fields["name"], req.fields["workflow_data"], req.fields["signature"]
     workflow_parts(workflow)
-    automations = req.engine.automations
-    # A trigger node that cannot work is refused before anything is saved.
-    specs = await automations.check_workflow(workflow) if automations is not None else []
     try:
         # Serializing a large workflow is CPU work: keep it off the event loop.
         signer, workflow_text = await req.engine.workers.run(_preset_signer, workflow, signature, req.owner)
@@ -85,6 +82,9 @@ async def save_preset(req: Request) -> dict[str, Any]:
         raise EngineError(ErrorCode.AUTH_SIGNATURE, "The preset signature does not match the "
                           "signed-in address (the workflow may have changed after signing); "
                           "nothing was saved.")
+    automations = req.engine.automations
+    # A trigger node that cannot work is refused before anything is saved.
+    specs = await automations.check_workflow(workflow) if automations is not None else []
     version = await req.engine.presets.save(req.owner, name, RawJSON(workflow_text), signature)
     if automations is not None:
         await automations.preset_saved(req.owner, name, version, workflow, specs)

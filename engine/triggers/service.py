@@ -62,6 +62,7 @@ class Automations:
         self.webhook_config = webhook
         self.rules: dict[str, ActiveRule] = {}
         self._workflows: dict[tuple[str, str], dict[str, Any]] = {}
+        self._versions: dict[tuple[str, str], int] = {}  # the preset version each sync followed
         self._tokens: dict[bytes, str] = {}       # sha256(token) -> rule_id
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._watches: dict[str, FolderWatch] = {}
@@ -180,6 +181,9 @@ class Automations:
     async def preset_saved(self, owner: str, name: str, version: int, workflow: dict[str, Any],
                            specs: list[RuleSpec]) -> None:
         key = (owner, name)
+        if version < self._versions.get(key, 0):
+            return  # a newer save of the same preset already synced its rules (two saves raced)
+        self._versions[key] = version
         had = any(r.record.preset_name == name and r.owner == owner for r in self.rules.values())
         if not specs and not had:
             return
@@ -197,6 +201,7 @@ class Automations:
     async def preset_deleted(self, owner: str, name: str) -> None:
         removed = await self._store.remove_preset(owner, name)
         self._workflows.pop((owner, name), None)
+        self._versions.pop((owner, name), None)
         for rule_id in removed:
             await self._deactivate(rule_id, forget=True)
         if removed:
