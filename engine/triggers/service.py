@@ -163,7 +163,8 @@ class Automations:
         for spec in specs:
             name = node_name(workflow, spec.node_id)
             try:
-                parsed = parse(spec.kind, spec.config, time.time())
+                # Off the loop: a time zone seen for the first time is read from disk.
+                parsed = await asyncio.to_thread(parse, spec.kind, spec.config, time.time())
             except RuleError as exc:
                 raise EngineError(ErrorCode.INVALID_FIELD, f"The trigger node '{name}' cannot "
                                   f"work: {exc}. Nothing was saved.", field=exc.field,
@@ -319,7 +320,7 @@ class Automations:
             return
         problem = None
         try:
-            rule.parsed = parse(record.kind, record.config, record.created_at)
+            rule.parsed = await asyncio.to_thread(parse, record.kind, record.config, record.created_at)
             gate.policy = rule.parsed.policy
         except RuleError as exc:
             problem = f"its settings cannot work: {exc}"
