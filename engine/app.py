@@ -126,7 +126,8 @@ class Engine:
         self._failed = asyncio.get_running_loop().create_future()
         self._watch_essential({"the WebSocket server": self.server.serve_task,
                                "the status publisher": self._status_task,
-                               **self.runtime.essential_tasks()})
+                               **self.runtime.essential_tasks(),
+                               **self.automations.essential_tasks()})
         log.info("engine %s listening on %s", self.version, self.url)
 
     async def _listen(self) -> None:

@@ -121,6 +121,10 @@ class Automations:
         if self._push_handle is not None:
             self._push_handle.cancel()
 
+    def essential_tasks(self) -> dict[str, "asyncio.Task[Any] | None"]:
+        """Tasks whose end means the automations no longer work (the Engine watches them)."""
+        return {"the automations' state writer": self._writer}
+
     async def _start_webhooks(self) -> None:
         config = self.webhook_config
         server = webhooks.WebhookServer(config.host, config.port, config.max_body, self._webhook)
