@@ -19,6 +19,7 @@ AREA_MODULES = (
     "engine.handlers.workflows",
     "engine.handlers.approvals",
     "engine.handlers.triggers",
+    "engine.handlers.datasets",
 )
 
 

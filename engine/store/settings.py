@@ -112,6 +112,10 @@ SETTINGS: dict[str, Setting] = {
     # fails, start this preset of theirs with what failed.
     "global_error_handler_enabled": Setting("boolean", False),
     "global_error_workflow_preset": Setting("text", "", max_len=128),
+    # Datasets (engine/store/datasets.py): one row's JSON, rows per dataset, all of an owner's rows.
+    "dataset_max_row_bytes": Setting("integer", 64 * 1024, minimum=16, maximum=16 * 1024 * 1024),
+    "dataset_max_rows": Setting("integer", 100_000, minimum=1, maximum=100_000_000),
+    "dataset_max_total_bytes": Setting("integer", 256 * 1024 * 1024, minimum=16, maximum=2**50),
 }
 DEFAULT_SETTINGS: dict[str, Any] = {key: setting.default for key, setting in SETTINGS.items()}
 
