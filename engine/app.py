@@ -36,6 +36,7 @@ from engine.store.history import HistoryStore
 from engine.store.presets import PresetsStore
 from engine.store.secret_key import KEY_FILE, KeySource, load_or_create_key
 from engine.store.settings import SettingsStore
+from engine.store.triggers import TriggersStore
 from engine.store.variables import VariablesStore
 from engine.storage_files import (PRIVATE_DIR, PRIVATE_FILE, create_private_file, make_private_dir,
                                   restrict)
@@ -83,6 +84,11 @@ class Engine:
         self._status_task: asyncio.Task[None] | None = None
         self._bus_unsubscribe: Callable[[], None] | None = None
         self.runtime: Any = None  # engine.runtime.Runtime, created in start()
+        # engine.triggers.service.Automations (rules, schedules, webhooks, folder watches),
+        # created in start(); the desktop's Automations menu uses it.
+        self.automations: Any = None
+        self._error_workflow: Any = None
+        self._background: set[asyncio.Task[Any]] = set()
         # May return an awaitable (e.g. a save on a worker thread): pairing awaits it, so the
         # new owner is on disk before the frame that triggered pairing is answered.
         self.on_owners_changed: Callable[[list[str]], Awaitable[None] | None] | None = None
@@ -125,6 +131,7 @@ class Engine:
             self.runtime = _make_runtime(self)
             await self.runtime.start()
             self._bus_unsubscribe = self.bus.subscribe(self.server.deliver)
+            await self._start_automations(key.key)
             await self._listen()
         except BaseException:
             await self._teardown()
@@ -135,7 +142,8 @@ class Engine:
         self._failed = asyncio.get_running_loop().create_future()
         self._watch_essential({"the WebSocket server": self.server.serve_task,
                                "the status publisher": self._status_task,
-                               **self.runtime.essential_tasks()})
+                               **self.runtime.essential_tasks(),
+                               **self.automations.essential_tasks()})
         log.info("engine %s listening on %s", self.version, self.url)
 
     async def _listen(self) -> None:
@@ -154,6 +162,27 @@ class Engine:
                                    f"{self.config.port}: {exc}.") from None
         if self.config.port == 0:  # an ephemeral port (tests, benchmarks): report the real one
             self.config = replace(self.config, port=self.server.bound_port)
+
+    async def _start_automations(self, key: bytes) -> None:
+        from engine.triggers.error_workflow import ErrorWorkflow
+        from engine.triggers.launch import RuntimeStarter
+        from engine.triggers.service import Automations, WebhookConfig
+        assert self.db is not None
+        starter = RuntimeStarter(lambda: self.runtime)
+        config = self.config
+        self.automations = Automations(
+            store=TriggersStore(self.db, key), presets=self.presets,
+            find_component=lambda module_id: self.runtime.loader.find(module_id) if self.runtime else None,
+            shared_folders=self.shared_folders, starter=starter, variables=self.variables,
+            # The list is whole each time: a newer one replaces one still queued for a client.
+            publish=lambda owner, frame, delivery: self.bus.publish(
+                Event(normalize_address(owner), frame, delivery, "triggers_list")),
+            webhook=WebhookConfig(config.webhooks, config.webhook_host, config.webhook_port,
+                                  config.webhook_max_body))
+        await self.automations.start()
+        self._error_workflow = ErrorWorkflow(settings=self.settings, presets=self.presets,
+                                             starter=starter, subscribe=self.bus.subscribe)
+        self._error_workflow.start()
 
     def _prepare_data_dir(self) -> None:
         folder = self.config.data_dir
@@ -231,6 +260,12 @@ class Engine:
                 pass
             self._status_task = None
         await self.server.stop()
+        if self._error_workflow is not None:
+            await self._error_workflow.stop()
+            self._error_workflow = None
+        if self.automations is not None:
+            await self.automations.stop()
+            self.automations = None
         if self.runtime is not None:
             await self.runtime.stop()
             self.runtime = None
@@ -309,6 +344,10 @@ class Engine:
 
     def set_roots(self, roots: list[Path]) -> None:
         self.shared_folders.replace(roots)
+        if self.automations is not None:  # folder watches outside the new set stop, with a reason
+            task = asyncio.ensure_future(self.automations.roots_changed())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     def own_folders(self) -> list[tuple[Path, str]]:
         """What no shared folder ever reaches, whatever is shared (engine/files.py checks it by

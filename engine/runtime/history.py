@@ -74,8 +74,10 @@ class HistoryRecorder:
         self._add(("crossing", Crossing(job_id, seq, connection_id, text, timestamp)))
 
     def job_create(self, job_id: str, address: str, preset_name: str | None, mode: str,
-                   start_time: float, parent_job_id: str | None) -> None:
-        self._add(("job_create", job_id, address, preset_name, mode, start_time, parent_job_id))
+                   start_time: float, parent_job_id: str | None,
+                   started_by: dict[str, Any] | None = None) -> None:
+        self._add(("job_create", job_id, address, preset_name, mode, start_time, parent_job_id,
+                   started_by))
 
     def node_start(self, job_id: str, run_seq: int, node_id: str, module_id: str, start: float) -> None:
         self._add(("node_start", job_id, run_seq, node_id, module_id, start))

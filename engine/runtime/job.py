@@ -141,7 +141,8 @@ class Job:
     def __init__(self, runtime: "Runtime", *, owner: str, job_id: str, graph: Graph,
                  modules: dict[str, LoadedModule], mode: str, initial_payload: Any,
                  preset_name: str | None, start_node_id: str | None, renderer: Renderer,
-                 masker: Masker, settings: "SettingsView", parent: "Job | None" = None) -> None:
+                 masker: Masker, settings: "SettingsView", parent: "Job | None" = None,
+                 started_by: dict[str, Any] | None = None) -> None:
         self.runtime = runtime
         self.loop = asyncio.get_running_loop()
         self.owner = owner
@@ -156,6 +157,7 @@ class Job:
         self.masker = masker
         self.settings = settings
         self.parent = parent
+        self.started_by: dict[str, Any] = dict(started_by or {"kind": "gui"})
         self.top: Job = parent.top if parent else self
         self.depth = parent.depth + 1 if parent else 0
         self.status = "RUNNING"
@@ -209,7 +211,7 @@ class Job:
     def status_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"status": self.status, "start_time": self.start_time,
                                 "end_time": self.end_time, "preset_name": self.preset_name,
-                                "mode": self.mode}
+                                "mode": self.mode, "started_by": self.started_by}
         if self.error is not None:
             data["error"] = self.error
         if self.result is not None:

@@ -116,9 +116,12 @@ class Runtime:
 
     async def execute(self, owner: str, job_id: str, workflow: Any, *, mode: str = "EXECUTE",
                       initial_payload: Any = None, preset_name: str | None = None,
-                      start_node_id: str | None = None, hold: bool = False) -> Job:
+                      start_node_id: str | None = None, hold: bool = False,
+                      started_by: dict[str, Any] | None = None) -> Job:
         """Check the workflow, record the job and start it. EngineError for anything wrong.
-        With hold, the job waits for `job.released` (set once its start is acknowledged)."""
+        With hold, the job waits for `job.released` (set once its start is acknowledged).
+        `started_by` says what started it ({"kind": "gui" | "schedule" | "webhook" |
+        "file_watch" | "error_workflow", "rule_id"?}); a client's run is "gui"."""
         owner = owner.lower()
         mode = mode.upper()
         if mode not in MODES:
@@ -137,10 +140,11 @@ class Runtime:
             job = Job(self, owner=owner, job_id=job_id, graph=graph, modules=modules, mode=mode,
                       initial_payload=initial_payload, preset_name=preset_name,
                       start_node_id=start_node_id, renderer=renderer, masker=masker,
-                      settings=settings)
+                      settings=settings, started_by=started_by or {"kind": "gui"})
             # Recorded with the job's first batch of history (no write of its own to wait for).
             self.recorder.set_preview_bytes(job_id, _preview_bytes(settings))
-            self.recorder.job_create(job_id, owner, preset_name, mode, job.start_time, None)
+            self.recorder.job_create(job_id, owner, preset_name, mode, job.start_time, None,
+                                     job.started_by)
             if hold:
                 job.released.clear()
             self._used_ids.add(job_id)
@@ -197,10 +201,10 @@ class Runtime:
         child = Job(self, owner=parent.owner, job_id=child_id, graph=graph, modules=modules,
                     mode=parent.mode, initial_payload=payload, preset_name=preset_name,
                     start_node_id=None, renderer=parent.renderer, masker=parent.masker,
-                    settings=parent.settings, parent=parent)
+                    settings=parent.settings, parent=parent, started_by=parent.started_by)
         self.recorder.set_preview_bytes(child_id, _preview_bytes(parent.settings))
         self.recorder.job_create(child_id, parent.owner, preset_name, parent.mode,
-                                 child.start_time, parent.top.job_id)
+                                 child.start_time, parent.top.job_id, child.started_by)
         ctx.log(f"Running the preset '{preset_name}' as sub-job {child_id}.")
         await child.run()
         if child.status != "SUCCEEDED":

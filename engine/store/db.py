@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     end_time    REAL,
     error       TEXT,
     result      TEXT,
-    parent_job_id TEXT
+    parent_job_id TEXT,
+    started_by  TEXT                    -- JSON {"kind", "rule_id"?}; NULL in records made before it existed
 );
 CREATE INDEX IF NOT EXISTS jobs_by_address ON jobs (address, start_time);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
@@ -92,6 +93,30 @@ CREATE TABLE IF NOT EXISTS connection_history (
     PRIMARY KEY (job_id, seq)
 );
 CREATE INDEX IF NOT EXISTS history_by_connection ON connection_history (job_id, connection_id, seq);
+CREATE TABLE IF NOT EXISTS trigger_rules (
+    rule_id     TEXT PRIMARY KEY,
+    address     TEXT NOT NULL,
+    preset_name TEXT NOT NULL,
+    preset_version INTEGER NOT NULL,
+    node_id     TEXT NOT NULL,
+    module_id   TEXT NOT NULL,
+    kind        TEXT NOT NULL,          -- schedule | webhook | file_watch
+    config      TEXT NOT NULL,          -- the trigger node's config_values, JSON
+    enabled     INTEGER NOT NULL,
+    disabled_reason TEXT,               -- set when the engine disabled a broken rule
+    token       BLOB,                   -- webhook token, Fernet-encrypted
+    last_fire   REAL,                   -- the scheduled time of the last fire (misfires)
+    last_job_id TEXT,
+    last_status TEXT,
+    last_at     REAL,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL,
+    UNIQUE (address, preset_name, node_id)
+);
+CREATE TABLE IF NOT EXISTS trigger_flags (
+    name        TEXT PRIMARY KEY,
+    value       TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS datasets (
     dataset_id  INTEGER PRIMARY KEY,
     address     TEXT NOT NULL,
@@ -112,6 +137,12 @@ CREATE TABLE IF NOT EXISTS dataset_rows (
 );
 CREATE INDEX IF NOT EXISTS dataset_rows_by_dataset ON dataset_rows (dataset_id, row_id);
 """
+
+# Columns added after the first release: (table, column, declaration). Added in place when
+# missing, so databases made by earlier versions open (see Database._open_sync).
+_ADDED_COLUMNS = (
+    ("jobs", "started_by", "TEXT"),
+)
 
 
 class Database:
@@ -140,6 +171,7 @@ class Database:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.executescript(_SCHEMA)
+        _add_missing_columns(conn)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._conn = conn
 
@@ -234,6 +266,14 @@ def _size(n: int) -> str:
             return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024  # type: ignore[assignment]
     return f"{n} bytes"
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Idempotent: adds each column of _ADDED_COLUMNS that its table lacks."""
+    for table, column, declaration in _ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 def _is_new(conn: sqlite3.Connection) -> bool:
