@@ -287,10 +287,40 @@ async def test_engine_tab_draws_charts_from_the_engine_status(make_app, owner, d
     assert f"listening on {app.engine.url}" in view.log.toPlainText()  # the tail of the log
 
 
-async def test_automations_tab_only_where_the_engine_offers_them(make_app, owner, desktop_config):
+async def test_automations_tab_lists_rules_enables_and_pauses_them(make_app, owner, desktop_config):
+    from tests.triggers_support import save as save_triggered, triggered
     app, window = await window_app(make_app, owner, desktop_config)
-    offers = getattr(app.engine, "automations", None) is not None
-    assert window.tabs.isTabVisible(window.tabs.indexOf(window.automations)) == offers
+    view = window.automations
+    assert window.tabs.isTabVisible(window.tabs.indexOf(view))  # the engine offers automations
+    assert view.model.rowCount() == 0 and "No automations yet" in view.empty.text()
+    async with await EngineClient.connect(app.engine.url, owner.key) as client:
+        await save_triggered(client, "Every 5 s", triggered("t", "schedule_trigger", interval_value="5",
+                                                            interval_unit="seconds"))
+        await save_triggered(client, "Hook", triggered("t", "webhook_trigger"))
+    model = view.model
+    await wait_until(lambda: model.rowCount() == 2, what="the rules in the tab")
+    rows = {model.data(model.index(r, 1)): r for r in range(2)}
+    schedule, hook = rows["Every 5 s"], rows["Hook"]
+    assert model.data(model.index(schedule, 2)).startswith("Schedule: every 5 seconds")
+    assert ":" in model.data(model.index(schedule, 3))  # the next run's time
+    assert model.data(model.index(schedule, 4)) == "never"
+    assert model.data(model.index(hook, 0), Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked
+    rule_id = model.items[hook]["rule_id"]
+    assert model.setData(model.index(hook, 0), Qt.CheckState.Unchecked.value, Qt.ItemDataRole.CheckStateRole)
+    await wait_until(lambda: not app.engine.automations.rules[rule_id].record.enabled, what="disabled")
+    await wait_until(lambda: any(not i["enabled"] for i in model.items), what="the box follows")
+    view.pause_all.click()
+    await wait_until(lambda: app.engine.automations.paused, what="paused")
+    await wait_until(lambda: all(not model.data(model.index(r, 3)) or model.data(model.index(r, 3)) == "—"
+                                 for r in range(2)), what="no next run while paused")
+    view.pause_all.click()
+    await wait_until(lambda: not app.engine.automations.paused, what="resumed")
+    # a schedule's run shows how it started
+    await wait_until(lambda: any(r.started_by.get("kind") == "schedule" for r in shown(window)),
+                     timeout=30, what="a scheduled run in the runs tab")
+    run = next(r for r in shown(window) if r.started_by.get("kind") == "schedule")
+    row = window.runs.model.row_of(run.job_id)
+    assert window.runs.model.data(window.runs.model.index(row, 1)) == "Schedule"
 
 
 async def test_the_tray_opens_the_window(make_app, owner, desktop_config):

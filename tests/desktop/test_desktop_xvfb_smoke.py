@@ -277,6 +277,8 @@ def test_the_window_shows_runs_a_timeline_approvals_and_charts_on_a_real_display
         # a click on the request's row (the table's first row, below the tab bar and its header)
         xdotool(env, "mousemove", str(window["x"] + 60), str(window["y"] + 68), "click", "1")
         approvals = shot("window-approvals.png", window)
+        xdotool(env, "key", "ctrl+Tab")  # Automations (the engine offers them): none saved yet
+        shot("window-automations.png", window)
         xdotool(env, "key", "ctrl+Tab")
         time.sleep(3)  # a couple of status samples more for the charts
         charts = shot("window-engine.png", window)
