@@ -22,12 +22,13 @@ import logging
 import random
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from engine.events import Delivery, Event
 from engine.runtime.context import JobCancelled, ModuleError, NodeContext
 from engine.runtime.graph import ERROR_PORT, Edge, Graph, Node
 from engine.runtime.loader import LoadedModule
+from engine.runtime.state import ACTIVE, JobStatus, check_transition
 from engine.runtime.templating import Masker, Renderer, TemplateError
 
 if TYPE_CHECKING:
@@ -38,8 +39,6 @@ log = logging.getLogger("engine.jobs")
 T = TypeVar("T")
 HISTORY_KEEP = 100          # payload["history"] keeps the latest entries only
 MAX_RETRIES = 100
-ACTIVE = ("RUNNING", "PAUSED")
-TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
 class JobFailure(Exception):
@@ -155,7 +154,7 @@ class Job:
         self.parent = parent
         self.top: Job = parent.top if parent else self
         self.depth = parent.depth + 1 if parent else 0
-        self.status = "RUNNING"
+        self.status = JobStatus.RUNNING
         self.start_time = time.time()
         self.end_time: float | None = None
         self.error: str | None = None
@@ -273,23 +272,44 @@ class Job:
 
     # -- control -----------------------------------------------------------------------------
 
+    def transition(self, new: JobStatus, *, error: str | None = None,
+                   result_text: str | None = None) -> Awaitable[None]:
+        """The one place a job's status changes: checked against the state machine
+        (engine/runtime/state.py), recorded, then published to the owner. A final status is
+        published once its record is committed, so whoever hears it can read the whole
+        history: await the result (it is already done for the other states)."""
+        check_transition(self.status, new)
+        self.status = new
+        if new.is_final():
+            self.end_time = time.time()
+            self.error = error
+        self.runtime.recorder.job_status(self.job_id, new.value, self.end_time, self.error,
+                                         result_text)
+        if new.is_final():
+            return self._publish_when_committed()
+        self._publish_status()
+        return _done()
+
+    async def _publish_when_committed(self) -> None:
+        try:
+            await asyncio.shield(self.runtime.recorder.flush())
+        except asyncio.CancelledError:
+            pass
+        self._publish_status()
+
     def pause(self) -> bool:
-        if self.status != "RUNNING":
+        if self.status is not JobStatus.RUNNING:
             return False
         self.gate.clear()
-        self.status = "PAUSED"
-        self.runtime.recorder.job_status(self.job_id, "PAUSED", None, None, None)
-        self._publish_status()
+        self.transition(JobStatus.PAUSED)
         self.job_log("Paused: running nodes finish, no new node starts until resumed.")
         return True
 
     def resume(self) -> bool:
-        if self.status != "PAUSED":
+        if self.status is not JobStatus.PAUSED:
             return False
-        self.status = "RUNNING"
         self.gate.set()
-        self.runtime.recorder.job_status(self.job_id, "RUNNING", None, None, None)
-        self._publish_status()
+        self.transition(JobStatus.RUNNING)
         self.job_log("Resumed.")
         return True
 
@@ -312,7 +332,7 @@ class Job:
     async def run(self) -> None:
         """The whole job, start to terminal status. Never raises for a top-level job; a child
         job re-raises cancellation so its parent node stops too."""
-        status, error = "SUCCEEDED", None
+        status, error = JobStatus.SUCCEEDED, None
         cancelled = False
         try:
             await self.released.wait()
@@ -330,45 +350,37 @@ class Job:
                 await self._iterations()
         except asyncio.CancelledError:
             cancelled = True
-            status = "STOPPED"
+            status = JobStatus.STOPPED
             if self.stop_reason == "engine":
                 error = "interrupted: the engine was stopped while this job was running"
         except TimeoutError:
-            status = "FAILED"
+            status = JobStatus.FAILED
             error = (f"The workflow ran longer than its timeout of {self.graph.timeout_s:g} s "
                      f"and was stopped.")
         except JobFailure as failure:
-            status, error = "FAILED", str(failure)
+            status, error = JobStatus.FAILED, str(failure)
         except Exception as exc:  # noqa: BLE001 - a bug must end the job, visibly
             log.exception("job %s failed unexpectedly", self.job_id)
-            status, error = "FAILED", f"The engine failed while running this job ({exc!r}); the engine log has the details."
+            status, error = JobStatus.FAILED, f"The engine failed while running this job ({exc!r}); the engine log has the details."
         await self._cancel_branches()
         await self._finish(status, error)
         if cancelled and self.is_child:
             raise asyncio.CancelledError
 
-    async def _finish(self, status: str, error: str | None) -> None:
-        self.status = status
-        self.end_time = time.time()
-        self.error = self.masker.text(error) if error else None
+    async def _finish(self, status: JobStatus, error: str | None) -> None:
         for ctx in list(self._contexts):
             ctx.cancelled.set()
-        if status == "SUCCEEDED" and self._result_text is not None:
+        if status is JobStatus.SUCCEEDED and self._result_text is not None:
             limit = int(self.settings.get("history_payload_preview_bytes") or 64 * 1024)
             self.result = await off_loop(self.runtime.engine.workers, len(self._result_text) < 16 * 1024,
                                          public_result, self._result_text, limit)
-        recorder = self.runtime.recorder
-        recorder.job_status(self.job_id, status, self.end_time, self.error,
-                            self._result_text if status == "SUCCEEDED" else None)
-        try:
-            await asyncio.shield(recorder.flush())
-        except asyncio.CancelledError:
-            pass
-        recorder.forget(self.job_id)
-        took = self.end_time - self.start_time
-        log.log(logging.WARNING if status == "FAILED" else logging.INFO, "job %s %s after %.2f s%s",
-                self.job_id, status.lower(), took, f": {self.error}" if self.error else "")
-        self._publish_status()
+        published = self.transition(status, error=self.masker.text(error) if error else None,
+                                    result_text=self._result_text if status is JobStatus.SUCCEEDED else None)
+        took = (self.end_time or time.time()) - self.start_time
+        log.log(logging.WARNING if status is JobStatus.FAILED else logging.INFO, "job %s %s after %.2f s%s",
+                self.job_id, status.value.lower(), took, f": {self.error}" if self.error else "")
+        await published
+        self.runtime.recorder.forget(self.job_id)
 
     async def _iterations(self) -> None:
         loop = self.graph.loop
@@ -612,6 +624,12 @@ class Job:
 
     async def run_child(self, ctx: NodeContext, preset_name: str, payload: dict[str, Any]) -> dict[str, Any]:
         return await self.runtime.run_child(self, ctx, preset_name, payload, next(self._child_seq))
+
+
+def _done() -> "asyncio.Future[None]":
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
 
 
 def _normalize(result: Any, payload: dict[str, Any]) -> tuple[dict[str, Any], str | None]:

@@ -20,6 +20,7 @@ from engine.runtime.history import HistoryRecorder
 from engine.runtime.job import Job
 from engine.runtime.loader import LoadedModule, ModuleLoader
 from engine.runtime.retention import Retention
+from engine.runtime.state import JobStatus
 from engine.runtime.templating import Masker, Renderer
 from engine.runtime.threads import ModuleThreads
 from engine.store.jobs import INTERRUPTED_ERROR, JobsStore
@@ -61,7 +62,7 @@ class Runtime:
         for job_id, address, preset_name, start_time in (await self.store.mark_interrupted(now))[-REMEMBER_INTERRUPTED:]:
             self._interrupted[job_id] = (address, {
                 "type": "workflow_status_update", "job_id": job_id,
-                "status_data": {"status": "FAILED", "start_time": start_time, "end_time": now,
+                "status_data": {"status": JobStatus.FAILED.value, "start_time": start_time, "end_time": now,
                                 "preset_name": preset_name, "error": INTERRUPTED_ERROR}})
         if self._interrupted:
             log.warning("%d job(s) were interrupted by the last shutdown and are now FAILED: %s",
@@ -191,7 +192,7 @@ class Runtime:
                                  child.start_time, parent.top.job_id)
         ctx.log(f"Running the preset '{preset_name}' as sub-job {child_id}.")
         await child.run()
-        if child.status != "SUCCEEDED":
+        if child.status is not JobStatus.SUCCEEDED:
             raise ModuleError(f"the sub-workflow '{preset_name}' {child.status.lower()}: "
                               f"{child.error or 'no details'}")
         return child.final_payload or {"data": {}, "history": []}

@@ -14,11 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from engine.runtime.state import ACTIVE_TEXTS
 from engine.store.db import Database
 
 log = logging.getLogger(__name__)
 
-ACTIVE_STATUSES = ("RUNNING", "PAUSED")
+ACTIVE_STATUSES = ACTIVE_TEXTS  # a job in one of these is still running (or was, at a crash)
 INTERRUPTED_ERROR = ("interrupted: the engine stopped (a crash, a restart or a power cut) "
                      "while this job was running")
 
