@@ -25,7 +25,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from engine.events import Delivery, Event
-from engine.runtime.context import JobCancelled, ModuleError, NodeContext
+from engine.components.api import JobCancelled, ModuleError, NodeContext
 from engine.runtime.graph import ERROR_PORT, Edge, Graph, Node
 from engine.runtime.loader import LoadedModule
 from engine.runtime.state import ACTIVE, JobStatus, check_transition
@@ -193,6 +193,9 @@ class Job:
     def shared_folders(self) -> Any:
         return self.runtime.engine.shared_folders
 
+    def resolve_path(self, path: str, *, must_exist: bool = True) -> Any:
+        return self.shared_folders.resolve_inside(path, must_exist=must_exist)
+
     @property
     def max_node_runs(self) -> int:
         return self.runtime.engine.config.max_node_runs
@@ -318,7 +321,7 @@ class Job:
             return False
         self.stop_reason = self.stop_reason or reason
         for ctx in list(self._contexts):
-            ctx.cancelled.set()
+            ctx.cancel()
         if self.begun:
             self.task.cancel()
         else:
@@ -369,7 +372,7 @@ class Job:
 
     async def _finish(self, status: JobStatus, error: str | None) -> None:
         for ctx in list(self._contexts):
-            ctx.cancelled.set()
+            ctx.cancel()
         if status is JobStatus.SUCCEEDED and self._result_text is not None:
             limit = int(self.settings.get("history_payload_preview_bytes") or 64 * 1024)
             self.result = await off_loop(self.runtime.engine.workers, len(self._result_text) < 16 * 1024,
@@ -576,7 +579,8 @@ class Job:
         timeout = None if module.component.manifest.get("own_timeout") else _number(config.get("timeout_s"), 0) or None
         backup = await self._copy(payload) if retries else None
         for attempt in range(retries + 1):
-            ctx = NodeContext(self, node, config, inputs if inputs is not None else [payload])
+            ctx = NodeContext(self, node.id, node.name, node.module_id, config,
+                              inputs if inputs is not None else [payload])
             self._contexts.add(ctx)
             try:
                 if module.is_async:
@@ -590,10 +594,10 @@ class Job:
                 except TimeoutError:
                     raise ModuleError(f"timed out after {timeout:g} s") from None
             except asyncio.CancelledError:
-                ctx.cancelled.set()
+                ctx.cancel()
                 raise
             except Exception as exc:
-                ctx.cancelled.set()
+                ctx.cancel()
                 if attempt >= retries:
                     raise
                 self.node_log(node.id, node.name, f"Attempt {attempt + 1} of {retries + 1} failed: "

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.protocol.errors import EngineError, ErrorCode
 from engine.runtime.approvals import ApprovalCenter
-from engine.runtime.context import ModuleError, NodeContext
+from engine.components.api import ModuleError, NodeContext
 from engine.runtime.graph import Graph, parse_workflow
 from engine.runtime.history import HistoryRecorder
 from engine.runtime.job import Job

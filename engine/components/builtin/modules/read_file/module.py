@@ -3,7 +3,7 @@ Reading has no side effect, so SIMULATE reads too."""
 
 import base64
 
-from engine.runtime.context import ModuleError
+from engine.components.api import ModuleError
 
 MAX_BYTES = 16 * 1024 * 1024
 

@@ -4,7 +4,7 @@ worker thread. SIMULATE writes nothing and puts what it would write in payload.d
 import base64
 import json
 
-from engine.runtime.context import ModuleError
+from engine.components.api import ModuleError
 from engine.storage_files import atomic_write_bytes
 
 MAX_BYTES = 64 * 1024 * 1024
