@@ -198,7 +198,8 @@ class Engine:
             status = self.status()
             conn.send(status.frame(), Delivery.LATEST, "engine_status")
         if self.runtime is not None:
-            self.runtime.on_owner_connected(owner, conn)
+            for frame in self.runtime.snapshot(owner):
+                conn.send(frame)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Listen to every event the engine publishes (status, job events, approvals)."""
@@ -240,5 +241,13 @@ class Engine:
 
 
 def _make_runtime(engine: Engine) -> Any:
+    """The runtime, handed the few services it uses (not the Engine)."""
     from engine.runtime.runtime import Runtime  # imported late: it imports the store modules
-    return Runtime(engine)
+    from engine.runtime.services import RuntimeLimits, RuntimeServices
+    assert engine.db is not None
+    return Runtime(RuntimeServices(
+        db=engine.db, publish=engine.bus.publish, workers=engine.workers,
+        components=engine.components, settings=engine.settings, variables=engine.variables,
+        presets=engine.presets, history=engine.history, shared_folders=engine.shared_folders,
+        limits=RuntimeLimits(max_node_runs=engine.config.max_node_runs,
+                             approval_timeout_s=engine.config.approval_timeout_s)))

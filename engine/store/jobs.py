@@ -156,7 +156,7 @@ def _apply(conn: sqlite3.Connection, ops: list[tuple[Any, ...]], preview_bytes: 
             else:
                 node_updates[(job_id, run_seq)] = (status, end, error)
         elif kind == "crossing":
-            c: Crossing = op[1]
+            c: Crossing = op[1]  # or anything with the same attributes (the runtime's record)
             stored, size, truncated = _stored_payload(c.text, preview_bytes.get(c.job_id, 64 * 1024))
             crossings.append((c.job_id, c.seq, c.connection_id, stored, size, truncated, c.timestamp))
         else:  # a programming error: fail loudly, the transaction rolls back
