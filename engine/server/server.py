@@ -9,6 +9,7 @@ through the handler registry; one client's slow request never holds up another c
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import re
@@ -26,7 +27,7 @@ from engine.events import Event
 from engine.handlers.registry import HandlerRegistry, ReplyWhenReady, Request
 from engine.protocol.errors import EngineError, ErrorCode
 from engine.protocol.frames import IncomingFrame, error_frame, parse_frame, peek_request
-from engine.server.connection import ClientConnection
+from engine.server.connection import ClientConnection, send_texts
 from engine.server.outbox import Outbox, OutboxOverflow
 
 if TYPE_CHECKING:
@@ -133,7 +134,8 @@ class EngineServer:
 
     async def _run_connection(self, ws: ServerConnection) -> None:
         conn = ClientConnection(ws=ws, outbox=None, remote=_remote(ws))  # type: ignore[arg-type]
-        conn.outbox = Outbox(ws.send, label=conn.label, limit=self.engine.config.outbox_limit)
+        conn.outbox = Outbox(ws.send, label=conn.label, limit=self.engine.config.outbox_limit,
+                             send_many=functools.partial(send_texts, ws))
         self._handshaking.discard(ws)
         self._connections.add(conn)
         writer = asyncio.create_task(self._write(conn), name=f"writer-{conn.id}")
