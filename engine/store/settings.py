@@ -20,6 +20,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "history_max_jobs": 500,
     "history_max_bytes": 256 * 1024 * 1024,
     "history_payload_preview_bytes": 64 * 1024,
+    "log_level": None,  # None: the engine's --log-level; else DEBUG, INFO, WARNING or ERROR
 }
 MAX_SETTINGS_BYTES = 256 * 1024
 
