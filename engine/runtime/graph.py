@@ -53,6 +53,7 @@ class Graph:
     timeout_s: float | None = None
     outgoing: dict[str, list[Edge]] = field(default_factory=dict)
     incoming: dict[str, list[Edge]] = field(default_factory=dict)
+    _ports: dict[tuple[str, str | None], list[Edge]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for edge in self.edges:
@@ -73,7 +74,14 @@ class Graph:
 
     def edges_from(self, node_id: str, port: str | None) -> list[Edge]:
         """Edges leaving through `port` (case-insensitive); with no port, or the default port
-        named, the unnamed and `output` ones."""
+        named, the unnamed and `output` ones. (Asked once per node run: remembered.)"""
+        key = (node_id, port)
+        found = self._ports.get(key)
+        if found is None:
+            found = self._ports[key] = self._edges_from(node_id, port)
+        return found
+
+    def _edges_from(self, node_id: str, port: str | None) -> list[Edge]:
         edges = self.outgoing.get(node_id, [])
         wanted = (port or "").lower()
         if wanted in DEFAULT_PORT_NAMES:

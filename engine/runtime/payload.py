@@ -184,7 +184,10 @@ class Snapshot:
 
     def text(self) -> str:
         """The full JSON text (joined here, typically on the database thread)."""
-        items = b",".join(e.encoded if type(e) is HistoryEntry else encode(e)[0] for e in self.history)
+        try:
+            items = b",".join([e.encoded for e in self.history])
+        except AttributeError:  # entries a module made: encoded now
+            items = b",".join([e.encoded if type(e) is HistoryEntry else encode(e)[0] for e in self.history])
         parts = [b'{"data":', self.data, b',"history":[', items, b"]"]
         if self.extra:
             parts += [b",", self.extra[1:-1]]

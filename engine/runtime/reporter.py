@@ -29,7 +29,7 @@ Publish = Callable[[Event], None]
 
 class JobReporter:
     __slots__ = ("_publish", "recorder", "job_id", "owner", "mode", "masker", "is_child",
-                 "_crossing_seq")
+                 "_crossing_seq", "_masking")
 
     def __init__(self, publish: Publish, recorder: HistoryRecorder, *, job_id: str, owner: str,
                  mode: str, masker: Masker, is_child: bool) -> None:
@@ -41,9 +41,10 @@ class JobReporter:
         self.masker = masker
         self.is_child = is_child
         self._crossing_seq = 0
+        self._masking = bool(masker)  # no secrets in this job: frames leave as built
 
     def _emit(self, frame: dict[str, Any], delivery: Delivery, key: str | None = None) -> None:
-        if self.masker:
+        if self._masking:
             frame = self.masker.deep(frame)
         self._publish(Event(self.owner, frame, delivery, key))
 

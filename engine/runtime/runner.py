@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+
+import orjson
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -65,6 +67,18 @@ class NodeRunner:
         self.gate = gate
         self.mode = mode
         self.contexts: set[NodeContext] = set()
+        self._static: dict[str, bytes | None] = {}  # node id -> its config's JSON if it has no placeholder
+
+    def _config(self, node: Node, data: Any) -> dict[str, Any]:
+        """The node's config with its placeholders resolved: a fresh copy each run (a module may
+        change it). A config without any `{{` is only copied (from its JSON, made once)."""
+        static = self._static.get(node.id, b"")
+        if static == b"":
+            static = self._static[node.id] = (None if _has_placeholder(node.config)
+                                              else orjson.dumps(node.config))
+        if static is not None:
+            return orjson.loads(static)
+        return self.renderer.render(node.config, data)
 
     async def run(self, node: Node, payload: dict[str, Any], input_size: int,
                   inputs: list[dict[str, Any]] | None = None) -> NodeOutcome:
@@ -134,7 +148,7 @@ class NodeRunner:
 
     async def _attempts(self, node: Node, module: LoadedModule, payload: dict[str, Any],
                         inputs: list[dict[str, Any]] | None, run_seq: int) -> Any:
-        config = self.renderer.render(node.config, payload.get("data"))
+        config = self._config(node, payload.get("data"))
         retries = int(min(max(_number(config.get("retry_max"), 0), 0), MAX_RETRIES))
         delay = max(_number(config.get("retry_delay_s"), 0), 0)
         timeout = None if module.component.manifest.get("own_timeout") else _number(config.get("timeout_s"), 0) or None
@@ -177,6 +191,16 @@ class NodeRunner:
     def cancel_running(self) -> None:
         for ctx in list(self.contexts):
             ctx.cancel()
+
+
+def _has_placeholder(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value
+    if isinstance(value, dict):
+        return any(_has_placeholder(k) or _has_placeholder(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_placeholder(v) for v in value)
+    return False
 
 
 def _private_copy(payload: dict[str, Any]) -> dict[str, Any]:
