@@ -29,7 +29,7 @@ from engine.runtime.graph import Graph
 from engine.runtime.loader import LoadedModule
 from engine.runtime.payload import as_payload, public_result
 from engine.runtime.reporter import JobReporter
-from engine.runtime.runner import JobFailure, NodeRunner
+from engine.runtime.runner import JobFailure, NodeRunner, number_or as _number
 from engine.runtime.scheduler import Frontier, Scheduler
 from engine.runtime.state import ACTIVE, JobStatus, check_transition
 from engine.runtime.templating import Masker, Renderer
@@ -297,12 +297,3 @@ def _done() -> "asyncio.Future[None]":
     future.set_result(None)
     return future
 
-
-def _number(value: Any, default: float) -> float:
-    if value is None or value == "" or isinstance(value, bool):
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return default
-    return number if number == number else default  # NaN -> default

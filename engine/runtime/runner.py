@@ -149,9 +149,9 @@ class NodeRunner:
     async def _attempts(self, node: Node, module: LoadedModule, payload: dict[str, Any],
                         inputs: list[dict[str, Any]] | None, run_seq: int) -> Any:
         config = self._config(node, payload.get("data"))
-        retries = int(min(max(_number(config.get("retry_max"), 0), 0), MAX_RETRIES))
-        delay = max(_number(config.get("retry_delay_s"), 0), 0)
-        timeout = None if module.component.manifest.get("own_timeout") else _number(config.get("timeout_s"), 0) or None
+        retries = int(min(max(number_or(config.get("retry_max"), 0), 0), MAX_RETRIES))
+        delay = max(number_or(config.get("retry_delay_s"), 0), 0)
+        timeout = None if module.component.manifest.get("own_timeout") else number_or(config.get("timeout_s"), 0) or None
         backup = Snapshot(payload) if retries else None
         for attempt in range(retries + 1):
             ctx = NodeContext(self.host, node.id, node.name, node.module_id, config,
@@ -210,7 +210,8 @@ def _private_copy(payload: dict[str, Any]) -> dict[str, Any]:
         return {"data": {}, "history": as_payload(payload)["history"].copy_for_branch()}
 
 
-def _number(value: Any, default: float) -> float:
+def number_or(value: Any, default: float) -> float:
+    """A config value as a number, else `default` (empty, not a number, NaN)."""
     if value is None or value == "" or isinstance(value, bool):
         return default
     try:
