@@ -68,3 +68,18 @@ def test_branch_copies_are_private_and_odd_values_become_text() -> None:
     with pytest.raises(PayloadNotJSON):
         Snapshot(as_payload({"loop": loop}))
     assert orjson.loads(Snapshot(as_payload({"nan": float("nan")})).data) == {"nan": None}
+
+
+def test_fork_gives_each_branch_a_private_copy() -> None:
+    from engine.runtime.payload import fork
+    out = as_payload({"rows": [{"a": {"b": 1}}] * 3, "n": float("inf")})
+    copies = fork(out, Snapshot(out), 3)
+    copies[0]["data"]["rows"][0]["a"]["b"] = 9
+    copies[1]["history"].add(HistoryEntry("x", "X", "set_data", "SUCCESS", None, 1.0))
+    assert [c["data"]["rows"][0]["a"]["b"] for c in copies] == [9, 1, 1]
+    assert out["data"]["rows"][0]["a"]["b"] == 1 and len(out["history"]) == 0 and len(copies[2]["history"]) == 0
+
+    class Tagged(dict):
+        pass
+    odd = as_payload({"t": Tagged(k=1)})  # marshal refuses subclasses: the JSON copy is used
+    assert fork(odd, Snapshot(odd), 1)[0]["data"] == {"t": {"k": 1}}

@@ -38,7 +38,8 @@ class CrossingRecord:
     `text`). The text is joined from the snapshot's bytes and masked when the store asks, on
     the database thread, in the batch: never on the event loop."""
 
-    __slots__ = ("job_id", "seq", "connection_id", "timestamp", "_snapshot", "_masker")
+    __slots__ = ("job_id", "seq", "connection_id", "timestamp", "size", "new_entries",
+                 "_snapshot", "_masker")
 
     def __init__(self, job_id: str, seq: int, connection_id: str, snapshot: Snapshot,
                  masker: Masker, timestamp: float) -> None:
@@ -46,12 +47,28 @@ class CrossingRecord:
         self.seq = seq
         self.connection_id = connection_id
         self.timestamp = timestamp
+        self.size = snapshot.size
+        self.new_entries = snapshot.new_entries(job_id)
         self._snapshot = snapshot
         self._masker = masker
 
     @property
+    def by_reference(self) -> bool:
+        """Stored as payload + entry numbers (no secrets to mask: sizes are exact then)."""
+        return not self._masker
+
+    @property
     def text(self) -> str:
+        """The full payload JSON, masked."""
         return self._masker.text(self._snapshot.text())
+
+    def split(self) -> tuple[str, str, list[tuple[int, str]]]:
+        """(payload without its history, the history's entry numbers, the entries to write
+        for this job), masked: what the store writes when the payload is not truncated."""
+        mask = self._masker.text
+        payload, refs = self._snapshot.split()
+        entries = [(e.entry_id, mask(e.encoded.decode("utf-8", "surrogatepass"))) for e in self.new_entries]
+        return mask(payload), mask(refs), entries
 
 
 class HistoryRecorder:

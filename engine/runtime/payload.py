@@ -20,7 +20,9 @@ failure (`PayloadNotJSON`).
 
 from __future__ import annotations
 
+import itertools
 import json
+import marshal
 from typing import Any, Iterable
 
 import orjson
@@ -33,16 +35,23 @@ class PayloadNotJSON(ValueError):
     """A module's output that JSON cannot represent (circular, or nested past any limit)."""
 
 
-class HistoryEntry(dict):
-    """One engine-made history entry, with its JSON encoding kept beside it."""
+_entry_ids = itertools.count(1)
 
-    __slots__ = ("encoded",)
+
+class HistoryEntry(dict):
+    """One engine-made history entry, with its JSON encoding kept beside it, a number (unique
+    in this process) and the job whose history records it was last written for: the recorder
+    writes an entry once per job and crossings refer to it by number."""
+
+    __slots__ = ("encoded", "entry_id", "recorded_in")
 
     def __init__(self, node_id: str, node_name: str, module_id: str, status: str,
                  output_name: str | None, timestamp: float) -> None:
         super().__init__(node_id=node_id, node_name=node_name, module_id=module_id,
                          status=status, output_name=output_name, timestamp=timestamp)
         self.encoded = orjson.dumps(self)
+        self.entry_id = next(_entry_ids)
+        self.recorded_in: str | None = None
 
 
 class History(list):
@@ -194,6 +203,32 @@ class Snapshot:
         parts.append(b"}")
         return b"".join(parts).decode("utf-8", "surrogatepass")
 
+    def split(self) -> tuple[str, str]:
+        """(the payload's JSON with an empty history, the history as a JSON list of entry
+        numbers, with entries a module made written inline): what a crossing stores when its
+        entries are in history_entries."""
+        refs = [e.entry_id if type(e) is HistoryEntry else e for e in self.history]
+        parts = [b'{"data":', self.data, b',"history":[]']
+        if self.extra:
+            parts += [b",", self.extra[1:-1]]
+        parts.append(b"}")
+        return (b"".join(parts).decode("utf-8", "surrogatepass"),
+                encode(refs)[0].decode("utf-8", "surrogatepass"))
+
+    def new_entries(self, job_id: str) -> list[HistoryEntry]:
+        """Entries not yet written for `job_id`, marked as written now (called on the loop,
+        when the crossing is queued). Scans from the newest: entries before one already
+        written for this job were written too."""
+        found = []
+        for entry in reversed(self.history):
+            if type(entry) is not HistoryEntry:
+                continue
+            if entry.recorded_in == job_id:
+                break
+            entry.recorded_in = job_id
+            found.append(entry)
+        return found
+
     def copy(self) -> dict[str, Any]:
         """A private payload for one branch: data decoded from the snapshot, the history's
         (read-only) entries shared."""
@@ -201,6 +236,26 @@ class Snapshot:
         if self.extra:
             out.update(decode(self.extra))
         return out
+
+
+def fork(payload: dict[str, Any], snapshot: Snapshot, count: int) -> list[dict[str, Any]]:
+    """`count` private copies of a node's output for its extra branches, made right after the
+    node ran (nothing has changed it since its snapshot). From a `marshal` image of `data` when
+    it holds only plain JSON types (one dump, then a C load per copy: measured 1.8x faster than
+    orjson.loads and 5x faster than copy.deepcopy for a 100 KB object graph, bench/RESULTS.md),
+    else from the snapshot's JSON."""
+    if count <= 0:
+        return []
+    if not snapshot.lossy and not snapshot.extra:
+        try:
+            image = marshal.dumps(payload["data"])
+        except (ValueError, TypeError):  # a type marshal does not know (a subclass, say)
+            image = None
+        if image is not None:
+            history = payload["history"]
+            return [{"data": marshal.loads(image), "history": history.copy_for_branch()}
+                    for _ in range(count)]
+    return [snapshot.copy() for _ in range(count)]
 
 
 def public_result(masked_text: str, limit: int) -> Any:

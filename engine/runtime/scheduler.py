@@ -26,7 +26,7 @@ from typing import Any
 
 from engine.runtime.graph import Edge, Graph, LoopConfig, Node
 from engine.runtime.loader import LoadedModule
-from engine.runtime.payload import Snapshot
+from engine.runtime.payload import Snapshot, fork
 from engine.runtime.reporter import JobReporter
 from engine.runtime.runner import JobFailure, NodeRunner
 
@@ -155,8 +155,10 @@ class Scheduler:
                 return
             current, inputs = None, None
             size = snapshot.size
-            for index, edge in enumerate(edges):
-                own = outcome.out if index == 0 and not snapshot.lossy else snapshot.copy()
+            out = outcome.out
+            # Every extra branch gets its own copy, made now, before any of them runs.
+            owns = ([snapshot.copy()] if snapshot.lossy else [out]) + fork(out, snapshot, len(edges) - 1)
+            for edge, own in zip(edges, owns):
                 self.reporter.crossed(edge, snapshot)
                 target = graph.nodes[edge.target]
                 if self.modules[target.module_id].waits_for_all_inputs:

@@ -91,7 +91,21 @@ CREATE TABLE IF NOT EXISTS connection_history (
     PRIMARY KEY (job_id, seq)
 );
 CREATE INDEX IF NOT EXISTS history_by_connection ON connection_history (job_id, connection_id, seq);
+-- The engine-made history entries a job's crossings refer to (connection_history.history_refs),
+-- each written once instead of once per crossing (a payload carries up to 100 of them).
+CREATE TABLE IF NOT EXISTS history_entries (
+    job_id    TEXT NOT NULL,
+    entry_id  INTEGER NOT NULL,
+    entry     TEXT NOT NULL,            -- JSON of one history entry
+    PRIMARY KEY (job_id, entry_id)
+);
 """
+
+
+def _add_column(conn: sqlite3.Connection, table: str, column: str, kind: str) -> None:
+    """Add a column an older database lacks (idempotent)."""
+    if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 class Database:
@@ -120,6 +134,7 @@ class Database:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.executescript(_SCHEMA)
+        _add_column(conn, "connection_history", "history_refs", "TEXT")  # D5: older databases
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._conn = conn
 
