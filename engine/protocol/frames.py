@@ -81,9 +81,14 @@ def parse_frame(text: str | bytes) -> IncomingFrame:
     if not nesting_within(text):
         raise EngineError(ErrorCode.BAD_FRAME, f"The frame is nested deeper than {MAX_DEPTH} levels.")
     try:
-        data = json.loads(text, parse_constant=_not_json)
-    except (ValueError, RecursionError) as exc:
-        raise EngineError(ErrorCode.BAD_JSON, f"The frame is not valid JSON: {exc}.") from None
+        data = orjson.loads(text)  # refuses NaN and Infinity too, like _not_json
+    except orjson.JSONDecodeError:
+        # What orjson refuses that may still be JSON (integers past 64 bits, lone surrogate
+        # escapes), and the standard library's clearer message for what is not.
+        try:
+            data = json.loads(text, parse_constant=_not_json)
+        except (ValueError, RecursionError) as exc:
+            raise EngineError(ErrorCode.BAD_JSON, f"The frame is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
         raise EngineError(ErrorCode.BAD_FRAME, "A frame must be a JSON object with 'auth' and 'payload'.")
     if not _depth_ok(data):
