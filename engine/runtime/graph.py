@@ -19,7 +19,7 @@ DEFAULT_PORT_NAMES = ("", "output", "default")
 ERROR_PORT = "error"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     id: str
     name: str
@@ -27,7 +27,7 @@ class Node:
     config: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Edge:
     id: str
     source: str

@@ -39,7 +39,7 @@ log = logging.getLogger("engine.jobs")
 RunChild = Callable[["Job", NodeContext, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobServices:
     """What a job uses of the engine, and nothing else."""
 
@@ -53,7 +53,7 @@ class JobServices:
     approval_timeout_s: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobSpec:
     """What to run: everything the start call was given, checked. Keyword-built, so a new
     field (where a run came from, D6) is one more line here and in Runtime.start."""

@@ -49,7 +49,7 @@ class HistoryEntry(dict):
                  output_name: str | None, timestamp: float) -> None:
         super().__init__(node_id=node_id, node_name=node_name, module_id=module_id,
                          status=status, output_name=output_name, timestamp=timestamp)
-        self.encoded = orjson.dumps(self)
+        self.encoded = compact(orjson.dumps(self))
         self.entry_id = next(_entry_ids)
         self.recorded_in: str | None = None
 
@@ -104,6 +104,12 @@ def _entry_bytes(entry: Any) -> int:
     return len(encode(entry)[0])
 
 
+def compact(raw: bytes) -> bytes:
+    """orjson's result with its size: orjson writes into a buffer of at least 4 KiB and the
+    bytes object keeps it (measured: 4 KiB per small result). What we keep gets a copy."""
+    return raw[:-1] + raw[-1:] if 1 < len(raw) < 4096 else raw
+
+
 def encode(value: Any) -> tuple[bytes, bool]:
     """(compact UTF-8 JSON, lossy): lossy when some value had to be written as its str()."""
     lossy = False
@@ -114,7 +120,7 @@ def encode(value: Any) -> tuple[bytes, bool]:
         return str(item)
 
     try:
-        return orjson.dumps(value, default=fallback, option=_OPTIONS), lossy
+        return compact(orjson.dumps(value, default=fallback, option=_OPTIONS)), lossy
     except orjson.JSONEncodeError:
         pass
     # orjson refuses what the standard library still writes (integers past 64 bits, lone

@@ -20,7 +20,7 @@ from engine.components.api import JobCancelled, ModuleError, NodeContext, NodeHo
 from engine.runtime.executor import Executor
 from engine.runtime.graph import ERROR_PORT, Edge, Graph, Node
 from engine.runtime.loader import LoadedModule
-from engine.runtime.payload import HistoryEntry, PayloadNotJSON, Snapshot, as_payload, normalize
+from engine.runtime.payload import HistoryEntry, compact, PayloadNotJSON, Snapshot, as_payload, normalize
 from engine.runtime.reporter import JobReporter
 from engine.runtime.templating import Masker, Renderer, TemplateError
 
@@ -50,6 +50,9 @@ class NodeOutcome:
 class NodeRunner:
     """Runs the nodes of one job (one runner per job; the frontier holds the counters)."""
 
+    __slots__ = ("host", "graph", "modules", "executor", "renderer", "masker", "reporter",
+                 "frontier", "loop_guard", "max_node_runs", "gate", "mode", "contexts", "_static")
+
     def __init__(self, *, host: NodeHost, graph: Graph, modules: dict[str, LoadedModule],
                  executor: Executor, renderer: Renderer, masker: Masker, reporter: JobReporter,
                  frontier: "Frontier", loop_guard: "Frontier", max_node_runs: int,
@@ -75,7 +78,7 @@ class NodeRunner:
         static = self._static.get(node.id, b"")
         if static == b"":
             static = self._static[node.id] = (None if _has_placeholder(node.config)
-                                              else orjson.dumps(node.config))
+                                              else compact(orjson.dumps(node.config)))
         if static is not None:
             return orjson.loads(static)
         return self.renderer.render(node.config, data)

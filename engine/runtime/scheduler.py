@@ -35,7 +35,7 @@ log = logging.getLogger("engine.jobs")
 YIELD_EVERY_S = 0.002
 
 
-@dataclass
+@dataclass(slots=True)
 class Frontier:
     """Where one job is, as plain data."""
 
@@ -51,6 +51,9 @@ class Frontier:
 
 
 class Scheduler:
+    __slots__ = ("graph", "modules", "runner", "reporter", "frontier", "gate", "mode", "final",
+                 "_tasks", "_idle", "_failure")
+
     def __init__(self, *, graph: Graph, modules: dict[str, LoadedModule], runner: NodeRunner,
                  reporter: JobReporter, frontier: Frontier, gate: asyncio.Event, mode: str) -> None:
         self.graph = graph
