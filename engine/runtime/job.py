@@ -30,7 +30,7 @@ from engine.runtime.loader import LoadedModule
 from engine.runtime.payload import as_payload, public_result
 from engine.runtime.reporter import JobReporter
 from engine.runtime.runner import JobFailure, NodeRunner, number_or as _number
-from engine.runtime.scheduler import Frontier, Scheduler
+from engine.runtime.scheduler import Frontier, Latch, Scheduler
 from engine.runtime.state import ACTIVE, JobStatus, check_transition
 from engine.runtime.templating import Masker, Renderer
 
@@ -69,6 +69,12 @@ class JobSpec:
 
 
 class Job:
+    __slots__ = ("loop", "spec", "owner", "job_id", "mode", "preset_name", "services", "renderer",
+                 "masker", "settings", "parent", "top", "depth", "status", "start_time", "end_time",
+                 "error", "result", "final_payload", "task", "released", "begun", "gate",
+                 "stop_reason", "refused", "create_op", "child_seq", "frontier", "reporter",
+                 "runner", "scheduler")
+
     def __init__(self, spec: JobSpec, services: JobServices, *, renderer: Renderer,
                  masker: Masker, settings: dict[str, Any], parent: "Job | None" = None) -> None:
         self.loop = asyncio.get_running_loop()
@@ -93,8 +99,7 @@ class Job:
         self.task: asyncio.Task[None] | None = None
         # Cleared while the start's acknowledgement is on its way (Runtime.start): the client
         # hears "started" before any event of the job.
-        self.released = asyncio.Event()
-        self.released.set()
+        self.released = Latch(True)
         self.begun = False  # past the start gate: from here on, stopping cancels the task
         self.gate = parent.gate if parent is not None else asyncio.Event()  # pausing pauses sub-workflows too
         if parent is None:

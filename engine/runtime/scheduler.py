@@ -35,6 +35,35 @@ log = logging.getLogger("engine.jobs")
 YIELD_EVERY_S = 0.002
 
 
+class Latch:
+    """asyncio.Event's set/clear/is_set/wait for one waiter, at a tenth of its size (a job
+    keeps two: a thousand waiting jobs are a thousand of each)."""
+
+    __slots__ = ("_open", "_waiter")
+
+    def __init__(self, open_: bool = False) -> None:
+        self._open = open_
+        self._waiter: asyncio.Future[None] | None = None
+
+    def is_set(self) -> bool:
+        return self._open
+
+    def set(self) -> None:
+        self._open = True
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._open = False
+
+    async def wait(self) -> None:
+        while not self._open:
+            if self._waiter is None or self._waiter.done():
+                self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+
+
 @dataclass(slots=True)
 class Frontier:
     """Where one job is, as plain data."""
@@ -65,7 +94,7 @@ class Scheduler:
         self.mode = mode
         self.final: tuple[dict[str, Any], Snapshot] | None = None  # the last end node's output
         self._tasks: set[asyncio.Task[None]] = set()
-        self._idle = asyncio.Event()
+        self._idle = Latch()
         self._failure: BaseException | None = None
 
     # -- the job's iterations ---------------------------------------------------------------
