@@ -260,14 +260,26 @@ async def measure(eng: Any, red: nr.NodeRed | None, signer: Signer, quick: bool)
                 steps += [rate_engine] + ([rate_red] if red else [])
             if r < chain_rounds:
                 async def chain_engine() -> None:
-                    add("chain_engine", (await engine_chain(driver, signer, n) - await engine_chain(driver, signer, 2)) / (n - 2))
+                    cpu0 = eng.cpu_seconds()
+                    long = await engine_chain(driver, signer, n)
+                    cpu1 = eng.cpu_seconds()
+                    short = await engine_chain(driver, signer, 2)
+                    cpu2 = eng.cpu_seconds()
+                    add("chain_engine", (long - short) / (n - 2))
+                    add("chain_cpu_engine", ((cpu1 - cpu0) - (cpu2 - cpu1)) / (n - 2))
 
                 async def chain_quiet() -> None:
                     add("chain_quiet", (await engine_chain_unheard(eng, signer, n)
                                         - await engine_chain_unheard(eng, signer, 2)) / (n - 2))
 
                 async def chain_red() -> None:
-                    add("chain_red_fn", (await nr_once(red, "/fn-long") - await nr_once(red, "/fn-short")) / (n - 2))
+                    cpu0 = red.cpu_seconds()
+                    long = await nr_once(red, "/fn-long")
+                    cpu1 = red.cpu_seconds()
+                    short = await nr_once(red, "/fn-short")
+                    cpu2 = red.cpu_seconds()
+                    add("chain_red_fn", (long - short) / (n - 2))
+                    add("chain_cpu_red", ((cpu1 - cpu0) - (cpu2 - cpu1)) / (n - 2))
                     add("chain_red_chg", (await nr_once(red, "/chg-long") - await nr_once(red, "/chg-short")) / (n - 2))
                 steps += [chain_engine, chain_quiet] + ([chain_red] if red else [])
             if r < fan_rounds:
@@ -322,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     t.row(f"per-node overhead, {n}-node chain minus 2-node, GUI client reading every frame (engine: set_data)",
           fmt_us(ce), f"{fmt_us(cf)} (function)" if cf else "n/a", fmt_ratio(ce / cf) if cf else "",
           "≤ 1× Node-RED function node", ce <= cf if cf else None)
+    cpu_ce, cpu_cr = median(out["chain_cpu_engine"]), red("chain_cpu_red")
+    t.row("CPU per node of each engine's process (same chains; independent of other load)", fmt_us(cpu_ce),
+          f"{fmt_us(cpu_cr)} (function)" if cpu_cr else "n/a", fmt_ratio(cpu_ce / cpu_cr) if cpu_cr else "",
+          "reported")
     t.row("per-node overhead, no client listening", fmt_us(cq), f"{fmt_us(cf)} (function)" if cf else "n/a",
           fmt_ratio(cq / cf) if cf else "", "reported")
     if cc:

@@ -213,7 +213,10 @@ class Snapshot:
         """(the payload's JSON with an empty history, the history as a JSON list of entry
         numbers, with entries a module made written inline): what a crossing stores when its
         entries are in history_entries."""
-        refs = [e.entry_id if type(e) is HistoryEntry else e for e in self.history]
+        try:
+            refs: list[Any] = [e.entry_id for e in self.history]
+        except AttributeError:  # entries a module made are written inline
+            refs = [e.entry_id if type(e) is HistoryEntry else e for e in self.history]
         parts = [b'{"data":', self.data, b',"history":[]']
         if self.extra:
             parts += [b",", self.extra[1:-1]]
