@@ -21,11 +21,13 @@ from engine import __version__
 from engine.auth.frame_auth import FrameAuthenticator, OwnerList, normalize_address
 from engine.components.catalog import ComponentCatalog
 from engine.config import EngineConfig
+from engine.datasets import DatasetFeed, OwnerDatasets
 from engine.events import Delivery, Event, EventBus, Listener
 from engine.files import SharedFolders
 from engine.handlers import build_registry
 from engine.server.server import EngineServer
 from engine.status import EngineStatus, ResourceSampler
+from engine.store.datasets import DatasetLimits, DatasetsStore
 from engine.store.db import Database
 from engine.store.history import HistoryStore
 from engine.store.presets import PresetsStore
@@ -65,6 +67,8 @@ class Engine:
         self.variables: VariablesStore
         self.presets: PresetsStore
         self.history: HistoryStore
+        self.datasets: DatasetsStore
+        self.dataset_feed: DatasetFeed
         self.authenticator = FrameAuthenticator(config.engine_id, self.owners,
                                                 freshness_s=config.freshness_s)
         self.server = EngineServer(self, build_registry(), self.authenticator)
@@ -79,6 +83,9 @@ class Engine:
         self.on_owners_changed: Callable[[list[str]], Awaitable[None] | None] | None = None
         self.on_drives_requested_empty: Callable[[], None] | None = None
         self.running = False
+        # Why the engine broke (an essential task ended while running), or None; see wait_failed.
+        self.failure: str | None = None
+        self._failed: asyncio.Future[str | None] | None = None  # one per run of start()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -86,6 +93,7 @@ class Engine:
         """Open storage, load components, start the runtime and listen. Raises EngineStartError."""
         if self.running:
             return
+        self.failure = None
         await asyncio.to_thread(self._prepare_data_dir)
         self.db = Database(self.config.data_dir / DB_FILE)
         try:
@@ -94,6 +102,8 @@ class Engine:
             await self.db.close()
             raise EngineStartError(f"The engine cannot open its database in {self.config.data_dir}: {exc}.",
                                    reason="data_dir") from exc
+        self.datasets = DatasetsStore(self.db)
+        self.dataset_feed = DatasetFeed(self.datasets)
         try:
             key = self._key_source or await asyncio.to_thread(load_or_create_key, self.config.data_dir)
             self.key_location = key.location
@@ -112,6 +122,10 @@ class Engine:
         self._sampler = ResourceSampler()
         self._status_task = asyncio.create_task(self._publish_status_forever(), name="engine-status")
         self.running = True
+        self._failed = asyncio.get_running_loop().create_future()
+        self._watch_essential({"the WebSocket server": self.server.serve_task,
+                               "the status publisher": self._status_task,
+                               **self.runtime.essential_tasks()})
         log.info("engine %s listening on %s", self.version, self.url)
 
     async def _listen(self) -> None:
@@ -143,12 +157,47 @@ class Engine:
                                    f"choose another with --data-dir.", reason="data_dir") from None
 
     async def stop(self) -> None:
-        """Stop listening, stop jobs (recorded as interrupted), close storage."""
+        """Stop listening, stop jobs (recorded as interrupted), close storage. Also what to do
+        with an engine that failed (see wait_failed) before starting a new one."""
         if not self.running:
             return
         self.running = False
+        if self._failed is not None and not self._failed.done():
+            self._failed.set_result(None)  # stopped as asked: what ends from here on is no failure
         await self._teardown()
         log.info("engine stopped")
+
+    async def wait_failed(self) -> str | None:
+        """Wait until the running engine breaks: one of its essential tasks (the server, the
+        status publisher, the runtime's history recorder and retention) ended without stop()
+        being asked. Returns the reason, a sentence for people; the engine then no longer
+        works as it should: stop it and start another. Returns None once the engine is
+        stopped as asked (or if it is not running)."""
+        if self._failed is None:
+            return None
+        return await asyncio.shield(self._failed)
+
+    def _watch_essential(self, tasks: dict[str, asyncio.Task[Any] | None]) -> None:
+        failed = self._failed
+        assert failed is not None
+        for what, task in tasks.items():
+            if task is not None:
+                task.add_done_callback(lambda done, what=what: self._essential_ended(what, done, failed))
+
+    def _essential_ended(self, what: str, task: asyncio.Task[Any],
+                         failed: asyncio.Future[str | None]) -> None:
+        if failed.done():
+            return  # this run was stopped as asked, or it already broke
+        exc = None if task.cancelled() else task.exception()
+        if task.cancelled():
+            reason = f"{what} was cancelled"
+        elif exc is not None:
+            reason = f"{what} failed ({type(exc).__name__}: {exc})"
+        else:
+            reason = f"{what} ended"
+        self.failure = reason
+        log.error("the engine no longer works: %s", reason, exc_info=exc)
+        failed.set_result(reason)
 
     async def _teardown(self) -> None:
         self.workers.shutdown()
@@ -156,13 +205,16 @@ class Engine:
             self._status_task.cancel()
             try:
                 await self._status_task
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - a failure was reported already
                 pass
             self._status_task = None
         await self.server.stop()
         if self.runtime is not None:
             await self.runtime.stop()
             self.runtime = None
+        if self.db is not None:
+            await self.dataset_feed.close()
+            await self.datasets.close()  # rows appended by the last nodes are written
         if self._bus_unsubscribe is not None:
             self._bus_unsubscribe()
             self._bus_unsubscribe = None
@@ -204,6 +256,12 @@ class Engine:
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Listen to every event the engine publishes (status, job events, approvals)."""
         return self.bus.subscribe(listener)
+
+    def datasets_for(self, owner: str, settings: dict[str, Any]) -> OwnerDatasets:
+        """The owner's datasets for a job's modules (`ctx.datasets`), within the limits in
+        the owner's `settings`."""
+        return OwnerDatasets(owner, self.datasets, self.dataset_feed,
+                             DatasetLimits.from_settings(settings))
 
     def publish_to_owner(self, owner: str, frame: dict[str, Any],
                          delivery: Delivery = Delivery.ESSENTIAL) -> None:
@@ -249,5 +307,6 @@ def _make_runtime(engine: Engine) -> Any:
         db=engine.db, publish=engine.bus.publish, workers=engine.workers,
         components=engine.components, settings=engine.settings, variables=engine.variables,
         presets=engine.presets, history=engine.history, shared_folders=engine.shared_folders,
+        datasets_for=engine.datasets_for,
         limits=RuntimeLimits(max_node_runs=engine.config.max_node_runs,
                              approval_timeout_s=engine.config.approval_timeout_s)))

@@ -59,6 +59,9 @@ class NodeHost(Protocol):
 
     def resolve_path(self, path: str, *, must_exist: bool = True) -> Path: ...
 
+    @property
+    def datasets(self) -> Any: ...
+
     async def run_child(self, ctx: "NodeContext", preset_name: str,
                         payload: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -161,6 +164,12 @@ class NodeContext:
         """The real path of `path` if it is inside a folder the user shared, else an error.
         Touches the disk: call it from a sync module (a worker thread)."""
         return self._host.resolve_path(path, must_exist=must_exist)
+
+    @property
+    def datasets(self) -> Any:
+        """The job owner's datasets (engine.datasets.OwnerDatasets): `await append(name, row)`,
+        `await query(name, where)`, `await update(name, where, changes)`. From async modules."""
+        return self._host.datasets
 
     async def run_sub_workflow(self, preset_name: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Run one of the owner's presets as a child job; returns its final payload."""

@@ -14,7 +14,7 @@ from engine.store.settings import MAX_SETTINGS_BYTES
 
 @handler("request_settings", reply="settings_response")
 async def request_settings(req: Request) -> dict[str, Any]:
-    return {"settings": await req.engine.settings.get(req.owner)}
+    return {"settings": (await req.engine.settings.get(req.owner)).as_dict()}
 
 
 @handler("save_settings", reply="settings_response",
@@ -25,10 +25,10 @@ async def save_settings(req: Request) -> dict[str, Any]:
     size = await req.engine.workers.run(_encoded_size, settings)
     if size > MAX_SETTINGS_BYTES:
         raise EngineError.invalid("settings", f"is {size} bytes; at most {MAX_SETTINGS_BYTES} are allowed")
-    merged = await req.engine.settings.save(req.owner, settings)
-    if merged.get("log_level"):
-        set_level(merged["log_level"])  # the engine log follows the setting (engine-wide)
-    return {"settings": merged, "status": "saved"}
+    saved = await req.engine.settings.save(req.owner, settings)  # refuses a value that does not fit
+    if saved["log_level"]:
+        set_level(saved["log_level"])  # the engine log follows the setting (engine-wide)
+    return {"settings": saved.as_dict(), "status": "saved"}
 
 
 def _encoded_size(settings: dict[str, Any]) -> int:

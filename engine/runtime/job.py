@@ -20,7 +20,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from engine.components.api import NodeContext
 from engine.runtime.approvals import ApprovalCenter
@@ -29,10 +29,13 @@ from engine.runtime.graph import Graph
 from engine.runtime.loader import LoadedModule
 from engine.runtime.payload import as_payload, public_result
 from engine.runtime.reporter import JobReporter
-from engine.runtime.runner import JobFailure, NodeRunner, number_or as _number
+from engine.runtime.runner import JobFailure, NodeRunner
 from engine.runtime.scheduler import Frontier, Latch, Scheduler
 from engine.runtime.state import ACTIVE, JobStatus, check_transition
 from engine.runtime.templating import Masker, Renderer
+
+if TYPE_CHECKING:
+    from engine.store.settings import SettingsView
 
 log = logging.getLogger("engine.jobs")
 
@@ -48,6 +51,7 @@ class JobServices:
     approvals: ApprovalCenter
     resolve_path: Callable[..., Path]        # SharedFolders.resolve_inside
     run_child: RunChild                      # Runtime.run_child
+    datasets_for: Callable[[str, Any], Any] | None  # Engine.datasets_for(owner, settings)
     flush: Callable[[], Awaitable[None]]     # the recorder's group commit
     max_node_runs: int
     approval_timeout_s: float
@@ -76,7 +80,7 @@ class Job:
                  "runner", "scheduler")
 
     def __init__(self, spec: JobSpec, services: JobServices, *, renderer: Renderer,
-                 masker: Masker, settings: dict[str, Any], parent: "Job | None" = None) -> None:
+                 masker: Masker, settings: "SettingsView", parent: "Job | None" = None) -> None:
         self.loop = asyncio.get_running_loop()
         self.spec = spec
         self.owner = spec.owner
@@ -274,13 +278,17 @@ class Job:
     def resolve_path(self, path: str, *, must_exist: bool = True) -> Path:
         return self.services.resolve_path(path, must_exist=must_exist)
 
+    @property
+    def datasets(self) -> Any:
+        """The owner's datasets within the limits of the job's settings (engine.datasets)."""
+        if self.services.datasets_for is None:
+            raise RuntimeError("this engine has no datasets")
+        return self.services.datasets_for(self.owner, self.settings)
+
     async def request_approval(self, node_id: str, node_name: str, module_id: str, message: str,
                                timeout_s: float | None) -> Any:
-        timeout = timeout_s if timeout_s and timeout_s > 0 else _number(
-            self.settings.get("approval_timeout_s"), 0) or self.services.approval_timeout_s
-        default = str(self.settings.get("approval_default_decision") or "REJECTED").upper()
-        if default not in ("APPROVED", "REJECTED"):
-            default = "REJECTED"
+        timeout = timeout_s if timeout_s and timeout_s > 0 else self.settings["approval_timeout_s"]
+        default = self.settings["approval_default_decision"]  # typed and checked (engine/store/settings.py)
         return await self.services.approvals.request(
             job_id=self.job_id, context_id=self.top.job_id, owner=self.owner, node_id=node_id,
             node_name=node_name, module_id=module_id, message=self.masker.text(message),
@@ -290,11 +298,8 @@ class Job:
         return await self.services.run_child(self, ctx, preset_name, payload)
 
 
-def _preview_limit(settings: dict[str, Any]) -> int:
-    try:
-        return int(settings.get("history_payload_preview_bytes") or 64 * 1024)
-    except (TypeError, ValueError):
-        return 64 * 1024
+def _preview_limit(settings: Any) -> int:
+    return settings["history_payload_preview_bytes"]  # typed and in range (engine/store/settings.py)
 
 
 def _done() -> "asyncio.Future[None]":

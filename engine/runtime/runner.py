@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-
-import orjson
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.components.api import JobCancelled, ModuleError, NodeContext, NodeHost
+from engine.components.properties import prepare_config
 from engine.runtime.executor import Executor
 from engine.runtime.graph import ERROR_PORT, Edge, Graph, Node
 from engine.runtime.loader import LoadedModule
-from engine.runtime.payload import HistoryEntry, compact, PayloadNotJSON, Snapshot, as_payload, normalize
+from engine.runtime.payload import HistoryEntry, PayloadNotJSON, Snapshot, as_payload, normalize
 from engine.runtime.reporter import JobReporter
 from engine.runtime.templating import Masker, Renderer, TemplateError
 
@@ -51,7 +50,7 @@ class NodeRunner:
     """Runs the nodes of one job (one runner per job; the frontier holds the counters)."""
 
     __slots__ = ("host", "graph", "modules", "executor", "renderer", "masker", "reporter",
-                 "frontier", "loop_guard", "max_node_runs", "gate", "mode", "contexts", "_static")
+                 "frontier", "loop_guard", "max_node_runs", "gate", "mode", "contexts")
 
     def __init__(self, *, host: NodeHost, graph: Graph, modules: dict[str, LoadedModule],
                  executor: Executor, renderer: Renderer, masker: Masker, reporter: JobReporter,
@@ -70,18 +69,13 @@ class NodeRunner:
         self.gate = gate
         self.mode = mode
         self.contexts: set[NodeContext] = set()
-        self._static: dict[str, bytes | None] = {}  # node id -> its config's JSON if it has no placeholder
 
-    def _config(self, node: Node, data: Any) -> dict[str, Any]:
-        """The node's config with its placeholders resolved: a fresh copy each run (a module may
-        change it). A config without any `{{` is only copied (from its JSON, made once)."""
-        static = self._static.get(node.id, b"")
-        if static == b"":
-            static = self._static[node.id] = (None if _has_placeholder(node.config)
-                                              else compact(orjson.dumps(node.config)))
-        if static is not None:
-            return orjson.loads(static)
-        return self.renderer.render(node.config, data)
+    def _config(self, node: Node, module: LoadedModule, data: Any) -> dict[str, Any]:
+        """The module's view of the node's config: declared properties parsed and checked
+        (engine/components/properties.py), placeholders resolved; a fresh copy each run."""
+        render = self.renderer.render
+        return prepare_config(module.component.manifest.get("properties") or (), node.config,
+                              lambda value: render(value, data))
 
     async def run(self, node: Node, payload: dict[str, Any], input_size: int,
                   inputs: list[dict[str, Any]] | None = None) -> NodeOutcome:
@@ -151,7 +145,7 @@ class NodeRunner:
 
     async def _attempts(self, node: Node, module: LoadedModule, payload: dict[str, Any],
                         inputs: list[dict[str, Any]] | None, run_seq: int) -> Any:
-        config = self._config(node, payload.get("data"))
+        config = self._config(node, module, payload.get("data"))
         retries = int(min(max(number_or(config.get("retry_max"), 0), 0), MAX_RETRIES))
         delay = max(number_or(config.get("retry_delay_s"), 0), 0)
         timeout = None if module.component.manifest.get("own_timeout") else number_or(config.get("timeout_s"), 0) or None
@@ -194,16 +188,6 @@ class NodeRunner:
     def cancel_running(self) -> None:
         for ctx in list(self.contexts):
             ctx.cancel()
-
-
-def _has_placeholder(value: Any) -> bool:
-    if isinstance(value, str):
-        return "{{" in value
-    if isinstance(value, dict):
-        return any(_has_placeholder(k) or _has_placeholder(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_placeholder(v) for v in value)
-    return False
 
 
 def _private_copy(payload: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from engine.components.catalog import ComponentCatalog
@@ -36,4 +36,5 @@ class RuntimeServices:
     presets: "PresetsStore"           # sub-workflows
     history: "HistoryStore"           # request_job_status of a job that ended
     shared_folders: "SharedFolders"   # ctx.resolve_path
+    datasets_for: Callable[[str, Any], Any] | None = None  # ctx.datasets: an owner's, within their settings
     limits: RuntimeLimits = RuntimeLimits()

@@ -22,9 +22,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HttpRequest, Response as HttpResponse
 
-from engine.auth.frame_auth import FrameAuthenticator, normalize_address
+from engine.auth.frame_auth import FrameAuthenticator, NotAuthorized, normalize_address
 from engine.events import Event
-from engine.handlers.registry import HandlerRegistry, ReplyWhenReady, Request
+from engine.handlers.registry import HandlerRegistry, HandlerSpec, ReplyWhenReady, Request
 from engine.protocol.errors import EngineError, ErrorCode
 from engine.protocol.frames import IncomingFrame, error_frame, parse_frame, peek_request
 from engine.server.connection import ClientConnection, send_texts
@@ -77,6 +77,9 @@ class EngineServer:
         self._pairing: dict[str, asyncio.Future[bool]] = {}
         self.pairing_handler: PairingHandler | None = None
         self.on_authenticated: Callable[[ClientConnection, str, bool], None] | None = None
+        # Runs while the server listens; it ends only when the server closes (the Engine
+        # watches it: a server that closes without stop() means a broken engine).
+        self.serve_task: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -91,6 +94,7 @@ class EngineServer:
             close_timeout=5,
             server_header=f"Flowork-Engine/{self.engine.version}",
         )
+        self.serve_task = asyncio.create_task(self._server.serve_forever(), name="engine-server")
 
     @property
     def bound_port(self) -> int:
@@ -103,6 +107,9 @@ class EngineServer:
         self._server.close(close_connections=True)
         await self._server.wait_closed()
         self._server = None
+        if self.serve_task is not None:
+            await asyncio.gather(self.serve_task, return_exceptions=True)
+            self.serve_task = None
 
     # -- handshake ---------------------------------------------------------------------------
 
@@ -193,7 +200,9 @@ class EngineServer:
     async def _handle_frame(self, conn: ClientConnection, message: str | bytes) -> None:
         request_type: str | None = None
         request_id: str | int | None = None
-        reply_type: str | None = None
+        spec: HandlerSpec | None = None
+        payload: dict[str, Any] | None = None
+        request: Request | None = None
         try:
             try:
                 frame = await self._parse(message)
@@ -201,19 +210,18 @@ class EngineServer:
                 if not isinstance(message, (bytes, bytearray)):
                     request_type, request_id = peek_request(message)
                 raise
-            request_type, request_id = frame.type, frame.request_id
+            request_type, request_id, payload = frame.type, frame.request_id, frame.payload
             spec = self.registry.get(frame.type)
-            reply_type = spec.reply_type if spec else None
             address = await self._authenticate(conn, frame.auth)
             if spec is None:
                 self._reply(conn, {"type": "status_response",
                                    "status": f"Command '{frame.type}' received but not handled.",
                                    "request_type": frame.type}, request_id)
                 return
-            fields = spec.schema.validate(frame.payload)
             request = Request(engine=self.engine, address=address,
-                              owner=normalize_address(address), type=frame.type, fields=fields,
+                              owner=normalize_address(address), type=frame.type, fields={},
                               payload=frame.payload, connection=conn, request_id=request_id)
+            request.fields = spec.schema.validate(frame.payload)
             result = await spec.func(request)
             if isinstance(result, ReplyWhenReady):
                 self._reply(conn, {"type": spec.reply_type or "status_response", **result.fields},
@@ -221,8 +229,9 @@ class EngineServer:
             elif result is not None and spec.reply_type is not None:
                 self._reply(conn, {"type": spec.reply_type, **result}, request_id)
         except EngineError as exc:
-            self._reply(conn, error_frame(exc, reply_type=reply_type, request_type=request_type,
-                                          request_id=None), request_id)
+            self._reply(conn, self._refusal(exc, spec, payload, request_type), request_id)
+            if request is not None and spec is not None and spec.on_refused is not None:
+                self._after_refusal(conn, spec.on_refused(request, exc))
         except OutboxOverflow as exc:
             log.warning("closing %s: %s", conn.label, exc)
             await conn.ws.close(1013, "client too slow")
@@ -230,8 +239,14 @@ class EngineServer:
             log.exception("handler for %r failed", request_type)
             err = EngineError(ErrorCode.INTERNAL, "The engine failed to handle this request; "
                               "the details are in the engine log.")
-            self._reply(conn, error_frame(err, reply_type=reply_type, request_type=request_type,
-                                          request_id=None), request_id)
+            self._reply(conn, self._refusal(err, spec, payload, request_type), request_id)
+
+    @staticmethod
+    def _refusal(error: EngineError, spec: HandlerSpec | None, payload: dict[str, Any] | None,
+                 request_type: str | None) -> dict[str, Any]:
+        envelope = error_frame(error, reply_type=spec.reply_type if spec else None,
+                               request_type=request_type, request_id=None)
+        return spec.error_reply(envelope, error, payload) if spec is not None else envelope
 
     async def _parse(self, message: str | bytes) -> IncomingFrame:
         if isinstance(message, str) and len(message) > OFFLOAD_FRAME_CHARS:
@@ -272,6 +287,22 @@ class EngineServer:
             if after_sent is not None:
                 after_sent()
 
+    def _after_refusal(self, conn: ClientConnection, make: Awaitable[dict[str, Any] | None]) -> None:
+        """Send the frame `make` produces right after the error reply queued before it."""
+        previous = conn.reply_tail
+
+        async def send() -> None:
+            try:
+                frame = await make
+            except Exception:  # noqa: BLE001 - the error reply went out; the log has this one
+                log.exception("making the frame after a refused request failed")
+                return
+            if previous is not None:
+                await previous  # never raises: it is a _reply_after
+            if frame is not None:
+                self._send_reply(conn, frame)
+        conn.reply_tail = asyncio.ensure_future(send())
+
     def _send_reply(self, conn: ClientConnection, frame: dict[str, Any]) -> None:
         try:
             conn.send(frame)
@@ -280,16 +311,20 @@ class EngineServer:
             asyncio.ensure_future(conn.ws.close(1013, "client too slow"))
 
     async def _authenticate(self, conn: ClientConnection, auth: Any) -> str:
-        signer = self.auth.verify_signature(auth)
-        owner = normalize_address(signer)
-        if not self.auth.owners.allows(signer):
+        """FrameAuthenticator.authenticate decides; a valid signer it refuses may still be
+        offered pairing (with an empty allow-list)."""
+        try:
+            signer = self.auth.authenticate(auth)
+        except NotAuthorized as refused:
+            signer = refused.signer
             conn.pairing = True
             try:
                 paired = await self._pair(signer)
             finally:
                 conn.pairing = False
             if not paired:
-                raise self.auth.not_authorized(signer)
+                raise
+        owner = normalize_address(signer)
         first = owner not in conn.owners
         if first:
             conn.owners.add(owner)
