@@ -19,6 +19,7 @@ from engine.config import EngineConfig, new_engine_id
 from engine.events import Event
 from engine.store.secret_key import KeySource, load_or_create_key
 from desktop.approvals import ApprovalsController, describe
+from desktop.automations_menu import AutomationsMenu
 from desktop.autostart import Autostart
 from desktop.config import DesktopConfig
 from desktop.folders import SharedFolders, SharedFoldersDialog
@@ -63,6 +64,9 @@ class DesktopApp(QObject):
         self.folders = SharedFolders(tuple(r for r in config.settings.roots if r.is_dir()),
                                      self._apply_roots)
         self.menu = TrayMenu(self)
+        self.automations_menu = AutomationsMenu(
+            self._spawn, lambda: self.tunnel_settings[1] if self.tunnel_settings[0] else "", self.menu)
+        self.menu.insertMenu(self.menu.folders, self.automations_menu)
         use_tray = QSystemTrayIcon.isSystemTrayAvailable() if tray is None else tray
         self.tray: Tray | None = Tray(self.menu, self.show_status_window) if use_tray else None
         self.status_window = StatusWindow(self.menu, quit_on_close=self.tray is None)
@@ -157,7 +161,9 @@ class DesktopApp(QObject):
         settings = self.config.settings
         config = EngineConfig(host="127.0.0.1", port=settings.port, engine_id=self.engine_id,
                               data_dir=self.config.data_dir, log_dir=self.config.log_dir,  # type: ignore[arg-type]
-                              owners=settings.owners, roots=self.folders.roots)
+                              owners=settings.owners, roots=self.folders.roots,
+                              protected=(self.config.folder,),
+                              webhook_port=settings.webhook_port)
         return Engine(config, key_source=self.key_source)
 
     def _wire(self, engine: Engine) -> None:
@@ -167,6 +173,7 @@ class DesktopApp(QObject):
         engine.on_drives_requested_empty = self._drives_requested_empty
         self.last_status = engine.status().frame()
         self.approvals.attach(engine)
+        self.automations_menu.attach(engine)
         self.refresh()
 
     def _unwire(self, engine: Engine) -> None:
@@ -177,6 +184,7 @@ class DesktopApp(QObject):
         engine.on_owners_changed = None
         engine.on_drives_requested_empty = None
         self.approvals.detach()
+        self.automations_menu.detach()
         self.pairing.close_all()
         self.last_status = None
 
@@ -206,6 +214,8 @@ class DesktopApp(QObject):
             self._resample_status(engine)
 
     async def _owners_changed(self, owners: list[str]) -> None:
+        if owners:
+            self.pairing.close_all()  # someone owns the engine now: no question is still open
         await self.config.save(owners=tuple(owners))
 
     def _apply_roots(self, roots: tuple[Path, ...]) -> None:

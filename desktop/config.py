@@ -35,6 +35,7 @@ SETTINGS_FILE = "desktop.json"
 SECRETS_FILE = "secrets.json"
 DEFAULT_PORT = 12345
 DEFAULT_GUI_URL = "https://flowork.cloud/"
+DEFAULT_WEBHOOK_PORT = 12346
 SECRET_NAMES = ("engine_id", "tunnel_token", "tunnel_hostname")
 
 
@@ -48,10 +49,12 @@ class DesktopSettings:
     owners: tuple[str, ...] = ()
     roots: tuple[Path, ...] = ()
     gui_url: str = DEFAULT_GUI_URL
+    webhook_port: int = DEFAULT_WEBHOOK_PORT  # the automations' webhook server (README)
 
     def to_json(self) -> dict[str, Any]:
         return {"port": self.port, "owners": list(self.owners),
-                "roots": [str(p) for p in self.roots], "gui_url": self.gui_url}
+                "roots": [str(p) for p in self.roots], "gui_url": self.gui_url,
+                "webhook_port": self.webhook_port}
 
     @classmethod
     def from_json(cls, data: Any) -> "DesktopSettings":
@@ -70,8 +73,12 @@ class DesktopSettings:
         gui_url = data.get("gui_url", DEFAULT_GUI_URL)
         if not isinstance(gui_url, str) or not gui_url.startswith(("http://", "https://")):
             raise ConfigError(f"the web GUI URL must start with http:// or https://, not {gui_url!r}")
+        webhook_port = data.get("webhook_port", DEFAULT_WEBHOOK_PORT)
+        if isinstance(webhook_port, bool) or not isinstance(webhook_port, int) or not 0 <= webhook_port <= 65535:
+            raise ConfigError(f"the webhook port must be a number between 0 and 65535, not {webhook_port!r}")
         return cls(port=port, owners=tuple(dict.fromkeys(owners)),
-                   roots=tuple(dict.fromkeys(Path(r) for r in roots)), gui_url=gui_url)
+                   roots=tuple(dict.fromkeys(Path(r) for r in roots)), gui_url=gui_url,
+                   webhook_port=webhook_port)
 
 
 class SettingsFile:

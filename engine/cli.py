@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", dest="log_level",
                    help=f"the engine log's level: DEBUG, INFO (default), WARNING or ERROR; job log lines "
                         f"are written at DEBUG (${env['log_level']})")
+    p.add_argument("--webhook-host", dest="webhook_host",
+                   help=f"address of the automations' webhook server (default 127.0.0.1; ${env['webhook_host']})")
+    p.add_argument("--webhook-port", dest="webhook_port",
+                   help=f"port of the webhook server (default 12346, 0 = any free port; ${env['webhook_port']})")
+    p.add_argument("--no-webhooks", dest="webhooks", action="store_const", const=False,
+                   help=f"run no webhook server (${env['webhooks']}=false)")
     p.add_argument("--save-owners", action="store_true", default=False,
                    help="also store the --owner addresses in the data folder's config.json")
     p.add_argument("--version", action="version", version=f"flowork-engine {__version__}")

@@ -81,14 +81,9 @@ def parse_frame(text: str | bytes) -> IncomingFrame:
     if not nesting_within(text):
         raise EngineError(ErrorCode.BAD_FRAME, f"The frame is nested deeper than {MAX_DEPTH} levels.")
     try:
-        data = orjson.loads(text)  # refuses NaN and Infinity too, like _not_json
-    except orjson.JSONDecodeError:
-        # What orjson refuses that may still be JSON (integers past 64 bits, lone surrogate
-        # escapes), and the standard library's clearer message for what is not.
-        try:
-            data = json.loads(text, parse_constant=_not_json)
-        except (ValueError, RecursionError) as exc:
-            raise EngineError(ErrorCode.BAD_JSON, f"The frame is not valid JSON: {exc}.") from None
+        data = json.loads(text, parse_constant=_not_json, parse_float=_finite_float)
+    except (ValueError, RecursionError) as exc:
+        raise EngineError(ErrorCode.BAD_JSON, f"The frame is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
         raise EngineError(ErrorCode.BAD_FRAME, "A frame must be a JSON object with 'auth' and 'payload'.")
     if not _depth_ok(data):
@@ -151,6 +146,15 @@ def _not_json(constant: str) -> Any:
     # Python's decoder accepts NaN and Infinity; JSON (and the GUI's JSON.parse) does not, and
     # a value stored from one frame would later break every frame that carries it.
     raise ValueError(f"{constant} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    # `1e999` is valid JSON syntax that no double holds: Python reads it as inf (stored later as
+    # null or "inf"); the browser reads Infinity. Refused like NaN and Infinity.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is too large for a JSON number")
+    return value
 
 
 def _finite(value: Any) -> Any:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from typing import Any
 
+from engine.protocol.errors import EngineError
 from engine.runtime.payload import Snapshot
 from engine.runtime.templating import Masker
 from engine.store.jobs import JobsStore
@@ -61,12 +62,12 @@ class CrossingRecord:
     @property
     def text(self) -> str:
         """The full payload JSON, masked."""
-        return self._masker.text(self._snapshot.text())
+        return self._masker.json_text(self._snapshot.text())
 
     def split(self) -> tuple[str, str, list[tuple[int, str]]]:
         """(payload without its history, the history's entry numbers, the entries to write
         for this job), masked: what the store writes when the payload is not truncated."""
-        mask = self._masker.text
+        mask = self._masker.json_text
         payload, refs = self._snapshot.split()
         entries = [(e.entry_id, mask(e.encoded.decode("utf-8", "surrogatepass"))) for e in self.new_entries]
         return mask(payload), mask(refs), entries
@@ -125,9 +126,11 @@ class HistoryRecorder:
         self._add(("crossing", CrossingRecord(job_id, seq, connection_id, snapshot, masker, timestamp)))
 
     def job_create(self, job_id: str, address: str, preset_name: str | None, mode: str,
-                   start_time: float, parent_job_id: str | None) -> int:
+                   start_time: float, parent_job_id: str | None,
+                   started_by: dict[str, Any] | None = None) -> int:
         """Queue the job's record; returns its write number (for `committed`)."""
-        return self._add(("job_create", job_id, address, preset_name, mode, start_time, parent_job_id))
+        return self._add(("job_create", job_id, address, preset_name, mode, start_time, parent_job_id,
+                          started_by))
 
     def node_start(self, job_id: str, run_seq: int, node_id: str, module_id: str, start: float) -> None:
         self._add(("node_start", job_id, run_seq, node_id, module_id, start))
@@ -192,6 +195,10 @@ class HistoryRecorder:
         try:
             for start in range(0, len(ops), BATCH_SIZE * 4):
                 await self.store.write_batch(ops[start:start + BATCH_SIZE * 4], dict(self._preview))
+        except EngineError as exc:  # a storage error (disk full, read-only): said once per batch
+            log.error("could not record %d history entries: %s", len(ops), exc.message)
+            self.last_error = exc
+            self._failures = (self._failures + [(first, first + len(ops))])[-64:]
         except Exception as exc:  # noqa: BLE001 - history is best effort; the job goes on
             log.exception("could not record %d history entries", len(ops))
             self.last_error = exc

@@ -49,7 +49,7 @@ class JobServices:
     reporter: JobReporter
     executor: Executor
     approvals: ApprovalCenter
-    resolve_path: Callable[..., Path]        # SharedFolders.resolve_inside
+    shared_folders: Any                      # engine.files.SharedFolders (ctx.shared_files)
     run_child: RunChild                      # Runtime.run_child
     datasets_for: Callable[[str, Any], Any] | None  # Engine.datasets_for(owner, settings)
     flush: Callable[[], Awaitable[None]]     # the recorder's group commit
@@ -70,6 +70,9 @@ class JobSpec:
     initial_payload: Any = None
     preset_name: str | None = None
     start_node_id: str | None = None
+    # What started the run (D6): {"kind": "gui" | "schedule" | "webhook" | "file_watch" |
+    # "error_workflow", "rule_id"?}; a client's run is "gui".
+    started_by: dict[str, Any] | None = None
 
 
 class Job:
@@ -77,7 +80,7 @@ class Job:
                  "masker", "settings", "parent", "top", "depth", "status", "start_time", "end_time",
                  "error", "result", "final_payload", "task", "released", "begun", "gate",
                  "stop_reason", "refused", "create_op", "child_seq", "frontier", "reporter",
-                 "runner", "scheduler")
+                 "runner", "scheduler", "started_by")
 
     def __init__(self, spec: JobSpec, services: JobServices, *, renderer: Renderer,
                  masker: Masker, settings: "SettingsView", parent: "Job | None" = None) -> None:
@@ -87,6 +90,7 @@ class Job:
         self.job_id = spec.job_id
         self.mode = spec.mode
         self.preset_name = spec.preset_name
+        self.started_by: dict[str, Any] = dict(spec.started_by or {"kind": "gui"})
         self.services = services
         self.renderer = renderer
         self.masker = masker
@@ -132,7 +136,7 @@ class Job:
     def status_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"status": self.status.value, "start_time": self.start_time,
                                 "end_time": self.end_time, "preset_name": self.preset_name,
-                                "mode": self.mode}
+                                "mode": self.mode, "started_by": self.started_by}
         if self.error is not None:
             data["error"] = self.error
         if self.result is not None:
@@ -253,7 +257,7 @@ class Job:
             out, snapshot = final
             self.final_payload = snapshot.copy() if snapshot.lossy else out
             if status is JobStatus.SUCCEEDED:
-                result_text = self.masker.text(snapshot.text())
+                result_text = self.masker.json_text(snapshot.text())
                 limit = _preview_limit(self.settings)
                 self.result = public_result(result_text, limit)
         published = self.transition(status, error=self.masker.text(error) if error else None,
@@ -276,7 +280,11 @@ class Job:
         self.reporter.popup(node_id, title, content)
 
     def resolve_path(self, path: str, *, must_exist: bool = True) -> Path:
-        return self.services.resolve_path(path, must_exist=must_exist)
+        return self.services.shared_folders.resolve_inside(path, must_exist=must_exist)
+
+    @property
+    def shared_folders(self) -> Any:
+        return self.services.shared_folders
 
     @property
     def datasets(self) -> Any:

@@ -51,11 +51,11 @@ class JobReporter:
     # -- the job ------------------------------------------------------------------------------
 
     def created(self, preset_name: str | None, start_time: float, parent_job_id: str | None,
-                preview_bytes: int) -> int:
+                preview_bytes: int, started_by: dict[str, Any] | None = None) -> int:
         """Queue the job's record; returns its write number (HistoryRecorder.committed)."""
         self.recorder.set_preview_bytes(self.job_id, preview_bytes)
         return self.recorder.job_create(self.job_id, self.owner, preset_name, self.mode,
-                                        start_time, parent_job_id)
+                                        start_time, parent_job_id, started_by)
 
     def status(self, status_data: dict[str, Any]) -> None:
         """workflow_status_update (top-level jobs only: the GUI knows no sub-jobs)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -107,8 +108,10 @@ class NodeRunner:
         except Exception as exc:  # noqa: BLE001 - a module's failure, reported
             failed = self.masker.text(describe(exc))
             if not isinstance(exc, (ModuleError, TemplateError, TimeoutError, JobCancelled)):
-                log.info("job %s node %s (%s) raised", frontier.job_id, node.id, node.module_id,
-                         exc_info=exc if log.isEnabledFor(logging.DEBUG) else None)
+                # The traceback's text, masked: it quotes the exception's message.
+                trace = ("\n" + self.masker.text("".join(traceback.format_exception(exc)))
+                         if log.isEnabledFor(logging.DEBUG) else "")
+                log.info("job %s node %s (%s) raised%s", frontier.job_id, node.id, node.module_id, trace)
         finally:
             frontier.running.pop(run_seq, None)
             frontier.attempts.pop(run_seq, None)

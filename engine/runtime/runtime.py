@@ -40,6 +40,14 @@ MODULE_THREADS = 32
 REMEMBER_INTERRUPTED = 100
 
 
+def job_id_taken(job_id: str) -> EngineError:
+    """The one answer for a job id that cannot start a run, whoever's it is and whether it runs
+    or ran: job ids are global, but whether another owner's job exists (or still runs) is not
+    for the asker to learn."""
+    return EngineError(ErrorCode.CONFLICT, f"The job id '{job_id}' cannot start a new run; every "
+                       f"run needs a new job_id.", job_id=job_id)
+
+
 @dataclass(frozen=True)
 class StartTicket:
     """A job that was checked and recorded, waiting for its acknowledgement. The caller sends
@@ -123,17 +131,21 @@ class Runtime:
 
     async def start_job(self, owner: str, job_id: str, workflow: Any, *, mode: str = "EXECUTE",
                         initial_payload: Any = None, preset_name: str | None = None,
-                        start_node_id: str | None = None) -> StartTicket:
+                        start_node_id: str | None = None,
+                        started_by: dict[str, Any] | None = None) -> StartTicket:
         """Check the workflow, record the job and hold it until its acknowledgement is out
         (the StartTicket). EngineError for anything wrong. Keyword options only, so that a new
         one (where a run came from, D6) fits without touching the callers."""
         job = await self._create(owner, job_id, workflow, mode=mode, initial_payload=initial_payload,
-                                 preset_name=preset_name, start_node_id=start_node_id, hold=True)
+                                 preset_name=preset_name, start_node_id=start_node_id,
+                                 started_by=started_by, hold=True)
         committed = asyncio.ensure_future(self._committed(job))
         return StartTicket(job.job_id, committed, job.released.set)
 
     async def execute(self, owner: str, job_id: str, workflow: Any, **options: Any) -> Job:
-        """Start a job right away, without an acknowledgement to wait for (automations, tests)."""
+        """Start a job right away, without an acknowledgement to wait for (automations, tests).
+        `started_by` says what started it ({"kind": "gui" | "schedule" | "webhook" |
+        "file_watch" | "error_workflow", "rule_id"?}); a client's run is "gui"."""
         return await self._create(owner, job_id, workflow, hold=False, **options)
 
     async def _committed(self, job: Job) -> None:
@@ -150,14 +162,14 @@ class Runtime:
 
     async def _create(self, owner: str, job_id: str, workflow: Any, *, mode: str = "EXECUTE",
                       initial_payload: Any = None, preset_name: str | None = None,
-                      start_node_id: str | None = None, hold: bool) -> Job:
+                      start_node_id: str | None = None, started_by: dict[str, Any] | None = None,
+                      hold: bool) -> Job:
         owner = owner.lower()
         mode = mode.upper()
         if mode not in MODES:
             raise EngineError.invalid("mode", "must be 'EXECUTE' or 'SIMULATE'")
         if job_id in self.jobs or job_id in self._starting:
-            raise EngineError(ErrorCode.CONFLICT, f"A job with the id '{job_id}' is already running; "
-                              f"every run needs a new job_id.", job_id=job_id)
+            raise job_id_taken(job_id)
         self._starting.add(job_id)
         try:
             graph = parse_workflow(workflow)
@@ -165,17 +177,16 @@ class Runtime:
             modules = await self._load_modules(graph, "workflow_data")
             assert self.store is not None
             if job_id in self._used_ids:
-                raise EngineError(ErrorCode.CONFLICT, f"The job id '{job_id}' was already used "
-                                  f"by an earlier run; every run needs a new job_id.", job_id=job_id)
+                raise job_id_taken(job_id)
             renderer, masker, settings = await self._owner_context(owner, uses_variables(graph))
             spec = JobSpec(owner=owner, job_id=job_id, graph=graph, modules=modules, mode=mode,
                            initial_payload=initial_payload, preset_name=preset_name,
-                           start_node_id=start_node_id)
+                           start_node_id=start_node_id, started_by=started_by)
             job = Job(spec, self._job_services(spec, masker, is_child=False), renderer=renderer,
                       masker=masker, settings=settings)
             # Recorded with the job's first batch of history (no write of its own to wait for).
             job.create_op = job.reporter.created(preset_name, job.start_time, None,
-                                                 _preview_bytes(settings))
+                                                 _preview_bytes(settings), job.started_by)
             if hold:
                 job.released.clear()
             self._used_ids.add(job_id)
@@ -190,7 +201,7 @@ class Runtime:
                                owner=spec.owner, mode=spec.mode, masker=masker, is_child=is_child)
         limits = self.services.limits
         return JobServices(reporter=reporter, executor=self.executor, approvals=self.approvals,
-                           resolve_path=self.services.shared_folders.resolve_inside,
+                           shared_folders=self.services.shared_folders,
                            run_child=self.run_child, flush=self.recorder.flush,
                            datasets_for=self.services.datasets_for,
                            max_node_runs=limits.max_node_runs,
@@ -242,12 +253,13 @@ class Runtime:
         parent.child_seq += 1
         child_id = f"{parent.job_id}/{ctx.node_id}/{parent.child_seq}"
         spec = JobSpec(owner=parent.owner, job_id=child_id, graph=graph, modules=modules,
-                       mode=parent.mode, initial_payload=payload, preset_name=preset_name)
+                       mode=parent.mode, initial_payload=payload, preset_name=preset_name,
+                       started_by=parent.started_by)
         child = Job(spec, self._job_services(spec, parent.masker, is_child=True),
                     renderer=parent.renderer, masker=parent.masker, settings=parent.settings,
                     parent=parent)
         child.reporter.created(preset_name, child.start_time, parent.top.job_id,
-                               _preview_bytes(parent.settings))
+                               _preview_bytes(parent.settings), child.started_by)
         ctx.log(f"Running the preset '{preset_name}' as sub-job {child_id}.")
         parent.frontier.children.append(child_id)
         try:

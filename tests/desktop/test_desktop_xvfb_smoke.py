@@ -140,7 +140,7 @@ def test_new_user_pairs_then_tray_menu_and_approval_on_a_real_display(x_display,
     menu and an approval dialog are shown and photographed, and the approval is answered from
     the client, which closes the dialog."""
     env = x_display
-    app = Flowork(["--hidden", "--port", "0", "--config-dir", str(tmp_path / "config"), "--data-dir",
+    app = Flowork(["--hidden", "--port", "0", "--webhook-port", "0", "--config-dir", str(tmp_path / "config"), "--data-dir",
                    str(tmp_path / "data"), "--log-dir", str(tmp_path / "logs")], env=env)
     def detail() -> str:
         return f"windows:\n{windows_text(env)}\nflowork said:\n{app.output()}"
