@@ -153,9 +153,12 @@ class Runtime:
             await self.recorder.committed(job.create_op)
         except HistoryWriteError as exc:
             # The client must not hear "started" of a job that is not on disk; whatever it
-            # hears, nothing of the job runs (it ends FAILED with this text).
-            message = (f"The job '{job.job_id}' was not started: the engine could not record it "
-                       f"({exc}). Free some disk space, then run it again.")
+            # hears, nothing of the job runs (it ends FAILED with this text). The store's own
+            # sentence says what is wrong (a full disk, a read-only folder) and what to do.
+            cause = exc.cause
+            message = (cause.message if isinstance(cause, EngineError) else
+                       f"The engine could not record the job '{job.job_id}' ({exc}); nothing of it "
+                       f"ran. Check the disk holding the data folder, then run it again.")
             job.refused = message
             job.released.set()
             raise EngineError(ErrorCode.STORAGE, message, job_id=job.job_id) from None
