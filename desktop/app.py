@@ -12,7 +12,7 @@ from typing import Any, Callable, Coroutine
 
 from PySide6.QtCore import QObject, QUrl
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QMessageBox, QSystemTrayIcon
+from PySide6.QtWidgets import QFileDialog, QSystemTrayIcon
 
 from engine.app import Engine
 from engine.config import EngineConfig, new_engine_id
@@ -27,7 +27,10 @@ from desktop.log_tail import LogTail
 from desktop.notifications import Notifier
 from desktop.open_gui import Opener, gui_link, open_url
 from desktop.pairing import PairingController
-from desktop.port_conflict import PortConflictDialog, free_port_near, port_holder
+from desktop.errors import (CHOOSE_FOLDER, OPEN_LOGS, OTHER_PORT, RESTART, RETRY, SETTINGS,
+                            Problem, describe_problem)
+from desktop.port_conflict import free_port_near, port_holder
+from desktop.problem_dialog import ProblemDialog
 from desktop.settings_dialog import SettingsDialog, SettingsValues
 from desktop.status_window import StatusWindow
 from desktop.supervisor import EngineSupervisor, RestartPolicy, State
@@ -69,8 +72,9 @@ class DesktopApp(QObject):
         self.status_window = StatusWindow(self.menu, quit_on_close=self.tray is None)
         self.folders_dialog: SharedFoldersDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
-        self.port_dialog: PortConflictDialog | None = None
-        self.error_dialog: QMessageBox | None = None
+        self.problem_dialog: ProblemDialog | None = None
+        self.data_dir_picker: QFileDialog | None = None
+        self.port_offer: tuple[int, str, int] | None = None  # (port, its holder, a free port)
         self.last_status: dict[str, Any] | None = None
         self.view: StatusView | None = None
         self.finished = asyncio.Event()
@@ -132,7 +136,7 @@ class DesktopApp(QObject):
             self.tray.hide()
         logging.getLogger().removeHandler(self.log_tail)
         for window in (self.status_window, self.folders_dialog, self.settings_dialog,
-                       self.port_dialog, self.error_dialog):
+                       self.problem_dialog, self.data_dir_picker):
             if window is not None:
                 window.hide()
         self.finished.set()
@@ -226,15 +230,23 @@ class DesktopApp(QObject):
                              on_clicked=self.pick_folder)
 
     def _on_state(self, state: State) -> None:
-        if state is State.PORT_IN_USE:
-            self._spawn(self._show_port_conflict())
-        elif state is State.ERROR:
+        if state in (State.PORT_IN_USE, State.ERROR):
             self.show_error()
-        elif state is State.RUNNING:
-            for dialog in (self.port_dialog, self.error_dialog):
-                if dialog is not None:
-                    dialog.hide()
+        elif state is State.RUNNING and self.problem_dialog is not None:
+            self.problem_dialog.hide()
         self.refresh()
+
+    def problem(self) -> Problem | None:
+        """What went wrong, in the app's words; None while nothing is wrong."""
+        sup = self.supervisor
+        if sup.state not in (State.PORT_IN_USE, State.ERROR, State.RESTARTING) or not sup.error_reason:
+            return None
+        port = self.config.settings.port
+        offer = self.port_offer if self.port_offer and self.port_offer[0] == port else None
+        return describe_problem(sup.error_reason, sup.error, port=port,
+                                data_dir=self.config.data_dir,  # type: ignore[arg-type]
+                                free_port=offer[2] if offer else None,
+                                holder=offer[1] if offer else "another program")
 
     # -- what the tray shows -----------------------------------------------------------------
 
@@ -262,17 +274,15 @@ class DesktopApp(QObject):
                               memory_percent=status.get("memoryPercent"),
                               running_jobs=running, clients=int(status.get("connectedClients") or 0),
                               engine_running=True, **base)
-        if sup.state is State.PORT_IN_USE:
-            return StatusView(state=TrayState.PORT_IN_USE,
-                              headline=f"port {self.config.settings.port} is in use",
-                              **{**base, "notes": base["notes"] + (sup.error,)})
-        if sup.state is State.ERROR:
-            return StatusView(state=TrayState.ERROR, headline="engine error",
-                              **{**base, "notes": base["notes"] + (sup.error,)})
+        problem = self.problem()
+        if sup.state in (State.PORT_IN_USE, State.ERROR) and problem is not None:
+            state = TrayState.PORT_IN_USE if sup.state is State.PORT_IN_USE else TrayState.ERROR
+            return StatusView(state=state, headline=problem.headline,
+                              **{**base, "notes": base["notes"] + (problem.text,)})
         if sup.state in (State.STARTING, State.RESTARTING, State.STOPPING):
             headline = {State.STARTING: "starting…", State.STOPPING: "stopping…",
                         State.RESTARTING: "restarting after a failure…"}[sup.state]
-            extra = (sup.error,) if sup.state is State.RESTARTING and sup.error else ()
+            extra = (problem.text,) if problem is not None else ()
             return StatusView(state=TrayState.STARTING, headline=headline, can_start=False,
                               **{**base, "notes": base["notes"] + extra})
         return StatusView(state=TrayState.STOPPED, headline="stopped", **base)
@@ -419,57 +429,82 @@ class DesktopApp(QObject):
         self.status_window.bring_up()
 
     def show_error(self) -> None:
-        sup = self.supervisor
-        if sup.state is State.PORT_IN_USE:
+        """The problem dialog: the app's sentences, a button per fix, the log lines in details."""
+        if self.supervisor.state is State.PORT_IN_USE:
             self._spawn(self._show_port_conflict())
             return
-        box = self.error_dialog
-        if box is None:
-            box = QMessageBox(QMessageBox.Icon.Critical, "Flowork: the engine stopped", "")
-            box.setModal(False)
-            self.error_restart_button = box.addButton("Restart", QMessageBox.ButtonRole.AcceptRole)
-            self.error_logs_button = box.addButton("Open logs folder", QMessageBox.ButtonRole.ActionRole)
-            box.addButton(QMessageBox.StandardButton.Close)
-            box.buttonClicked.connect(self._error_button)
-            self.error_dialog = box
-        box.setText(sup.error or "The engine is not running.")
-        lines = sup.error_log or self.log_tail.lines(20)
-        box.setInformativeText(f"Logs: {self.config.log_dir}")
-        box.setDetailedText("\n".join(lines))
-        box.show()
-        box.raise_()
+        self._show_problem()
 
-    def _error_button(self, button: object) -> None:
-        if button is self.error_restart_button:
-            self.restart_engine()
-        elif button is self.error_logs_button:
-            self.open_logs()
-
-    async def _show_port_conflict(self) -> None:
-        port = self.config.settings.port
-        holder = await asyncio.to_thread(port_holder, port)
-        if self.supervisor.state is not State.PORT_IN_USE:
+    def _show_problem(self) -> None:
+        problem = self.problem()
+        if problem is None:
             return
-        if self.port_dialog is not None:
-            self.port_dialog.hide()
-            self.port_dialog.deleteLater()
-        dialog = PortConflictDialog(port, holder)
-        dialog.buttonClicked.connect(lambda b: self._port_button(dialog, b))
-        self.port_dialog = dialog
+        if self.problem_dialog is not None:
+            self.problem_dialog.hide()
+            self.problem_dialog.deleteLater()
+        offer = self.port_offer
+        dialog = ProblemDialog(problem, free_port=offer[2] if offer else None,
+                               log_lines=self.supervisor.error_log or self.log_tail.lines(20))
+        dialog.action_chosen.connect(self._problem_action)
+        self.problem_dialog = dialog
         dialog.show()
         dialog.raise_()
 
-    def _port_button(self, dialog: PortConflictDialog, button: object) -> None:
-        if button is dialog.other_port_button:
+    def _problem_action(self, action: str) -> None:
+        if action == OTHER_PORT:
             self._spawn(self.use_another_port())
-        elif button is dialog.retry_button:
-            self.start_engine()
+        elif action == CHOOSE_FOLDER:
+            self.choose_data_folder()
+        elif action in (RETRY, RESTART):
+            self.restart_engine()
+        elif action == OPEN_LOGS:
+            self.open_logs()
+        elif action == SETTINGS:
+            self.show_settings()
+
+    async def _show_port_conflict(self) -> None:
+        port = self.config.settings.port
+        holder, free = await asyncio.gather(asyncio.to_thread(port_holder, port),
+                                            asyncio.to_thread(free_port_near, port))
+        if self.supervisor.state is not State.PORT_IN_USE:
+            return
+        self.port_offer = (port, holder, free)
+        self.refresh()
+        self._show_problem()
 
     async def use_another_port(self) -> None:
-        port = await asyncio.to_thread(free_port_near, self.config.settings.port)
-        log.info("using port %d instead of %d", port, self.config.settings.port)
+        """The port the dialog offered (if it is still free), else the next free one."""
+        current = self.config.settings.port
+        offered = self.port_offer[2] if self.port_offer and self.port_offer[0] == current else None
+        port = await asyncio.to_thread(free_port_near, offered - 1 if offered else current)
+        log.info("using port %d instead of %d", port, current)
         await self.config.save(port=port)
         await self.supervisor.start()
+
+    def choose_data_folder(self) -> QFileDialog:
+        """The native folder picker (non-blocking); the engine restarts on the chosen folder."""
+        if self.data_dir_picker is not None and self.data_dir_picker.isVisible():
+            self.data_dir_picker.raise_()
+            return self.data_dir_picker
+        picker = QFileDialog(None, "Choose Flowork's data folder", str(Path.home()))
+        picker.setFileMode(QFileDialog.FileMode.Directory)
+        picker.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        picker.fileSelected.connect(lambda path: self._spawn(self.use_data_folder(Path(path))))
+        self.data_dir_picker = picker
+        picker.open()
+        return picker
+
+    async def use_data_folder(self, folder: Path) -> None:
+        folder = folder.expanduser().resolve()
+        log.info("data folder: %s (was %s)", folder, self.config.data_dir)
+        await self.config.save(data_dir=folder)
+        self.config.data_dir = folder
+        try:
+            self.key_source = await asyncio.to_thread(load_or_create_key, folder)
+        except Exception as exc:  # noqa: BLE001 - the engine's start reports the folder's problem
+            log.warning("the secrets key could not be loaded from %s: %s", folder, exc)
+            self.key_source = None
+        await self.supervisor.restart()
 
     # -- messages ----------------------------------------------------------------------------
 
