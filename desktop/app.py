@@ -107,9 +107,6 @@ class DesktopApp(QObject):
         self.tunnel_settings = (token or "", hostname or "")  # the keyring is read off the loop, once
         if self.tray is not None:
             self.tray.show()
-            if not self.hidden:
-                self.tray.message("Flowork is running", "Flowork is in the tray: right-click "
-                                  "its icon for the menu.")
         elif self.hidden:
             self.status_window.showMinimized()
         else:
@@ -119,6 +116,20 @@ class DesktopApp(QObject):
             self.tunnel.configure(token, hostname)
         if start_engine:
             await self.supervisor.start()
+        self._announce(start_engine)
+
+    def _announce(self, started: bool) -> None:
+        """Say where Flowork went, once the engine's fate is known and with the icon of its
+        state; a failed start says nothing here (its dialog says what went wrong)."""
+        if self.tray is None or self.hidden:
+            return
+        self.refresh()
+        if self.supervisor.state is State.RUNNING:
+            self.tray.message("Flowork is running", "The engine is ready for the web GUI. "
+                              "Right-click the Flowork icon for the menu.")
+        elif not started:
+            self.tray.message("Flowork is in the tray", "The engine is stopped: choose Start "
+                              "engine in the Flowork icon's menu.")
 
     async def shutdown(self) -> None:
         """Quit: the tunnel and the engine stop cleanly; nothing is left running."""
