@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Coroutine
 
-from PySide6.QtCore import QObject, QUrl
+from PySide6.QtCore import QObject, QTimer, QUrl
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QSystemTrayIcon
 
@@ -40,13 +40,16 @@ from desktop.tunnel import Tunnel, TunnelState
 log = logging.getLogger(__name__)
 
 DRIVES_NOTICE_INTERVAL_S = 300.0
+TRAY_WATCH_S = 2.0
 
 
 class DesktopApp(QObject):
     def __init__(self, config: DesktopConfig, *, hidden: bool = False, tray: bool | None = None,
                  opener: Opener | None = None, autostart: Autostart | None = None,
                  policy: RestartPolicy | None = None, watch_interval_s: float = 1.0,
-                 log_tail: LogTail | None = None, notifier: Notifier | None = None) -> None:
+                 log_tail: LogTail | None = None, notifier: Notifier | None = None,
+                 tray_available: Callable[[], bool] = QSystemTrayIcon.isSystemTrayAvailable,
+                 tray_watch_s: float = TRAY_WATCH_S) -> None:
         super().__init__()
         self.config = config
         self.hidden = hidden
@@ -67,9 +70,18 @@ class DesktopApp(QObject):
         self.folders = SharedFolders(tuple(r for r in config.settings.roots if r.is_dir()),
                                      self._apply_roots)
         self.menu = TrayMenu(self)
-        use_tray = QSystemTrayIcon.isSystemTrayAvailable() if tray is None else tray
-        self.tray: Tray | None = Tray(self.menu, self.show_status_window) if use_tray else None
+        use_tray = tray_available() if tray is None else tray
+        self.tray: Tray | None = None
+        if use_tray:
+            self._make_tray()
         self.status_window = StatusWindow(self.menu, quit_on_close=self.tray is None)
+        # At login the panel often starts after us: keep looking for a tray, and move into it.
+        self._tray_available = tray_available
+        self.tray_watch = QTimer(self)
+        self.tray_watch.setInterval(int(tray_watch_s * 1000))
+        self.tray_watch.timeout.connect(self._look_for_tray)
+        if tray is None and self.tray is None:
+            self.tray_watch.start()
         self.folders_dialog: SharedFoldersDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
         self.problem_dialog: ProblemDialog | None = None
@@ -88,9 +100,27 @@ class DesktopApp(QObject):
         self.supervisor.engine_stopping.connect(self._unwire)
         self.approvals.changed.connect(self.refresh)
         self.tunnel.state_changed.connect(lambda _s: self.refresh())
-        if self.tray is not None:
-            self.tray.icon.messageClicked.connect(self._on_message_clicked)
         self.refresh()
+
+    def _make_tray(self) -> Tray:
+        self.tray = Tray(self.menu, self.show_status_window)
+        self.tray.icon.messageClicked.connect(self._on_message_clicked)
+        return self.tray
+
+    def _look_for_tray(self) -> None:
+        if self._quitting or not self._tray_available():
+            return
+        self.tray_watch.stop()
+        log.info("a system tray appeared; Flowork moves into it")
+        tray = self._make_tray()
+        self.status_window.quit_on_close = False
+        self.refresh()
+        tray.show()
+        if self.status_window.isVisible() and not self.status_window.isMinimized():
+            self.status_window.update_view(self.view)  # its note now says closing keeps Flowork
+        else:
+            self.status_window.hide()
+        tray.message("Flowork is in the tray now", "Right-click the Flowork icon for the menu.")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -133,6 +163,7 @@ class DesktopApp(QObject):
 
     async def shutdown(self) -> None:
         """Quit: the tunnel and the engine stop cleanly; nothing is left running."""
+        self.tray_watch.stop()
         self.tunnel.stop()
         await self.supervisor.stop()
         self.approvals.detach()

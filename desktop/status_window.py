@@ -57,9 +57,9 @@ class StatusWindow(QWidget):
         self.icon.setPixmap(QPixmap.fromImage(state_image(view.state)))
         self.headline.setText(f"Flowork: {view.headline}")
         self.details.setText(view.tooltip().split("\n", 1)[1] if "\n" in view.tooltip() else "")
-        if self.quit_on_close:
-            self.note.setText("Your desktop has no system tray, so Flowork shows this window. "
-                              "Closing it quits Flowork.")
+        self.note.setText("Your desktop has no system tray, so Flowork shows this window. "
+                          "Closing it quits Flowork." if self.quit_on_close else
+                          "Flowork is in the system tray; closing this window keeps it running.")
 
     def bring_up(self) -> None:
         self.show()

@@ -64,32 +64,51 @@ def start_xvfb(xvfb: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 
 @pytest.fixture
-def x_display(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A fresh Xvfb display with trayer providing the system tray; the environment to use it."""
+def x_server(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
+    """A fresh Xvfb display (no tray yet); the environment to use it, and its log."""
     xvfb = require_tool("Xvfb")
-    trayer = require_tool("trayer")
+    require_tool("trayer")
     require_tool("xdotool")
     require_tool("xwininfo")
     log = tmp_path / "x-display.log"
     server, number = start_xvfb(xvfb, log)
     env = dict(os.environ, DISPLAY=f":{number}", QT_QPA_PLATFORM="xcb")
+    try:
+        yield env, log
+    finally:
+        stop(server)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def start_trayer(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """trayer providing the system tray, once its panel is on screen."""
     with open(log, "ab") as err:
-        tray = subprocess.Popen([trayer, "--edge", "top", "--align", "right", "--widthtype", "pixel",
+        tray = subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype", "pixel",
                                  "--width", "160", "--height", "40", "--heighttype", "pixel",
                                  "--transparent", "false", "--SetDockType", "true", "--expand", "false"],
                                 env=env, stdout=subprocess.DEVNULL, stderr=err)
+    poll(lambda: '"panel"' in windows_text(env) or tray.poll() is not None, what="the trayer panel",
+         detail=lambda: log.read_text(errors="replace"))
+    assert tray.poll() is None, f"trayer exited:\n{log.read_text(errors='replace')}"
+    return tray
+
+
+@pytest.fixture
+def x_display(x_server: tuple[dict[str, str], Path]) -> Iterator[dict[str, str]]:
+    """A fresh Xvfb display with trayer providing the system tray; the environment to use it."""
+    env, log = x_server
+    tray = start_trayer(env, log)
     try:
-        poll(lambda: '"panel"' in windows_text(env) or tray.poll() is not None, what="the trayer panel",
-             detail=lambda: log.read_text(errors="replace"))
-        assert tray.poll() is None, f"trayer exited:\n{log.read_text(errors='replace')}"
         yield env
     finally:
-        for proc in (tray, server):
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(tray)
 
 
 def windows_text(env: dict[str, str]) -> str:
@@ -207,3 +226,36 @@ def test_new_user_pairs_then_tray_menu_and_approval_on_a_real_display(x_display,
         code = app.stop()
     assert code == 0, app.output()
     (SCREENSHOTS / "before.png").unlink(missing_ok=True)
+
+
+def tray_icon(env: dict[str, str]) -> dict[str, Any] | None:
+    return next((w for w in windows(env) if w["name"] == "Flowork" and w["depth"] > 5
+                 and w["w"] <= 64 and w["h"] <= 64), None)
+
+
+def test_a_tray_started_after_flowork_is_moved_into(x_server, tmp_path):
+    """The login race on a real display: no tray at first (the status window shows), then
+    trayer starts and Flowork's icon appears in it."""
+    env, log = x_server
+    app = Flowork(["--port", "0", "--config-dir", str(tmp_path / "config"), "--data-dir",
+                   str(tmp_path / "data"), "--log-dir", str(tmp_path / "logs")], env=env)
+    tray = None
+    def detail() -> str:
+        return f"windows:\n{windows_text(env)}\nflowork said:\n{app.output()}"
+    try:
+        app.wait_for(r"no system tray here: a status window is shown")
+        window = poll(lambda: next((w for w in windows(env) if w["name"] == "Flowork" and w["h"] > 80), None),
+                      what="the status window", detail=detail)
+        time.sleep(0.5)  # let it paint (a screenshot only: nothing is asserted on timing)
+        shot = screenshot(env, "status-window-no-tray.png")
+        assert colours(shot, window) > 20
+        tray = start_trayer(env, log)
+        icon = poll(lambda: tray_icon(env), what="Flowork's icon in the late tray", detail=detail)
+        time.sleep(0.5)
+        shot = screenshot(env, "late-tray.png")
+        assert colours(shot, icon) > 5
+    finally:
+        code = app.stop()
+        if tray is not None:
+            stop(tray)
+    assert code == 0, app.output()
