@@ -14,15 +14,18 @@ from PySide6.QtCore import QObject, QTimer, QUrl
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QSystemTrayIcon
 
+from engine import __version__
 from engine.app import Engine
 from engine.config import EngineConfig, new_engine_id
 from engine.events import Event
 from engine.store.secret_key import KeySource, load_or_create_key
+from desktop.about import AboutDialog
 from desktop.approvals import ApprovalsController, describe
 from desktop.autostart import Autostart
 from desktop.config import DesktopConfig
 from desktop.folders import SharedFolders, SharedFoldersDialog
 from desktop.icons import TrayState
+from desktop.links import HELP_URL, RELEASES_URL
 from desktop.log_tail import LogTail
 from desktop.notifications import Notifier
 from desktop.open_gui import Opener, gui_link, open_url
@@ -34,7 +37,7 @@ from desktop.problem_dialog import ProblemDialog
 from desktop.settings_dialog import SettingsDialog, SettingsValues
 from desktop.status_window import StatusWindow
 from desktop.supervisor import EngineSupervisor, RestartPolicy, State
-from desktop.tray import StatusView, Tray, TrayMenu
+from desktop.tray import StatusView, Tray, TrayMenu, plural
 from desktop.tunnel import Tunnel, TunnelState
 
 log = logging.getLogger(__name__)
@@ -85,6 +88,7 @@ class DesktopApp(QObject):
         self.folders_dialog: SharedFoldersDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
         self.problem_dialog: ProblemDialog | None = None
+        self.about_dialog: AboutDialog | None = None
         self.data_dir_picker: QFileDialog | None = None
         self.port_offer: tuple[int, str, int] | None = None  # (port, its holder, a free port)
         self.last_status: dict[str, Any] | None = None
@@ -178,7 +182,7 @@ class DesktopApp(QObject):
             self.tray.hide()
         logging.getLogger().removeHandler(self.log_tail)
         for window in (self.status_window, self.folders_dialog, self.settings_dialog,
-                       self.problem_dialog, self.data_dir_picker):
+                       self.problem_dialog, self.data_dir_picker, self.about_dialog):
             if window is not None:
                 window.hide()
         self.finished.set()
@@ -281,11 +285,11 @@ class DesktopApp(QObject):
     def problem(self) -> Problem | None:
         """What went wrong, in the app's words; None while nothing is wrong."""
         sup = self.supervisor
-        if sup.state not in (State.PORT_IN_USE, State.ERROR, State.RESTARTING) or not sup.error_reason:
+        if sup.state not in (State.PORT_IN_USE, State.ERROR, State.RESTARTING):
             return None
         port = self.config.settings.port
         offer = self.port_offer if self.port_offer and self.port_offer[0] == port else None
-        return describe_problem(sup.error_reason, sup.error, port=port,
+        return describe_problem(sup.error_reason or "start_failed", sup.error, port=port,
                                 data_dir=self.config.data_dir,  # type: ignore[arg-type]
                                 free_port=offer[2] if offer else None,
                                 holder=offer[1] if offer else "another program")
@@ -301,7 +305,7 @@ class DesktopApp(QObject):
         if self.tunnel.state is not TunnelState.OFF:
             notes.append(f"Tunnel: {self.tunnel.state.value}"
                          + (f" (wss://{self.tunnel.hostname})" if self.tunnel.hostname else ""))
-        approvals = tuple((r.approval_id, "Approve? {} · {}".format(*describe(r)))
+        approvals = tuple((r.approval_id, "Approval waiting: {} · {}…".format(*describe(r)))
                           for r in self.approvals.pending)
         status = self.last_status
         base: dict[str, Any] = dict(notes=tuple(notes), approvals=approvals)
@@ -309,15 +313,18 @@ class DesktopApp(QObject):
             status = status or {}
             running = int(status.get("runningJobs") or 0)
             state = TrayState.APPROVAL if approvals else TrayState.BUSY if running else TrayState.IDLE
-            headline = {TrayState.APPROVAL: "approval waiting", TrayState.BUSY: "running a workflow",
+            headline = {TrayState.APPROVAL: "approval waiting",
+                        TrayState.BUSY: f"running {plural(running, 'workflow')}",
                         TrayState.IDLE: "running"}[state]
             return StatusView(state=state, headline=headline, url=sup.engine.url,
-                              cpu_percent=status.get("cpuPercent"),
-                              memory_percent=status.get("memoryPercent"),
+                              engine_cpu_percent=status.get("engineCpuPercent"),
+                              engine_memory_bytes=status.get("engineMemoryBytes"),
+                              machine_cpu_percent=status.get("cpuPercent"),
+                              machine_memory_percent=status.get("memoryPercent"),
                               running_jobs=running, clients=int(status.get("connectedClients") or 0),
                               engine_running=True, **base)
         problem = self.problem()
-        if sup.state in (State.PORT_IN_USE, State.ERROR) and problem is not None:
+        if sup.state in (State.PORT_IN_USE, State.ERROR) and problem is not None:  # always both
             state = TrayState.PORT_IN_USE if sup.state is State.PORT_IN_USE else TrayState.ERROR
             return StatusView(state=state, headline=problem.headline,
                               **{**base, "notes": base["notes"] + (problem.text,)})
@@ -358,7 +365,9 @@ class DesktopApp(QObject):
         url = self.ws_url()
         if url is None:
             return
-        link = gui_link(self.config.settings.gui_url, url, self.engine_id)
+        self.open_link(gui_link(self.config.settings.gui_url, url, self.engine_id))
+
+    def open_link(self, link: str) -> None:
         if not open_url(link, self.opener):
             self._fallback_message("Flowork", f"Could not open a browser. Open {link} yourself.", None)
 
@@ -458,9 +467,35 @@ class DesktopApp(QObject):
         self.menu.refresh_autostart()
 
     def open_logs(self) -> None:
-        folder = Path(self.config.log_dir)  # type: ignore[arg-type]
-        folder.mkdir(parents=True, exist_ok=True)
+        self.open_folder(Path(self.config.log_dir))  # type: ignore[arg-type]
+
+    def open_folder(self, folder: Path) -> None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.warning("cannot create %s: %s", folder, exc)
         open_url(QUrl.fromLocalFile(str(folder)).toString(), self.opener)
+
+    def show_about(self) -> None:
+        if self.about_dialog is not None:
+            self.about_dialog.hide()
+            self.about_dialog.deleteLater()
+        dialog = AboutDialog(version=__version__, engine_id=self.engine_id,
+                             data_dir=Path(self.config.data_dir),  # type: ignore[arg-type]
+                             log_dir=Path(self.config.log_dir),  # type: ignore[arg-type]
+                             config_dir=self.config.folder)
+        dialog.open_folder.connect(self.open_folder)
+        self.about_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+
+    def open_help(self) -> None:
+        self.open_link(HELP_URL)
+
+    def check_for_updates(self) -> None:
+        """The release page, where a newer version would be; nothing is fetched in the
+        background, ever."""
+        self.open_link(RELEASES_URL)
 
     def quit(self) -> None:
         if not self._quitting:

@@ -81,7 +81,7 @@ async def test_tray_says_when_no_keyring_is_usable(make_app, no_keyring, desktop
     assert mode(key_file) == 0o600
     note = "No usable OS keyring: keys are kept in files only you can read."
     assert note in app.tray.icon.toolTip()
-    assert note in [a.text() for a in app.menu.notes]
+    assert note in app.status_window.details_text()
     app.menu.settings.trigger()
     assert "readable only by you" in app.settings_dialog.secrets_note.text()
     # secret variables still work (encrypted with the file's key)

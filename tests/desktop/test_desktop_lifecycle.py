@@ -19,8 +19,10 @@ async def test_menu_start_stop_restart_against_a_signed_client(make_app, owner, 
     assert app.supervisor.state is State.RUNNING
     assert app.view.state is TrayState.IDLE
     url = app.engine.url
-    assert url.split("/?")[0] in app.menu.detail.text() and "CPU" in app.menu.detail.text()
-    assert "running" in app.tray.icon.toolTip()
+    assert app.menu.header.text() == "Flowork: running" and app.menu.header.font().bold()
+    assert app.menu.header.isEnabled()  # full contrast, not a faint disabled item
+    assert url.split("/?")[0] in app.tray.icon.toolTip() and "CPU" in app.tray.icon.toolTip()
+    assert url in app.status_window.details_text()
     async with await EngineClient.connect(url, owner.key) as client:
         reply = await client.request("request_settings")
         assert reply["type"] == "settings_response"
@@ -58,7 +60,8 @@ async def test_a_dead_engine_is_restarted_then_given_up_with_log_lines(make_app)
     await wait_until(lambda: app.supervisor.state is State.ERROR, what="give-up")
     assert app.view.state is TrayState.ERROR
     assert "gave up" in app.supervisor.error
-    assert app.menu.error_details.isVisible() and app.menu.restart.isEnabled()
+    assert app.menu.error_details.isVisible()
+    assert app.menu.start.isEnabled() and not app.menu.restart.isEnabled()  # one way to start
     dialog = app.problem_dialog
     assert dialog is not None and dialog.isVisible()
     assert "stopped restarting it" in dialog.text()
@@ -169,11 +172,14 @@ async def test_status_shows_busy_jobs_and_clients_from_the_engine(make_app, owne
     async with await EngineClient.connect(app.engine.url, owner.key) as client:
         await client.request("request_settings")
         app.menu.aboutToShow.emit()  # opening the menu reads the engine's status afresh
-        assert "1 client" in app.menu.detail.text() and "0 jobs running" in app.menu.detail.text()
+        assert "1 web GUI connected" in app.tray.icon.toolTip()
+        assert "0 workflows running" in app.tray.icon.toolTip()
         slow = workflow([node("t", "manual_trigger"), node("wait", "delay", seconds=1.5)], [edge("t", "wait")])
         job_id = await start(client, slow)
         await wait_until(lambda: app.view.state is TrayState.BUSY, what="busy icon")
         assert app.tray.state is TrayState.BUSY
-        assert "1 job running" in app.menu.detail.text() and "1 running job(s)" in app.tray.icon.toolTip()
+        assert app.menu.header.text() == "Flowork: running 1 workflow"
+        assert "1 workflow running" in app.tray.icon.toolTip()
+        assert "Workflows: 1 running" in app.status_window.details_text()
         assert final(await collect(client, job_id))["status"] == "SUCCEEDED"
         await wait_until(lambda: app.view.state is TrayState.IDLE, what="idle icon")

@@ -13,9 +13,9 @@ async def test_no_tray_shows_the_status_window(make_app, owner, desktop_config):
     window = app.status_window
     assert window.isVisible()
     assert "running" in window.headline.text()
-    assert app.engine.url in window.details.text()
+    assert app.engine.url in window.details_text()
     assert "no system tray" in window.note.text()
-    stop = next(b for b in window.findChildren(type(window.menu_button)) if b.text() == "Stop")
+    stop = next(b for b in window.findChildren(type(window.menu_button)) if b.text() == "S&top engine")
     stop.click()
     await wait_until(lambda: app.view.state is TrayState.STOPPED, what="stop from the window")
     window.close()  # closing the only window quits: no invisible app left behind
