@@ -23,6 +23,7 @@ from desktop.about import AboutDialog
 from desktop.approvals import ApprovalsController, describe
 from desktop.autostart import Autostart
 from desktop.config import DesktopConfig
+from desktop.confirm_end import ConfirmEndDialog
 from desktop.folders import SharedFolders, SharedFoldersDialog
 from desktop.icons import TrayState
 from desktop.links import HELP_URL, RELEASES_URL
@@ -34,6 +35,8 @@ from desktop.errors import (CHOOSE_FOLDER, OPEN_LOGS, OTHER_PORT, RESTART, RETRY
                             Problem, describe_problem)
 from desktop.port_conflict import free_port_near, port_holder
 from desktop.problem_dialog import ProblemDialog
+from desktop.run_dialog import RunDialog
+from desktop.runs import FailureNotices, RecentRuns, Run
 from desktop.settings_dialog import SettingsDialog, SettingsValues
 from desktop.status_window import StatusWindow
 from desktop.supervisor import EngineSupervisor, RestartPolicy, State
@@ -70,6 +73,10 @@ class DesktopApp(QObject):
         self.notifier = notifier or Notifier(fallback=self._fallback_message)
         self.approvals = ApprovalsController(self.notifier)
         self.pairing = PairingController()
+        self.runs = RecentRuns()
+        self.failure_notices = FailureNotices()
+        self.run_dialogs: dict[str, RunDialog] = {}
+        self.confirm_dialog: ConfirmEndDialog | None = None
         self.folders = SharedFolders(tuple(r for r in config.settings.roots if r.is_dir()),
                                      self._apply_roots)
         self.menu = TrayMenu(self)
@@ -103,6 +110,8 @@ class DesktopApp(QObject):
         self.supervisor.engine_started.connect(self._wire)
         self.supervisor.engine_stopping.connect(self._unwire)
         self.approvals.changed.connect(self.refresh)
+        self.runs.changed.connect(self.refresh)
+        self.runs.failed.connect(self._run_failed)
         self.tunnel.state_changed.connect(lambda _s: self.refresh())
         self.refresh()
 
@@ -182,7 +191,8 @@ class DesktopApp(QObject):
             self.tray.hide()
         logging.getLogger().removeHandler(self.log_tail)
         for window in (self.status_window, self.folders_dialog, self.settings_dialog,
-                       self.problem_dialog, self.data_dir_picker, self.about_dialog):
+                       self.problem_dialog, self.data_dir_picker, self.about_dialog,
+                       self.confirm_dialog, *self.run_dialogs.values()):
             if window is not None:
                 window.hide()
         self.finished.set()
@@ -229,11 +239,14 @@ class DesktopApp(QObject):
         engine.on_drives_requested_empty = None
         self.approvals.detach()
         self.pairing.close_all()
+        self.runs.clear()
         self.last_status = None
 
     def _on_event(self, event: Event) -> None:
         frame_type = event.frame.get("type")
         engine = self.engine
+        if frame_type in ("workflow_status_update", "NODE_EXECUTION_METRIC"):
+            self.runs.on_frame(event.frame)
         if frame_type == "engine_status_update" and engine is not None:
             self.last_status = dict(event.frame)  # the engine's own figures, as the GUI gets them
             self.refresh()
@@ -255,6 +268,67 @@ class DesktopApp(QObject):
         engine = self.engine
         if engine is not None:
             self._resample_status(engine)
+
+    def menu_opened(self) -> None:
+        """The menu (or Recent runs) is being looked at: fresh figures, and a failure the icon
+        showed has now been seen."""
+        self.runs.seen()
+        self.refresh_status()
+
+    def _run_failed(self, run: Run) -> None:
+        held = self.failure_notices.admit(run)
+        if held is None:
+            log.info("run %s of %r failed (no notice: one was shown moments ago)", run.job_id, run.workflow)
+            return
+        text = run.failure()
+        if run.started_by:
+            text += f" (started by {run.started_by})"
+        if held:
+            text += f"\n{held} more run{'s' if held > 1 else ''} failed before this one: see Recent runs."
+        show = lambda j=run.job_id: self.show_run(j)  # noqa: E731
+        self.notifier.notify(f"Workflow failed: {run.workflow}", text,
+                             buttons=[("Details…", show), ("Open web GUI", self.open_gui)],
+                             on_clicked=show)
+
+    def show_run(self, job_id: str) -> None:
+        run = self.runs.get(job_id)
+        if run is None:
+            return
+        self.runs.seen()
+        old = self.run_dialogs.pop(job_id, None)
+        if old is not None:
+            old.hide()
+            old.deleteLater()
+        dialog = RunDialog(run)
+        dialog.open_gui_button.clicked.connect(self.open_gui)
+        dialog.finished.connect(lambda _r, j=job_id, d=dialog: self.run_dialogs.get(j) is d
+                                and self.run_dialogs.pop(j).deleteLater())
+        self.run_dialogs[job_id] = dialog
+        dialog.show()
+        dialog.raise_()
+
+    # -- asking before work is ended ---------------------------------------------------------
+
+    def running_jobs(self) -> int:
+        engine = self.engine
+        return engine.status().running_jobs if engine is not None else 0
+
+    def confirm_ending(self, verb: str, proceed: Callable[[], None]) -> bool:
+        """Run `proceed` now when nothing would be cut short; else ask first. True: done now."""
+        running = self.running_jobs()
+        if not running:
+            proceed()
+            return True
+        if self.confirm_dialog is not None:
+            self.confirm_dialog.hide()
+            self.confirm_dialog.deleteLater()
+        # Durable jobs (#13) pass their "suspend and go on" action here as `suspend=`.
+        dialog = ConfirmEndDialog(verb, running, len(self.approvals.pending), suspend=None)
+        dialog.confirmed.connect(proceed)
+        self.confirm_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+        return False
 
     async def _owners_changed(self, owners: list[str]) -> None:
         await self.config.save(owners=tuple(owners))
@@ -308,12 +382,16 @@ class DesktopApp(QObject):
         approvals = tuple((r.approval_id, "Approval waiting: {} · {}…".format(*describe(r)))
                           for r in self.approvals.pending)
         status = self.last_status
-        base: dict[str, Any] = dict(notes=tuple(notes), approvals=approvals)
+        runs = tuple((r.job_id, r.label()) for r in self.runs.runs)
+        base: dict[str, Any] = dict(notes=tuple(notes), approvals=approvals, recent_runs=runs)
         if sup.state is State.RUNNING and sup.engine is not None:
             status = status or {}
             running = int(status.get("runningJobs") or 0)
-            state = TrayState.APPROVAL if approvals else TrayState.BUSY if running else TrayState.IDLE
+            failed = self.runs.unseen_failure
+            state = (TrayState.APPROVAL if approvals else TrayState.RUN_FAILED if failed
+                     else TrayState.BUSY if running else TrayState.IDLE)
             headline = {TrayState.APPROVAL: "approval waiting",
+                        TrayState.RUN_FAILED: f"“{failed.workflow}” failed" if failed else "",
                         TrayState.BUSY: f"running {plural(running, 'workflow')}",
                         TrayState.IDLE: "running"}[state]
             return StatusView(state=state, headline=headline, url=sup.engine.url,
@@ -349,10 +427,10 @@ class DesktopApp(QObject):
         self._spawn(self.supervisor.start())
 
     def stop_engine(self) -> None:
-        self._spawn(self.supervisor.stop())
+        self.confirm_ending("S&top engine", lambda: self._spawn(self.supervisor.stop()))
 
     def restart_engine(self) -> None:
-        self._spawn(self.supervisor.restart())
+        self.confirm_ending("&Restart engine", lambda: self._spawn(self.supervisor.restart()))
 
     def ws_url(self) -> str | None:
         engine = self.engine
@@ -441,7 +519,8 @@ class DesktopApp(QObject):
         if self.engine is not None:
             self.engine.set_owners(list(values.owners))
         if (id_changed or port_changed) and self.supervisor.state is not State.STOPPED:
-            await self.supervisor.restart()
+            if not self.confirm_ending("&Restart engine", lambda: self._spawn(self.supervisor.restart())):
+                log.info("the new port or engine ID waits for the engine's restart")
         self.refresh()
 
     def _store_secrets(self, values: SettingsValues, id_changed: bool) -> None:
@@ -497,7 +576,12 @@ class DesktopApp(QObject):
         background, ever."""
         self.open_link(RELEASES_URL)
 
+    def request_quit(self) -> None:
+        """Quit from the menu or the window: ask first if workflows are running."""
+        self.confirm_ending("&Quit Flowork", self.quit)
+
     def quit(self) -> None:
+        """Quit now (also what SIGTERM and SIGINT do: the system asked)."""
         if not self._quitting:
             self._quitting = True
             self._spawn(self.shutdown())

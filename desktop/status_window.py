@@ -89,7 +89,8 @@ class StatusWindow(QWidget):
             notes.insert(0, f"{len(view.approvals)} approval(s) waiting: see More.")
         self.notes.setText("\n".join(notes))
         # A wrapped label's size hint guesses a width; at its fixed width its height is exact.
-        self.notes.setFixedHeight(self.notes.heightForWidth(NOTE_WIDTH))
+        if notes:
+            self.notes.setFixedHeight(self.notes.heightForWidth(NOTE_WIDTH))
         self.notes.setVisible(bool(notes))
         self.note.setText("Your desktop has no system tray, so Flowork shows this window. "
                           "Closing it quits Flowork." if self.quit_on_close else

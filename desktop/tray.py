@@ -49,6 +49,7 @@ class StatusView:
     clients: int = 0
     notes: tuple[str, ...] = ()      # keyring fallback, tunnel state, what went wrong
     approvals: tuple[tuple[str, str], ...] = ()  # (approval_id, label)
+    recent_runs: tuple[tuple[str, str], ...] = ()  # (job_id, label), newest first
     engine_running: bool = False
     can_start: bool = True
 
@@ -111,14 +112,15 @@ class Actions(Protocol):
     def show_settings(self) -> None: ...
     def show_error(self) -> None: ...
     def show_status_window(self) -> None: ...
-    def refresh_status(self) -> None: ...
+    def show_run(self, job_id: str) -> None: ...
+    def menu_opened(self) -> None: ...
     def autostart_enabled(self) -> bool: ...
     def set_autostart(self, enabled: bool) -> None: ...
     def open_logs(self) -> None: ...
     def show_about(self) -> None: ...
     def open_help(self) -> None: ...
     def check_for_updates(self) -> None: ...
-    def quit(self) -> None: ...
+    def request_quit(self) -> None: ...
 
 
 class TrayMenu(QMenu):
@@ -143,6 +145,13 @@ class TrayMenu(QMenu):
         self._approvals_anchor = self.addSeparator()
         self.approval_items: list[QAction] = []
         self._after_approvals = self.addSeparator()
+        self.runs_menu = QMenu("Recent r&uns", self)
+        self.runs_menu.aboutToShow.connect(actions.menu_opened)
+        self.addMenu(self.runs_menu)
+        self.run_items: list[QAction] = []
+        self.no_runs = self.runs_menu.addAction("No runs yet")
+        self.no_runs.setEnabled(False)
+        self.addSeparator()
         self.folders = self._add("Shared &folders…", actions.show_folders)
         self.settings = self._add("Setti&ngs…", actions.show_settings)
         self.autostart = self._add("Start at &login", None)
@@ -154,8 +163,8 @@ class TrayMenu(QMenu):
         self.help = self._add("&Help (online)", actions.open_help)
         self.updates = self._add("Check for up&dates…", actions.check_for_updates)
         self.addSeparator()
-        self.quit = self._add("&Quit Flowork", actions.quit)
-        self.aboutToShow.connect(actions.refresh_status)  # current figures when looked at
+        self.quit = self._add("&Quit Flowork", actions.request_quit)
+        self.aboutToShow.connect(actions.menu_opened)  # current figures when looked at
         self.aboutToShow.connect(self.refresh_autostart)
         self.refresh_autostart()
 
@@ -197,6 +206,15 @@ class TrayMenu(QMenu):
             self.insertAction(self._after_approvals, action)
             self.approval_items.append(action)
         self._after_approvals.setVisible(bool(view.approvals))
+        for action in self.run_items:
+            self.runs_menu.removeAction(action)
+        self.run_items = []
+        for job_id, label in view.recent_runs:
+            action = QAction(label.replace("&", "&&"), self.runs_menu)
+            action.triggered.connect(lambda _c=False, j=job_id: self._actions.show_run(j))
+            self.runs_menu.addAction(action)
+            self.run_items.append(action)
+        self.no_runs.setVisible(not view.recent_runs)
 
 
 class Tray:

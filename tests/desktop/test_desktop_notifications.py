@@ -125,3 +125,18 @@ def test_the_notification_icon_ships_in_the_bundle():
     *folders, name = NOTIFICATION_ICON
     assert (name, str(Path("resources", *folders))) in bundled
     assert notification_icon().is_file()
+
+
+async def test_a_failed_run_reaches_the_notification_server(make_app, owner, desktop_config, notification_server):
+    from tests.desktop.test_desktop_runs import failing_flow
+    desktop_config.update(owners=(owner.address,))
+    app = await make_app()
+    async with await EngineClient.connect(app.engine.url, owner.key) as client:
+        job_id = await start(client, failing_flow(), preset_name="Nightly import")
+        assert final(await collect(client, job_id))["status"] == "FAILED"
+    await wait_until(lambda: notification_server.shown, what="the failure notice")
+    shown = notification_server.shown[0]
+    assert shown["summary"] == "Workflow failed: Nightly import"
+    assert "Check stock" in shown["body"] and shown["icon"] == notification_icon().as_uri()
+    notification_server.ActionInvoked(shown["id"], shown["actions"]["Details…"])
+    await wait_until(lambda: job_id in app.run_dialogs, what="the run's details")
