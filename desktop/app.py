@@ -35,6 +35,7 @@ from desktop.errors import (CHOOSE_FOLDER, OPEN_LOGS, OTHER_PORT, RESTART, RETRY
                             Problem, describe_problem)
 from desktop.port_conflict import free_port_near, port_holder
 from desktop.problem_dialog import ProblemDialog
+from desktop.refused import RefusedAddresses
 from desktop.run_dialog import RunDialog
 from desktop.runs import FailureNotices, RecentRuns, Run
 from desktop.settings_dialog import SettingsDialog, SettingsValues
@@ -74,6 +75,7 @@ class DesktopApp(QObject):
         self.approvals = ApprovalsController(self.notifier)
         self.pairing = PairingController()
         self.runs = RecentRuns()
+        self.refused = RefusedAddresses(self.notifier, self.allow_owner, self.show_settings)
         self.failure_notices = FailureNotices()
         self.run_dialogs: dict[str, RunDialog] = {}
         self.confirm_dialog: ConfirmEndDialog | None = None
@@ -112,6 +114,7 @@ class DesktopApp(QObject):
         self.approvals.changed.connect(self.refresh)
         self.runs.changed.connect(self.refresh)
         self.runs.failed.connect(self._run_failed)
+        self.refused.changed.connect(self._refused_changed)
         self.tunnel.state_changed.connect(lambda _s: self.refresh())
         self.refresh()
 
@@ -226,6 +229,7 @@ class DesktopApp(QObject):
         engine.set_pairing_handler(self.pairing.ask)
         engine.on_owners_changed = self._owners_changed
         engine.on_drives_requested_empty = self._drives_requested_empty
+        engine.on_address_refused = self.refused.on_refused
         self.last_status = engine.status().frame()
         self.approvals.attach(engine)
         self.refresh()
@@ -237,6 +241,7 @@ class DesktopApp(QObject):
         engine.set_pairing_handler(None)
         engine.on_owners_changed = None
         engine.on_drives_requested_empty = None
+        engine.on_address_refused = None
         self.approvals.detach()
         self.pairing.close_all()
         self.runs.clear()
@@ -332,6 +337,19 @@ class DesktopApp(QObject):
 
     async def _owners_changed(self, owners: list[str]) -> None:
         await self.config.save(owners=tuple(owners))
+
+    def allow_owner(self, address: str) -> None:
+        """Allow an address that was turned away (the notice's Allow): served at its next frame."""
+        owners = self.config.settings.owners
+        if address.lower() not in {o.lower() for o in owners}:
+            owners += (address,)
+        if self.engine is not None:
+            self.engine.set_owners(list(owners))
+        self._spawn(self.config.save(owners=owners))
+
+    def _refused_changed(self) -> None:
+        if self.settings_dialog is not None:
+            self.settings_dialog.owners.set_refused(self.refused.recent)
 
     def _apply_roots(self, roots: tuple[Path, ...]) -> None:
         self._spawn(self.config.save(roots=roots))
@@ -430,7 +448,8 @@ class DesktopApp(QObject):
         self.confirm_ending("S&top engine", lambda: self._spawn(self.supervisor.stop()))
 
     def restart_engine(self) -> None:
-        self.confirm_ending("&Restart engine", lambda: self._spawn(self.supervisor.restart()))
+        if self.supervisor.state is not State.STOPPED:  # a stopped engine stays stopped
+            self.confirm_ending("&Restart engine", lambda: self._spawn(self.supervisor.restart()))
 
     def ws_url(self) -> str | None:
         engine = self.engine
@@ -495,7 +514,10 @@ class DesktopApp(QObject):
             self.settings_dialog.deleteLater()
         dialog = SettingsDialog(values, secrets_note=secrets_note, tunnel_note=tunnel_note,
                                 folders_text="\n".join(map(str, self.folders.roots)) or "none",
-                                show_folders=self.show_folders, new_engine_id=new_engine_id)
+                                show_folders=self.show_folders, new_engine_id=new_engine_id,
+                                data_dir=str(self.config.data_dir),
+                                choose_data_dir=self.choose_data_folder,
+                                refused=self.refused.recent)
         dialog.saved.connect(lambda v: self._spawn(self.apply_settings(v)))
         self.settings_dialog = dialog
         dialog.show()
@@ -665,7 +687,9 @@ class DesktopApp(QObject):
         except Exception as exc:  # noqa: BLE001 - the engine's start reports the folder's problem
             log.warning("the secrets key could not be loaded from %s: %s", folder, exc)
             self.key_source = None
-        await self.supervisor.restart()
+        if self.settings_dialog is not None:
+            self.settings_dialog.set_data_dir(str(folder))
+        self.confirm_ending("&Restart engine", lambda: self._spawn(self.supervisor.restart()))
 
     # -- messages ----------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from engine import __version__
+from engine.auth.access import AccessRequest
 from engine.auth.frame_auth import FrameAuthenticator, OwnerList, normalize_address
 from engine.components.catalog import ComponentCatalog
 from engine.config import EngineConfig
@@ -78,6 +79,9 @@ class Engine:
         # new owner is on disk before the frame that triggered pairing is answered.
         self.on_owners_changed: Callable[[list[str]], Awaitable[None] | None] | None = None
         self.on_drives_requested_empty: Callable[[], None] | None = None
+        # A validly signed frame of a non-owner was refused while owners exist (every such
+        # frame: the listener rate-limits what it shows). Must not block.
+        self.on_address_refused: Callable[[AccessRequest], None] | None = None
         self.running = False
 
     # -- lifecycle ---------------------------------------------------------------------------

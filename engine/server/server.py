@@ -21,6 +21,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HttpRequest, Response as HttpResponse
 
+from engine.auth.access import AccessRequest
 from engine.auth.frame_auth import FrameAuthenticator, normalize_address
 from engine.events import Event
 from engine.handlers.registry import HandlerRegistry, ReplyWhenReady, Request
@@ -74,6 +75,7 @@ class EngineServer:
         self._handshaking: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self._by_owner: dict[str, set[ClientConnection]] = {}
         self._pairing: dict[str, asyncio.Future[bool]] = {}
+        self._refusals_logged: dict[str, float] = {}  # address -> when its refusal was last logged
         self.pairing_handler: PairingHandler | None = None
         self.on_authenticated: Callable[[ClientConnection, str, bool], None] | None = None
 
@@ -287,6 +289,7 @@ class EngineServer:
             finally:
                 conn.pairing = False
             if not paired:
+                self._refused(conn, signer)
                 raise self.auth.not_authorized(signer)
         first = owner not in conn.owners
         if first:
@@ -319,6 +322,24 @@ class EngineServer:
             await self.engine.add_owner(signer)
         return bool(allowed)
 
+    def _refused(self, conn: ClientConnection, signer: str) -> None:
+        """A valid signature of an address that is not an owner: log it (each address once in
+        REFUSAL_LOG_S) and, while owners exist, tell the desktop app (Engine.on_address_refused),
+        which may offer to allow it."""
+        key, now = normalize_address(signer), asyncio.get_running_loop().time()
+        if now - self._refusals_logged.get(key, -REFUSAL_LOG_S) >= REFUSAL_LOG_S:
+            self._refusals_logged[key] = now
+            while len(self._refusals_logged) > 256:
+                del self._refusals_logged[next(iter(self._refusals_logged))]
+            log.warning("refused %s from %s: not an owner of this engine", signer, conn.label)
+        hook = self.engine.on_address_refused
+        if hook is not None and len(self.auth.owners) > 0:
+            request = conn.ws.request
+            try:
+                hook(AccessRequest(signer, request.headers.get("Origin") if request else None, conn.remote))
+            except Exception:  # noqa: BLE001 - the refusal stands whatever the listener does
+                log.exception("the refused-address listener failed")
+
     # -- events ------------------------------------------------------------------------------
 
     def deliver(self, event: Event) -> None:
@@ -346,6 +367,7 @@ class EngineServer:
 # Python-level checks then yield to the loop every few milliseconds); below it, the thread hop
 # would cost more than the parse.
 OFFLOAD_FRAME_CHARS = 64 * 1024
+REFUSAL_LOG_S = 600.0
 
 
 def _remote(ws: ServerConnection) -> str:
