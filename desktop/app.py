@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Callable, Coroutine
 
 from PySide6.QtCore import QObject, QTimer, QUrl
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFileDialog, QSystemTrayIcon
+from PySide6.QtGui import QCursor, QGuiApplication
+from PySide6.QtWidgets import QFileDialog, QSystemTrayIcon, QToolTip
 
 from engine import __version__
 from engine.app import Engine
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 DRIVES_NOTICE_INTERVAL_S = 300.0
 TRAY_WATCH_S = 2.0
+COPIED_TIP_MS = 1500
 
 
 class DesktopApp(QObject):
@@ -469,12 +470,18 @@ class DesktopApp(QObject):
             self._fallback_message("Flowork", f"Could not open a browser. Open {link} yourself.", None)
 
     def copy_engine_id(self) -> None:
-        QGuiApplication.clipboard().setText(self.engine_id)
+        self._copy(self.engine_id, "Engine ID copied")
 
     def copy_ws_url(self) -> None:
         url = self.ws_url()
         if url is not None:
-            QGuiApplication.clipboard().setText(url)
+            self._copy(url, "WebSocket URL copied")
+
+    def _copy(self, text: str, said: str) -> None:
+        """Copy, and say so where the pointer is (the menu has closed by now)."""
+        QGuiApplication.clipboard().setText(text)
+        QToolTip.showText(QCursor.pos(), said)
+        QTimer.singleShot(COPIED_TIP_MS, self, QToolTip.hideText)
 
     def show_approval(self, approval_id: str) -> None:
         self.approvals.show(approval_id)

@@ -61,7 +61,7 @@ class SharedFoldersDialog(QDialog):
     def __init__(self, folders: SharedFolders, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.folders = folders
-        self.setWindowTitle("Flowork: shared folders")
+        self.setWindowTitle("Shared folders")  # Qt adds "— Flowork"
         self.setModal(False)
         layout = QVBoxLayout(self)
         intro = QLabel("The web GUI can browse only these folders (and what is inside them).")
@@ -70,8 +70,8 @@ class SharedFoldersDialog(QDialog):
         self.list = QListWidget()
         layout.addWidget(self.list)
         row = QHBoxLayout()
-        self.add_button = QPushButton("Add…")
-        self.remove_button = QPushButton("Remove")
+        self.add_button = QPushButton("&Add…")
+        self.remove_button = QPushButton("&Remove")
         row.addWidget(self.add_button)
         row.addWidget(self.remove_button)
         row.addStretch(1)

@@ -15,7 +15,7 @@ class PairingDialog(QMessageBox):
     def __init__(self, address: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.address = address
-        self.setWindowTitle("Flowork: allow a new owner?")
+        self.setWindowTitle("Allow a new owner?")  # Qt adds "— Flowork"
         self.setIcon(QMessageBox.Icon.Question)
         self.setText(f"Allow {address} to control this engine?")
         self.setInformativeText("A web GUI signed in with this address wants to use the engine. "

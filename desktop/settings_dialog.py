@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from PySide6.QtCore import QEvent, QTimer, Signal
+from PySide6.QtCore import QEvent, QRect, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QFrame,
                                QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton,
@@ -170,9 +170,11 @@ class SettingsDialog(QDialog):
         self.fit_to_screen()
 
     def fit_to_screen(self) -> None:
-        """As large as the content wants, but never larger than the screen's free area."""
         screen = self.screen() or QGuiApplication.primaryScreen()
-        area = screen.availableGeometry()
+        self.fit_to(screen.availableGeometry())
+
+    def fit_to(self, area: QRect) -> None:
+        """As large as the content wants, but never larger than the screen's free area."""
         content = self.scroll.widget().sizeHint()
         bar = self.scroll.verticalScrollBar().sizeHint().width()
         chrome = self.sizeHint().height() - self.scroll.sizeHint().height()

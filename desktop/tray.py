@@ -145,7 +145,7 @@ class TrayMenu(QMenu):
         self._approvals_anchor = self.addSeparator()
         self.approval_items: list[QAction] = []
         self._after_approvals = self.addSeparator()
-        self.runs_menu = QMenu("Recent r&uns", self)
+        self.runs_menu = QMenu("Re&cent runs", self)
         self.runs_menu.aboutToShow.connect(actions.menu_opened)
         self.addMenu(self.runs_menu)
         self.run_items: list[QAction] = []

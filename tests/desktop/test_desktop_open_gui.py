@@ -8,6 +8,7 @@ import sys
 from urllib.parse import parse_qs, urlsplit
 
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QToolTip
 
 from desktop.open_gui import gui_link, open_url
 
@@ -29,8 +30,10 @@ async def test_copy_actions_and_logs_folder(make_app, opened, desktop_config):
     app = await make_app()
     app.menu.copy_id.trigger()
     assert QGuiApplication.clipboard().text() == app.engine_id
+    assert QToolTip.text() == "Engine ID copied"  # said where the pointer is
     app.menu.copy_url.trigger()
     assert QGuiApplication.clipboard().text() == app.engine.url
+    assert QToolTip.text() == "WebSocket URL copied"
     app.menu.open_logs.trigger()
     assert opened.urls == [f"file://{desktop_config.log_dir}"]
 

@@ -175,7 +175,7 @@ def test_new_user_pairs_then_tray_menu_and_approval_on_a_real_display(x_display,
 
         async def pair() -> dict:
             reply = asyncio.ensure_future(first_contact())
-            question = "Flowork: allow a new owner?"
+            question = "Allow a new owner? — Flowork"
             window = None
             while window is None:
                 await asyncio.sleep(0.1)
@@ -185,7 +185,7 @@ def test_new_user_pairs_then_tray_menu_and_approval_on_a_real_display(x_display,
             await asyncio.sleep(0.5)
             shot = screenshot(env, "pairing-dialog.png")  # Qt objects only on the main thread
             assert colours(shot, window) > 20, "the pairing dialog screenshot is blank"
-            ids = (await asyncio.to_thread(xdotool, env, "search", "--name", "^Flowork: allow a new owner")).split()
+            ids = (await asyncio.to_thread(xdotool, env, "search", "--name", "^Allow a new owner")).split()
             await asyncio.to_thread(xdotool, env, "windowfocus", "--sync", ids[-1])
             await asyncio.to_thread(xdotool, env, "key", "alt+a")
             return await reply
@@ -209,7 +209,7 @@ def test_new_user_pairs_then_tray_menu_and_approval_on_a_real_display(x_display,
                 await start(client, approval_flow(), preset_name="Smoke test")
                 return (await client.next_event("MANUAL_APPROVAL_REQUESTED"))["approval_id"]
         approval_id = asyncio.run(ask())
-        title = "Flowork: approval needed (Smoke test)"
+        title = "Approval needed: Smoke test — Flowork"
         dialog = poll(lambda: next((w for w in windows(env) if w["name"].startswith(title) and w["h"] > 50), None),
                       what="the approval dialog", detail=detail)
         time.sleep(0.5)  # let it paint (a screenshot only: nothing is asserted on timing)
