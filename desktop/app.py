@@ -29,7 +29,8 @@ from desktop.icons import TrayState
 from desktop.links import HELP_URL, RELEASES_URL
 from desktop.log_tail import LogTail
 from desktop.notifications import Notifier
-from desktop.open_gui import Opener, gui_link, open_url
+from desktop.link_dialog import LinkDialog
+from desktop.open_gui import Opener, gui_link, launch
 from desktop.pairing import PairingController
 from desktop.errors import (CHOOSE_FOLDER, OPEN_LOGS, OTHER_PORT, RESTART, RETRY, SETTINGS,
                             Problem, describe_problem)
@@ -99,6 +100,7 @@ class DesktopApp(QObject):
         self.settings_dialog: SettingsDialog | None = None
         self.problem_dialog: ProblemDialog | None = None
         self.about_dialog: AboutDialog | None = None
+        self.link_dialog: LinkDialog | None = None
         self.data_dir_picker: QFileDialog | None = None
         self.port_offer: tuple[int, str, int] | None = None  # (port, its holder, a free port)
         self.last_status: dict[str, Any] | None = None
@@ -196,7 +198,7 @@ class DesktopApp(QObject):
         logging.getLogger().removeHandler(self.log_tail)
         for window in (self.status_window, self.folders_dialog, self.settings_dialog,
                        self.problem_dialog, self.data_dir_picker, self.about_dialog,
-                       self.confirm_dialog, *self.run_dialogs.values()):
+                       self.confirm_dialog, self.link_dialog, *self.run_dialogs.values()):
             if window is not None:
                 window.hide()
         self.finished.set()
@@ -466,8 +468,20 @@ class DesktopApp(QObject):
         self.open_link(gui_link(self.config.settings.gui_url, url, self.engine_id))
 
     def open_link(self, link: str) -> None:
-        if not open_url(link, self.opener):
-            self._fallback_message("Flowork", f"Could not open a browser. Open {link} yourself.", None)
+        self._spawn(self._open(link, "Browser did not open",
+                               "Flowork could not open your web browser (it may be missing, or "
+                               "it failed to start). Open this address in a browser yourself:"))
+
+    async def _open(self, link: str, title: str, text: str, shown: str | None = None) -> bool:
+        if await launch(link, self.opener):
+            return True
+        if self.link_dialog is not None:
+            self.link_dialog.hide()
+            self.link_dialog.deleteLater()
+        self.link_dialog = LinkDialog(title, text, shown or link)
+        self.link_dialog.show()
+        self.link_dialog.raise_()
+        return False
 
     def copy_engine_id(self) -> None:
         self._copy(self.engine_id, "Engine ID copied")
@@ -582,7 +596,8 @@ class DesktopApp(QObject):
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             log.warning("cannot create %s: %s", folder, exc)
-        open_url(QUrl.fromLocalFile(str(folder)).toString(), self.opener)
+        self._spawn(self._open(QUrl.fromLocalFile(str(folder)).toString(), "Folder did not open",
+                               "Flowork could not open a file manager. The folder is:", str(folder)))
 
     def show_about(self) -> None:
         if self.about_dialog is not None:

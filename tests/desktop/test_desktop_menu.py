@@ -82,7 +82,9 @@ async def test_about_help_and_updates_open_only_when_asked(make_app, opened, des
     text = about.text() + about.informativeText()
     assert __version__ in text and str(desktop_config.data_dir) in text and str(desktop_config.log_dir) in text
     about.data_button.click()
-    assert opened.urls == [Path(desktop_config.data_dir).as_uri()]
+    await wait_until(lambda: opened.urls == [Path(desktop_config.data_dir).as_uri()])
     app.menu.help.trigger()
+    await wait_until(lambda: len(opened.urls) == 2)
     app.menu.updates.trigger()
+    await wait_until(lambda: len(opened.urls) == 3)
     assert opened.urls[1:] == [HELP_URL, RELEASES_URL]
