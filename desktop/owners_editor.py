@@ -7,8 +7,18 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
+from eth_utils import to_checksum_address
+
 from engine.auth.frame_auth import ADDRESS_RE, normalize_address
 from desktop.refused import Refusal
+
+
+def checksummed(address: str) -> str:
+    """EIP-55 mixed case, as wallets show it (pairing stores addresses in lower case)."""
+    try:
+        return to_checksum_address(address)
+    except ValueError:
+        return address
 
 
 def _address_label(text: str) -> QLabel:
@@ -30,6 +40,7 @@ class OwnersEditor(QWidget):
         self.allow_buttons: dict[str, QPushButton] = {}
         self.list = QGridLayout()
         self.list.setContentsMargins(0, 0, 0, 0)
+        self.list.setColumnStretch(0, 1)
         self.new_owner = QLineEdit()
         self.new_owner.setPlaceholderText("0x… another address to allow")
         self.add_button = QPushButton("A&dd")
@@ -40,6 +51,7 @@ class OwnersEditor(QWidget):
         add.addWidget(self.add_button)
         self.refused_title = QLabel("Recently turned away (not owners):")
         self.refused_list = QGridLayout()
+        self.refused_list.setColumnStretch(0, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self.list)
@@ -84,7 +96,7 @@ class OwnersEditor(QWidget):
         if not self._owners:
             self.list.addWidget(QLabel("None yet: the first web GUI that connects is asked about."), 0, 0)
         for row, owner in enumerate(self._owners):
-            self.list.addWidget(_address_label(owner), row, 0)
+            self.list.addWidget(_address_label(checksummed(owner)), row, 0)
             button = QPushButton("Remove")
             button.setToolTip(f"Stop serving {owner}")
             button.clicked.connect(lambda _c=False, o=owner: self.remove(o))

@@ -78,10 +78,15 @@ class SettingsDialog(QDialog):
         self.engine_id.setMinimumWidth(300)  # the whole ID visible
         self.copy_id_button = QPushButton("&Copy")
         self.regenerate_button = QPushButton("Re&generate…")
-        row = QHBoxLayout()
-        row.addWidget(self.engine_id, 1)
-        row.addWidget(self.copy_id_button)
-        row.addWidget(self.regenerate_button)
+        # the buttons under the ID, not beside it: the dialog stays narrow enough for a small
+        # or highly scaled screen without a sideways scroll bar
+        buttons_row = QHBoxLayout()
+        buttons_row.addStretch(1)
+        buttons_row.addWidget(self.copy_id_button)
+        buttons_row.addWidget(self.regenerate_button)
+        row = QVBoxLayout()
+        row.addWidget(self.engine_id)
+        row.addLayout(buttons_row)
         label = QLabel("&Engine ID:")
         label.setBuddy(self.engine_id)
         form.addRow(label, row)
@@ -107,7 +112,9 @@ class SettingsDialog(QDialog):
         row.addWidget(folders_button)
         form.addRow("Shared folders:", row)
 
-        self.data_dir_label = _wrapped(data_dir)
+        self.data_dir_field = QLineEdit(data_dir)  # a long path scrolls here, never wraps
+        self.data_dir_field.setReadOnly(True)
+        self.data_dir_field.setCursorPosition(0)
         self.data_dir_button = QPushButton("C&hoose…")
         self.data_dir_button.setToolTip("The engine restarts with the data in the folder you "
                                         "choose; nothing is moved")
@@ -115,7 +122,7 @@ class SettingsDialog(QDialog):
         if choose_data_dir is not None:
             self.data_dir_button.clicked.connect(lambda: choose_data_dir())
         row = QHBoxLayout()
-        row.addWidget(self.data_dir_label, 1)
+        row.addWidget(self.data_dir_field, 1)
         row.addWidget(self.data_dir_button)
         form.addRow("Data folder:", row)
 
@@ -216,7 +223,7 @@ class SettingsDialog(QDialog):
         return True
 
     def set_data_dir(self, text: str) -> None:
-        self.data_dir_label.setText(text)
+        self.data_dir_field.setText(text)
 
     def _copy_id(self) -> None:
         QGuiApplication.clipboard().setText(self.engine_id.text())
