@@ -24,7 +24,7 @@ from desktop.approvals import ApprovalsController, describe
 from desktop.autostart import Autostart
 from desktop.config import DesktopConfig
 from desktop.confirm_end import ConfirmEndDialog
-from desktop.folders import SharedFolders, SharedFoldersDialog
+from desktop.folders import SharedFolders, SharedFoldersDialog, folder_picker
 from desktop.icons import TrayState
 from desktop.links import HELP_URL, RELEASES_URL
 from desktop.log_tail import LogTail
@@ -691,13 +691,9 @@ class DesktopApp(QObject):
         if self.data_dir_picker is not None and self.data_dir_picker.isVisible():
             self.data_dir_picker.raise_()
             return self.data_dir_picker
-        picker = QFileDialog(None, "Choose Flowork's data folder", str(Path.home()))
-        picker.setFileMode(QFileDialog.FileMode.Directory)
-        picker.setOption(QFileDialog.Option.ShowDirsOnly, True)
-        picker.fileSelected.connect(lambda path: self._spawn(self.use_data_folder(Path(path))))
-        self.data_dir_picker = picker
-        picker.open()
-        return picker
+        self.data_dir_picker = folder_picker("Choose Flowork's data folder",
+                                             lambda folder: self._spawn(self.use_data_folder(folder)))
+        return self.data_dir_picker
 
     async def use_data_folder(self, folder: Path) -> None:
         folder = folder.expanduser().resolve()

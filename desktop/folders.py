@@ -48,13 +48,18 @@ class SharedFolders(QObject):
         if self.picker is not None and self.picker.isVisible():
             self.picker.raise_()
             return self.picker
-        picker = QFileDialog(parent, "Share a folder with Flowork", str(Path.home()))
-        picker.setFileMode(QFileDialog.FileMode.Directory)
-        picker.setOption(QFileDialog.Option.ShowDirsOnly, True)
-        picker.fileSelected.connect(lambda path: self.add(Path(path)))
-        self.picker = picker
-        picker.open()
-        return picker
+        self.picker = folder_picker("Share a folder with Flowork", self.add, parent)
+        return self.picker
+
+
+def folder_picker(title: str, chosen: Callable[[Path], object], parent: QWidget | None = None) -> QFileDialog:
+    """The native folder picker, opened without blocking; `chosen(folder)` when one is picked."""
+    picker = QFileDialog(parent, title, str(Path.home()))
+    picker.setFileMode(QFileDialog.FileMode.Directory)
+    picker.setOption(QFileDialog.Option.ShowDirsOnly, True)
+    picker.fileSelected.connect(lambda path: chosen(Path(path)))
+    picker.open()
+    return picker
 
 
 class SharedFoldersDialog(QDialog):

@@ -58,20 +58,12 @@ class StatusView:
 
     def usage(self) -> str:
         """Flowork's own CPU and memory (not the machine's)."""
-        parts = []
-        if self.engine_cpu_percent is not None:
-            parts.append(f"CPU {format_percent(self.engine_cpu_percent)}")
-        if self.engine_memory_bytes is not None:
-            parts.append(f"memory {format_bytes(self.engine_memory_bytes)}")
-        return " · ".join(parts)
+        memory = self.engine_memory_bytes
+        return _figures(self.engine_cpu_percent, None if memory is None else format_bytes(memory))
 
     def machine(self) -> str:
-        parts = []
-        if self.machine_cpu_percent is not None:
-            parts.append(f"CPU {format_percent(self.machine_cpu_percent)}")
-        if self.machine_memory_percent is not None:
-            parts.append(f"memory {format_percent(self.machine_memory_percent)} used")
-        return " · ".join(parts)
+        memory = self.machine_memory_percent
+        return _figures(self.machine_cpu_percent, None if memory is None else f"{format_percent(memory)} used")
 
     def rows(self) -> list[tuple[str, str]]:
         """(label, value) for the status window."""
@@ -98,6 +90,11 @@ class StatusView:
             lines.append(f"{plural(len(self.approvals), 'approval')} waiting")
         lines.extend(self.notes)
         return "\n".join(lines)
+
+
+def _figures(cpu: float | None, memory: str | None) -> str:
+    parts = [f"CPU {format_percent(cpu)}"] if cpu is not None else []
+    return " · ".join(parts + ([f"memory {memory}"] if memory is not None else []))
 
 
 class Actions(Protocol):
