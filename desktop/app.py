@@ -546,7 +546,6 @@ class DesktopApp(QObject):
 
     async def apply_settings(self, values: SettingsValues) -> None:
         settings = self.config.settings
-        secrets = self.config.secrets
         old_token, old_host = self.tunnel_settings
         id_changed = values.engine_id != self.engine_id
         port_changed = values.port != settings.port

@@ -3,7 +3,6 @@ what started it, the node that failed and its error (selectable, to paste into a
 
 from __future__ import annotations
 
-import html
 from datetime import datetime
 
 from PySide6.QtCore import Qt

@@ -23,7 +23,7 @@ async def test_flowork_shows_its_own_cpu_and_memory(make_app):
     status = app.last_status
     own = f"memory {format_bytes(status['engineMemoryBytes'])}"
     tooltip = app.tray.icon.toolTip()
-    assert f"Flowork uses CPU" in tooltip and own in tooltip
+    assert "Flowork uses CPU" in tooltip and own in tooltip
     assert f"{status['memoryPercent']:.0f} %" not in tooltip  # the machine's figure: not here
     rows = dict((label, value.text()) for label, value in app.status_window.values.items())
     assert own in rows["Flowork uses:"]

@@ -9,7 +9,7 @@ from desktop.runs import FailureNotices, RecentRuns, Run
 from desktop.supervisor import State
 from engine.client import EngineClient
 from tests.desktop.conftest import wait_until
-from tests.desktop.test_desktop_approvals import Recorder, approval_flow
+from tests.desktop.test_desktop_approvals import Recorder
 from tests.runtime_support import collect, edge, final, node, start, workflow
 
 
