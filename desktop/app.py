@@ -55,7 +55,7 @@ COPIED_TIP_MS = 1500
 class DesktopApp(QObject):
     def __init__(self, config: DesktopConfig, *, hidden: bool = False, tray: bool | None = None,
                  opener: Opener | None = None, autostart: Autostart | None = None,
-                 policy: RestartPolicy | None = None, watch_interval_s: float = 1.0,
+                 policy: RestartPolicy | None = None,
                  log_tail: LogTail | None = None, notifier: Notifier | None = None,
                  tray_available: Callable[[], bool] = QSystemTrayIcon.isSystemTrayAvailable,
                  tray_watch_s: float = TRAY_WATCH_S) -> None:
@@ -70,8 +70,7 @@ class DesktopApp(QObject):
         self.key_source: KeySource | None = None
         self.engine_id = ""
         self.tunnel_settings: tuple[str, str] = ("", "")  # (token, hostname), as kept in the keyring
-        self.supervisor = EngineSupervisor(self._make_engine, policy=policy, log_tail=self.log_tail,
-                                           watch_interval_s=watch_interval_s)
+        self.supervisor = EngineSupervisor(self._make_engine, policy=policy, log_tail=self.log_tail)
         self.tunnel = Tunnel(policy=RestartPolicy(base_delay_s=policy.base_delay_s) if policy else None)
         self.notifier = notifier or Notifier(fallback=self._fallback_message)
         self.approvals = ApprovalsController(self.notifier)

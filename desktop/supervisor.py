@@ -1,12 +1,13 @@
 """Runs the in-process engine: start, stop, restart, and restart after a crash.
 
-An engine that dies while running (it stops without being asked) is restarted with back-off,
-at most 3 times in 10 minutes; after that the supervisor gives up and reports ERROR with the last
-log lines, and only the user's Start/Restart tries again. A start that fails is not retried: the
-same start fails the same way (a data folder that cannot be written, an address that cannot be
-listened on), so it is reported at once (ERROR, with `error_reason` saying which) for the user to
-fix. A port already in use is its own state (PORT_IN_USE). The app turns `error_reason` into
-its own sentences and buttons (desktop/errors.py); `error` keeps the engine's text for details.
+An engine that breaks while running (the Engine says so through `wait_failed` when one of its
+essential tasks ends) is restarted with back-off, at most 3 times in 10 minutes; after that the
+supervisor gives up and reports ERROR with the last log lines, and only the user's Start/Restart
+tries again. A start that fails is not retried: the same start fails the same way (a data folder
+that cannot be written, an address that cannot be listened on), so it is reported at once
+(ERROR, with `error_reason` saying which) for the user to fix. A port already in use is its own
+state (PORT_IN_USE). The app turns `error_reason` into its own sentences and buttons
+(desktop/errors.py); `error` keeps the engine's text for the details.
 """
 
 from __future__ import annotations
@@ -67,12 +68,11 @@ class EngineSupervisor(QObject):
     engine_stopping = Signal(object)    # the Engine about to go away
 
     def __init__(self, make_engine: Callable[[], Engine], *, policy: RestartPolicy | None = None,
-                 log_tail: LogTail | None = None, watch_interval_s: float = 1.0) -> None:
+                 log_tail: LogTail | None = None) -> None:
         super().__init__()
         self._make_engine = make_engine
         self.policy = policy or RestartPolicy()
         self.log_tail = log_tail
-        self.watch_interval_s = watch_interval_s
         self.state = State.STOPPED
         self.engine: Engine | None = None
         self.error: str = ""
@@ -151,16 +151,18 @@ class EngineSupervisor(QObject):
         self.engine = None
 
     async def _watch(self, engine: Engine) -> None:
-        """Notice an engine that stopped without being asked."""
-        while True:
-            await asyncio.sleep(self.watch_interval_s)
-            if not engine.running:
-                log.error("the engine stopped unexpectedly")
-                self._watch_task = None
-                self.engine_stopping.emit(engine)
-                self.engine = None
-                self._crashed("The engine stopped unexpectedly.")
+        """Restart an engine that breaks (an essential task of it ended) as soon as it says so.
+        Cancelled whenever the engine is stopped or restarted as asked."""
+        reason = await engine.wait_failed()
+        if reason is None:
+            return  # stopped as asked
+        async with self._lock:
+            if self.engine is not engine:
                 return
+            self._watch_task = None  # this task: _stop_engine must not wait for itself
+            log.error("the engine stopped unexpectedly: %s", reason)
+            await self._stop_engine()  # what still runs of it (its port, its database) is freed
+            self._crashed(f"The engine stopped unexpectedly: {reason}.")
 
     def _start_failed(self, message: str, reason: str) -> None:
         """Reported at once, never retried: nothing changes between two identical starts."""

@@ -83,6 +83,9 @@ class Engine:
         # frame: the listener rate-limits what it shows). Must not block.
         self.on_address_refused: Callable[[AccessRequest], None] | None = None
         self.running = False
+        # Why the engine broke (an essential task ended while running), or None; see wait_failed.
+        self.failure: str | None = None
+        self._failed: asyncio.Future[str | None] | None = None  # one per run of start()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -90,6 +93,7 @@ class Engine:
         """Open storage, load components, start the runtime and listen. Raises EngineStartError."""
         if self.running:
             return
+        self.failure = None
         await asyncio.to_thread(self._prepare_data_dir)
         self.db = Database(self.config.data_dir / DB_FILE)
         try:
@@ -116,6 +120,10 @@ class Engine:
         self._sampler = ResourceSampler()
         self._status_task = asyncio.create_task(self._publish_status_forever(), name="engine-status")
         self.running = True
+        self._failed = asyncio.get_running_loop().create_future()
+        self._watch_essential({"the WebSocket server": self.server.serve_task,
+                               "the status publisher": self._status_task,
+                               **self.runtime.essential_tasks()})
         log.info("engine %s listening on %s", self.version, self.url)
 
     async def _listen(self) -> None:
@@ -147,12 +155,47 @@ class Engine:
                                    f"choose another with --data-dir.", reason="data_dir") from None
 
     async def stop(self) -> None:
-        """Stop listening, stop jobs (recorded as interrupted), close storage."""
+        """Stop listening, stop jobs (recorded as interrupted), close storage. Also what to do
+        with an engine that failed (see wait_failed) before starting a new one."""
         if not self.running:
             return
         self.running = False
+        if self._failed is not None and not self._failed.done():
+            self._failed.set_result(None)  # stopped as asked: what ends from here on is no failure
         await self._teardown()
         log.info("engine stopped")
+
+    async def wait_failed(self) -> str | None:
+        """Wait until the running engine breaks: one of its essential tasks (the server, the
+        status publisher, the runtime's history recorder and retention) ended without stop()
+        being asked. Returns the reason, a sentence for people; the engine then no longer
+        works as it should: stop it and start another. Returns None once the engine is
+        stopped as asked (or if it is not running)."""
+        if self._failed is None:
+            return None
+        return await asyncio.shield(self._failed)
+
+    def _watch_essential(self, tasks: dict[str, asyncio.Task[Any] | None]) -> None:
+        failed = self._failed
+        assert failed is not None
+        for what, task in tasks.items():
+            if task is not None:
+                task.add_done_callback(lambda done, what=what: self._essential_ended(what, done, failed))
+
+    def _essential_ended(self, what: str, task: asyncio.Task[Any],
+                         failed: asyncio.Future[str | None]) -> None:
+        if failed.done():
+            return  # this run was stopped as asked, or it already broke
+        exc = None if task.cancelled() else task.exception()
+        if task.cancelled():
+            reason = f"{what} was cancelled"
+        elif exc is not None:
+            reason = f"{what} failed ({type(exc).__name__}: {exc})"
+        else:
+            reason = f"{what} ended"
+        self.failure = reason
+        log.error("the engine no longer works: %s", reason, exc_info=exc)
+        failed.set_result(reason)
 
     async def _teardown(self) -> None:
         self.workers.shutdown()
@@ -160,7 +203,7 @@ class Engine:
             self._status_task.cancel()
             try:
                 await self._status_task
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - a failure was reported already
                 pass
             self._status_task = None
         await self.server.stop()

@@ -75,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def run_headless(config: EngineConfig, *, log_file: str | None = None) -> int:
-    """Run until SIGINT/SIGTERM; print the URL the web GUI needs once ready."""
+    """Run until SIGINT/SIGTERM (0) or until the engine breaks (1); print the URL the web GUI
+    needs once ready."""
     from engine.app import Engine, EngineStartError
     from engine.logging_setup import FILE_ONLY
 
@@ -102,9 +103,17 @@ async def run_headless(config: EngineConfig, *, log_file: str | None = None) -> 
     print(f"Flowork engine {engine.version} ready.", flush=True)
     print(f"Web GUI URL: {engine.url}", flush=True)
     print(f"Data: {config.data_dir}   Logs: {log_file or 'terminal only'}", flush=True)
+    asked = asyncio.ensure_future(stop.wait())
+    broke = asyncio.ensure_future(engine.wait_failed())
     try:
-        await stop.wait()
+        await asyncio.wait((asked, broke), return_when=asyncio.FIRST_COMPLETED)
     finally:
+        asked.cancel()
         log.info("shutting down")
         await engine.stop()
+    reason = broke.result() if broke.done() and not broke.cancelled() else None
+    if reason:
+        # A broken engine exits, so that whatever runs it (systemd, a container) starts it again.
+        print(f"flowork-engine: stopped because {reason}; the log has the details.", file=sys.stderr)
+        return 1
     return 0

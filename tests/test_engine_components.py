@@ -88,7 +88,8 @@ async def test_install_and_uninstall_are_refused_honestly(client: EngineClient) 
     for msg_type in ("install_component", "uninstall_component"):
         reply = await client.request(msg_type, component_type="modules", component_id="x", check=False)
         assert reply["type"] == "component_install_status" and reply["code"] == "forbidden"
-        assert "components/<type>/<id>" in reply["error"] and reply["component_id"] == "x"
+        assert "components/<type>/<id>" in reply["message"] and reply["component_id"] == "x"
+        assert reply["success"] is False and "error" not in reply
 
 
 async def test_empty_catalogs(client: EngineClient) -> None:

@@ -117,9 +117,9 @@ async def test_addresses_off_the_allow_list_get_the_gui_text(engine: Engine, mak
 
 
 async def test_unknown_types_get_a_status_response(client: EngineClient) -> None:
-    reply = await client.request("request_ai_status", check=False)
-    assert reply == {"type": "status_response", "request_type": "request_ai_status",
-                     "status": "Command 'request_ai_status' received but not handled.",
+    reply = await client.request("request_training_job_status", check=False)
+    assert reply == {"type": "status_response", "request_type": "request_training_job_status",
+                     "status": "Command 'request_training_job_status' received but not handled.",
                      "request_id": reply["request_id"]}
 
 

@@ -51,6 +51,66 @@ async def test_settings_size_is_bounded_and_nothing_is_stored(client: EngineClie
     assert (await client.request("request_settings"))["settings"] == DEFAULT_SETTINGS
 
 
+def a_job() -> dict[str, object]:
+    from tests.runtime_support import edge, node, workflow
+    return workflow([node("t", "manual_trigger"), node("s", "set_data", data={"ok": True})], [edge("t", "s")])
+
+
+async def test_an_odd_setting_is_refused_naming_its_key_and_jobs_still_finish(
+        client: EngineClient, engine: Engine) -> None:
+    from tests.runtime_support import collect, final, start
+    reply = await client.request("save_settings", settings={**DEFAULT_SETTINGS, "theme": "light",
+                                                            "history_payload_preview_bytes": "lots"}, check=False)
+    assert reply["code"] == "invalid_field" and reply["field"] == "settings.history_payload_preview_bytes"
+    assert ("'settings.history_payload_preview_bytes' must be a whole number from 256 to 16777216, "
+            "not 'lots'") in reply["error"]
+    assert (await client.request("request_settings"))["settings"] == DEFAULT_SETTINGS  # nothing stored
+    job_id = await start(client, a_job())
+    assert final(await collect(client, job_id, timeout=10))["status"] == "SUCCEEDED"
+    record = await engine.history.job(job_id)
+    assert record is not None and record.status == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("key, value", [
+    ("language", 5), ("language", "x" * 36), ("theme", ["dark"]), ("notifications_enabled", "yes"),
+    ("approval_timeout_s", 0), ("approval_timeout_s", "soon"), ("approval_timeout_s", 1e12),
+    ("approval_default_decision", "MAYBE"), ("history_retention_days", -1), ("history_max_jobs", 2.5),
+    ("history_max_jobs", True), ("history_max_bytes", {"a": 1}), ("history_payload_preview_bytes", 255),
+])
+async def test_every_known_setting_is_checked(client: EngineClient, key: str, value: object) -> None:
+    reply = await client.request("save_settings", settings={key: value}, check=False)
+    assert reply["code"] == "invalid_field" and reply["field"] == f"settings.{key}", reply
+    assert (await client.request("request_settings"))["settings"] == DEFAULT_SETTINGS
+
+
+async def test_settings_are_stored_in_their_typed_form(client: EngineClient) -> None:
+    sent = {"approval_timeout_s": "120", "approval_default_decision": "approved",
+            "notifications_enabled": "false", "history_retention_days": 0.5, "history_max_jobs": 10.0,
+            "theme": None, "gui_panel": {"width": 300}}
+    saved = (await client.request("save_settings", settings=sent))["settings"]
+    assert saved == {**DEFAULT_SETTINGS, "approval_timeout_s": 120, "approval_default_decision": "APPROVED",
+                     "notifications_enabled": False, "history_retention_days": 0.5,
+                     "history_max_jobs": 10, "gui_panel": {"width": 300}}
+    assert (await client.request("request_settings"))["settings"] == saved
+
+
+async def test_an_odd_value_stored_by_an_older_engine_reads_as_its_default(
+        make_engine: EngineFactory, owner: Wallet, data_dir: Path) -> None:
+    from tests.runtime_support import collect, final, start
+    engine = await make_engine()
+    await engine.stop()
+    with sqlite3.connect(data_dir / DB_FILE) as db:  # what an engine without the checks stored
+        db.execute("INSERT INTO settings (address, body, updated_at) VALUES (?, ?, 0)",
+                   (owner.address.lower(), '{"history_payload_preview_bytes": "lots", '
+                                           '"approval_default_decision": 7, "theme": "light"}'))
+    engine = await make_engine()
+    async with await EngineClient.connect(engine.url, owner.key) as client:
+        shown = (await client.request("request_settings"))["settings"]
+        assert shown == {**DEFAULT_SETTINGS, "theme": "light"}
+        job_id = await start(client, a_job())
+        assert final(await collect(client, job_id, timeout=10))["status"] == "SUCCEEDED"
+
+
 # --- variables ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["lower", "WITH SPACE", "DASH-ED", "", "X" * 65, "ÄÖ", "A.B", "../A"])
@@ -82,7 +142,7 @@ async def test_variables_modes_and_values(client: EngineClient, engine: Engine, 
     assert listed["ONE"] == {"name": "ONE", "value": "plain", "is_secret": False, "is_enabled": True,
                              "mode": "single"}
     assert listed["NUM"]["value"] == "42"
-    assert listed["PICK"]["value"] == ["x", "y"] and listed["PICK"]["mode"] == "random"
+    assert listed["PICK"]["value"] == {"type": "random", "value": ["x", "y"]} and listed["PICK"]["mode"] == "random"
     assert listed["OFF"]["is_enabled"] is False
     key = owner.address.lower()
     seen = [await engine.variables.resolve(key) for _ in range(4)]
@@ -110,7 +170,7 @@ async def test_secrets_are_masked_in_every_reply_and_encrypted_at_rest(
         text = str(frame)
         assert secret not in text and "tok-alpha-1" not in text and "tok-beta-2" not in text
     listed = {v["name"]: v for v in frames[-1]["variables"]}
-    assert listed["API_KEY"]["value"] == MASK and listed["KEYS"]["value"] == [MASK, MASK]
+    assert listed["API_KEY"]["value"] == MASK and listed["KEYS"]["value"] == {"type": "random", "value": [MASK, MASK]}
     # At rest: neither the database nor its WAL holds the clear text; the row holds a token.
     assert files_contain(data_dir, secret.encode()) == []
     assert files_contain(data_dir, b"tok-alpha-1") == []
@@ -131,7 +191,7 @@ async def test_the_mask_sent_back_keeps_the_secret(client: EngineClient, engine:
                          data={"value": [MASK, MASK, "three"], "is_secret": True, "mode": "sequential"})
     listed = {v["name"]: v for v in (await client.request("request_variables"))["variables"]}
     assert listed["TOKEN"]["is_enabled"] is False and listed["TOKEN"]["value"] == MASK
-    assert listed["LIST"]["value"] == [MASK, MASK, MASK]
+    assert listed["LIST"]["value"] == {"type": "sequential", "value": [MASK, MASK, MASK]}
     await client.request("update_variable", name="TOKEN", data={"value": MASK, "is_secret": True})
     owner_key = owner.address.lower()
     assert (await engine.variables.resolve(owner_key))["TOKEN"] == "s3cret"

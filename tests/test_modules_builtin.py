@@ -45,7 +45,7 @@ async def test_set_data_merges_objects_and_json_text(client: EngineClient) -> No
     _, events = await run(client, wf, mode="SIMULATE")
     assert final(events)["result"]["data"] == {"user": {"name": "ann", "age": 4}, "ok": True}
     _, events = await run(client, workflow([node("a", "set_data", data="{not json")], []))
-    assert "'data' is not valid JSON" in final(events)["error"]
+    assert "property 'Data to merge' (data) must be JSON text" in final(events)["error"]
 
 
 async def test_log_message_and_debug_popup(client: EngineClient) -> None:
@@ -86,7 +86,7 @@ async def test_if_condition_refuses_what_it_cannot_compare(client: EngineClient)
                                            [edge("s", "if")]))
     assert "'greater_than' needs numbers" in final(events)["error"]
     _, events = await run(client, workflow([node("if", "if_condition", field="n", operator="matches")], []))
-    assert "unknown operator 'matches'" in final(events)["error"]
+    assert "property 'Operator' (operator) must be one of equals, not_equals" in final(events)["error"]
 
 
 async def test_delay_waits_in_execute_and_not_in_simulate(client: EngineClient) -> None:
@@ -97,7 +97,7 @@ async def test_delay_waits_in_execute_and_not_in_simulate(client: EngineClient) 
     _, events = await run(client, workflow([node("d", "delay", seconds=0.01)], []))
     assert final(events)["status"] == "SUCCEEDED"
     _, events = await run(client, workflow([node("d", "delay", seconds=-1)], []))
-    assert "'seconds' must be zero or more" in final(events)["error"]
+    assert "property 'Seconds' (seconds) must be at least 0, not -1" in final(events)["error"]
 
 
 async def test_merge_in_list_mode_and_stop_and_error(client: EngineClient) -> None:

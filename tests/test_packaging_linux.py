@@ -1,7 +1,9 @@
 """The Linux release as a user gets it: build.spec through PyInstaller, the .deb and .tar.gz
-from installer/linux/build-deb.sh, lintian, then the package installed on this machine (CI
-runs as root), its engine answering a signed client, its tray app started from the menu
-entry's Exec line on a real X display with a tray, and `apt-get remove` leaving nothing behind.
+from installer/linux/build-deb.sh, lintian, the release workflow's smoke test
+(scripts/smoke_bundle.py) on the bundle and both packages, then the package installed on this
+machine (CI runs as root), its engine answering a signed client, its tray app started from the
+menu entry's Exec line on a real X display with a tray, and `apt-get remove` leaving nothing
+behind.
 
 Slow (a few minutes: PyInstaller and compressing the package take most of it), so marked slow;
 CI runs it. The build happens once per run in temporary folders, never in dist/.
@@ -39,6 +41,7 @@ pytestmark = [
 ]
 VERSION = cfg.project_version()
 PACKAGE = "flowork"
+SMOKE = REPO_ROOT / "scripts" / "smoke_bundle.py"  # what `make smoke` and the release workflow run
 APT_LOCK_WAIT = ["-o", "DPkg::Lock::Timeout=300"]  # another apt run may hold the lock for a while
 # What the package installs outside /opt/flowork; all of it must go again on removal.
 OUTSIDE_OPT = ["/usr/bin/flowork", "/usr/bin/flowork-engine", "/usr/share/applications/flowork.desktop",
@@ -191,6 +194,15 @@ def test_tarball_runs_from_wherever_it_is_unpacked(packages: dict[str, Path], tm
     assert run([str(engine), "--version"], env=app_env(tmp_path / "home")).stdout.split() == ["flowork-engine", VERSION]
 
 
+def test_smoke_script_passes_on_the_bundle_and_both_packages(bundle: Path, packages: dict[str, Path]) -> None:
+    """The release workflow's check of its artifacts, on this build: each one's own engine
+    answers the GUI's opening burst signed by a generated key."""
+    result = run([sys.executable, str(SMOKE), str(bundle), str(packages["deb"]), str(packages["tar"])], timeout=900)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and all(line.startswith("smoke: ok") for line in lines), result.stdout + result.stderr
+    print("\n" + result.stdout)
+
+
 # -- installed on this machine ----------------------------------------------------------------------
 
 def installed_version() -> str | None:
@@ -263,6 +275,8 @@ def test_deb_installs_runs_and_removes_without_a_trace(installed: Path, packages
     assert expected and expected <= bundled
     assert seen["outcome"]["status"] == "SUCCEEDED" and seen["outcome"]["result"]["data"] == {"from": "deb"}
     assert seen["refused"]
+    # The release workflow's smoke test passes on the installed command too.
+    assert run([sys.executable, str(SMOKE), "/usr/bin/flowork-engine"], timeout=600).stdout.startswith("smoke: ok")
 
     # The tray app, started the way the menu starts it (the entry's Exec line), shows its icon
     # in the tray host: trayer embeds the icon's window in its panel.

@@ -43,7 +43,8 @@ async def test_a_new_user_runs_a_workflow_from_the_gui(client: EngineClient, sha
 
     report = shared_dir / "report.txt"
     nodes = [canvas_node(manifests, "n1", "manual_trigger", 0),
-             canvas_node(manifests, "n2", "set_data", 200, data={"customer": "ACME", "total": 1250}),
+             # The code field hands back the text typed into it: JSON text.
+             canvas_node(manifests, "n2", "set_data", 200, data='{"customer": "ACME", "total": 1250}'),
              canvas_node(manifests, "n3", "if_condition", 400, field="total", operator="greater_than", value="1000"),
              canvas_node(manifests, "n4", "debug_popup", 600, popup_title="Big order"),
              canvas_node(manifests, "n5", "write_file", 800, path=str(report),

@@ -21,6 +21,15 @@ def normalize_address(address: str) -> str:
     return address.lower()
 
 
+class NotAuthorized(EngineError):
+    """A valid signature of an address that is not an owner. `signer` is who signed: the
+    server may still offer them pairing (with an empty allow-list) before refusing."""
+
+    def __init__(self, message: str, signer: str) -> None:
+        super().__init__(ErrorCode.NOT_AUTHORIZED, message)
+        self.signer = signer
+
+
 @dataclass
 class OwnerList:
     """The addresses allowed to control this engine. Kept lower-case; changed by the desktop
@@ -69,10 +78,10 @@ class FrameAuthenticator:
         self._verified_max = 8192
         self._verified_lock = Lock()
 
-    def not_authorized(self, address: str) -> EngineError:
+    def not_authorized(self, address: str) -> NotAuthorized:
         # The GUI looks for exactly this phrase to show an authorization failure.
-        return EngineError(ErrorCode.NOT_AUTHORIZED,
-                           f"Address {address} is not authorized for engine {self.engine_id}.")
+        return NotAuthorized(f"Address {address} is not authorized for engine {self.engine_id}.",
+                             address)
 
     def verify_signature(self, auth: Any) -> str:
         """Check format, freshness and signature; return the signer (not yet the allow-list)."""
@@ -116,7 +125,9 @@ class FrameAuthenticator:
         return signer
 
     def authenticate(self, auth: Any) -> str:
-        """Verified signer that is on the allow-list, else EngineError."""
+        """The one check of a frame's auth block (the server's): the verified signer if it is
+        on the allow-list; else EngineError, NotAuthorized for a valid signature of someone
+        else."""
         signer = self.verify_signature(auth)
         if not self.owners.allows(signer):
             raise self.not_authorized(signer)

@@ -20,3 +20,8 @@ async def request_datasets_list(req: Request) -> dict[str, Any]:
 @handler("request_local_models", reply="local_models_response")
 async def request_local_models(req: Request) -> dict[str, Any]:
     return {"models": []}
+
+
+@handler("request_ai_status", reply="ai_status_response")
+async def request_ai_status(req: Request) -> dict[str, Any]:
+    return {"providers": []}

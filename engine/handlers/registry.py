@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
 
+from engine.protocol.errors import EngineError
 from engine.protocol.schema import EMPTY, Schema
 
 if TYPE_CHECKING:
@@ -47,27 +48,53 @@ class ReplyWhenReady:
 HandlerFn = Callable[[Request], Awaitable[dict[str, Any] | ReplyWhenReady | None]]
 
 
+# A refusal of a request is answered with the envelope of its type; `on_error` may give the
+# reply a shape of the type's own instead (its fields, without `type`).
+ErrorShape = Callable[[EngineError, dict[str, Any]], dict[str, Any]]
+ECHO_MAX_LEN = 4096
+
+
 @dataclass(frozen=True)
 class HandlerSpec:
     type: str
     schema: Schema
     reply_type: str | None  # the reply's `type`; None: the handler replies itself (or not at all)
     func: HandlerFn
+    echo: tuple[str, ...] = ()        # request fields every refusal repeats (texts only)
+    on_error: ErrorShape | None = None
+
+    def error_reply(self, envelope: dict[str, Any], error: EngineError,
+                    payload: dict[str, Any] | None) -> dict[str, Any]:
+        """The reply to a refused request of this type, whatever refused it (signature, schema
+        or handler). The GUI matches some refusals by a request field (a listing by its
+        `path`, a component list by its `component_type`), so those are repeated as sent."""
+        payload = payload or {}
+        if self.on_error is not None:
+            shaped = {"type": envelope["type"], **self.on_error(error, payload)}
+            if "request_type" in envelope:
+                shaped["request_type"] = envelope["request_type"]
+            return shaped
+        for key in self.echo:
+            value = payload.get(key)
+            if isinstance(value, str) and len(value) <= ECHO_MAX_LEN:
+                envelope[key] = value
+        return envelope
 
 
-def handler(msg_type: str, *, schema: Schema = EMPTY,
-            reply: str | None = None) -> Callable[[HandlerFn], HandlerFn]:
+def handler(msg_type: str, *, schema: Schema = EMPTY, reply: str | None = None,
+            echo: tuple[str, ...] = (), on_error: ErrorShape | None = None,
+            ) -> Callable[[HandlerFn], HandlerFn]:
     """Declare `func` as the handler of `msg_type`.
 
     The function returns the reply's fields (without `type`), or None to send no reply. Raising
-    EngineError sends the error envelope with the same reply type.
+    EngineError sends the error envelope with the same reply type (see HandlerSpec.error_reply).
     """
 
     def mark(func: HandlerFn) -> HandlerFn:
         if not inspect.iscoroutinefunction(func):
             raise TypeError(f"handler for {msg_type!r} must be async")
         specs: list[HandlerSpec] = list(getattr(func, "__flowork_handlers__", ()))
-        specs.append(HandlerSpec(msg_type, schema, reply, func))
+        specs.append(HandlerSpec(msg_type, schema, reply, func, echo, on_error))
         func.__flowork_handlers__ = specs  # type: ignore[attr-defined]
         return func
 

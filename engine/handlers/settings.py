@@ -13,7 +13,7 @@ from engine.store.settings import MAX_SETTINGS_BYTES
 
 @handler("request_settings", reply="settings_response")
 async def request_settings(req: Request) -> dict[str, Any]:
-    return {"settings": await req.engine.settings.get(req.owner)}
+    return {"settings": (await req.engine.settings.get(req.owner)).as_dict()}
 
 
 @handler("save_settings", reply="settings_response",
@@ -24,8 +24,8 @@ async def save_settings(req: Request) -> dict[str, Any]:
     size = await req.engine.workers.run(_encoded_size, settings)
     if size > MAX_SETTINGS_BYTES:
         raise EngineError.invalid("settings", f"is {size} bytes; at most {MAX_SETTINGS_BYTES} are allowed")
-    merged = await req.engine.settings.save(req.owner, settings)
-    return {"settings": merged, "status": "saved"}
+    saved = await req.engine.settings.save(req.owner, settings)  # refuses a value that does not fit
+    return {"settings": saved.as_dict(), "status": "saved"}
 
 
 def _encoded_size(settings: dict[str, Any]) -> int:

@@ -136,15 +136,16 @@ class Schema:
 
     fields: Mapping[str, Field] = field(default_factory=dict)
 
-    def validate(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """Return the declared fields, checked; missing optional ones are absent."""
+    def validate(self, payload: Mapping[str, Any], *, prefix: str = "") -> dict[str, Any]:
+        """Return the declared fields, checked; missing optional ones are absent. Errors name
+        a field of a nested object by its whole path (`prefix` + name, e.g. `data.value`)."""
         clean: dict[str, Any] = {}
         for name, spec in self.fields.items():
             if name not in payload:
                 if spec.required:
-                    raise EngineError.invalid(name, "is required")
+                    raise EngineError.invalid(prefix + name, "is required")
                 continue
-            clean[name] = spec.validate(name, payload[name])
+            clean[name] = spec.validate(prefix + name, payload[name])
         return clean
 
 

@@ -40,6 +40,11 @@ class HistoryRecorder:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="history-recorder")
 
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The writer task; it runs until close()."""
+        return self._task
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()

@@ -24,6 +24,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+from engine.components.properties import prepare_config
 from engine.events import Delivery, Event
 from engine.runtime.context import JobCancelled, ModuleError, NodeContext
 from engine.runtime.graph import ERROR_PORT, Edge, Graph, Node
@@ -32,6 +33,7 @@ from engine.runtime.templating import Masker, Renderer, TemplateError
 
 if TYPE_CHECKING:
     from engine.runtime.runtime import Runtime
+    from engine.store.settings import SettingsView
 
 log = logging.getLogger("engine.jobs")
 
@@ -138,7 +140,7 @@ class Job:
     def __init__(self, runtime: "Runtime", *, owner: str, job_id: str, graph: Graph,
                  modules: dict[str, LoadedModule], mode: str, initial_payload: Any,
                  preset_name: str | None, start_node_id: str | None, renderer: Renderer,
-                 masker: Masker, settings: dict[str, Any], parent: "Job | None" = None) -> None:
+                 masker: Masker, settings: "SettingsView", parent: "Job | None" = None) -> None:
         self.runtime = runtime
         self.loop = asyncio.get_running_loop()
         self.owner = owner
@@ -247,6 +249,8 @@ class Job:
     def _metric(self, node: Node, status: str, *, run_seq: int, elapsed_ms: float | None = None,
                 input_size: int | None = None, output_size: int | None = None,
                 error: str | None = None, output_name: str | None = None) -> None:
+        # A failure's text goes in `error_message`: the GUI drops any frame with a top-level
+        # `error` before it reads the type (protocol.md §1), so the node would never turn red.
         frame: dict[str, Any] = {
             "type": "NODE_EXECUTION_METRIC", "workflow_context_id": self.job_id,
             "job_id": self.job_id, "node_id": node.id, "node_name": node.name,
@@ -259,7 +263,7 @@ class Job:
         if output_name is not None:
             frame["output_name"] = output_name
         if error is not None:
-            frame["error"] = error
+            frame["error_message"] = error
         self.emit(frame, Delivery.DROPPABLE)
 
     async def _encode(self, payload: Any, copies_needed: int,
@@ -354,7 +358,7 @@ class Job:
         for ctx in list(self._contexts):
             ctx.cancelled.set()
         if status == "SUCCEEDED" and self._result_text is not None:
-            limit = int(self.settings.get("history_payload_preview_bytes") or 64 * 1024)
+            limit = self.settings["history_payload_preview_bytes"]
             self.result = await off_loop(self.runtime.engine.workers, len(self._result_text) < 16 * 1024,
                                          public_result, self._result_text, limit)
         recorder = self.runtime.recorder
@@ -558,7 +562,9 @@ class Job:
 
     async def _attempts(self, node: Node, module: LoadedModule, payload: dict[str, Any],
                         inputs: list[dict[str, Any]] | None) -> Any:
-        config = self.renderer.render(node.config, payload.get("data"))
+        data = payload.get("data")
+        config = prepare_config(module.component.manifest.get("properties") or (), node.config,
+                                lambda value: self.renderer.render(value, data))
         retries = int(min(max(_number(config.get("retry_max"), 0), 0), MAX_RETRIES))
         delay = max(_number(config.get("retry_delay_s"), 0), 0)
         timeout = None if module.component.manifest.get("own_timeout") else _number(config.get("timeout_s"), 0) or None
@@ -600,11 +606,8 @@ class Job:
 
     async def request_approval(self, node_id: str, node_name: str, module_id: str, message: str,
                                timeout_s: float | None) -> Any:
-        timeout = timeout_s if timeout_s and timeout_s > 0 else _number(
-            self.settings.get("approval_timeout_s"), 0) or self.runtime.engine.config.approval_timeout_s
-        default = str(self.settings.get("approval_default_decision") or "REJECTED").upper()
-        if default not in ("APPROVED", "REJECTED"):
-            default = "REJECTED"
+        timeout = timeout_s if timeout_s and timeout_s > 0 else self.settings["approval_timeout_s"]
+        default = self.settings["approval_default_decision"]
         return await self.runtime.approvals.request(
             job_id=self.job_id, context_id=self.top.job_id, owner=self.owner, node_id=node_id,
             node_name=node_name, module_id=module_id, message=self.masker.text(message),

@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from engine.store.jobs import JobsStore, RetentionPolicy, RetentionResult
-from engine.store.settings import DEFAULT_SETTINGS
 
 if TYPE_CHECKING:
     from engine.store.settings import SettingsStore
@@ -22,19 +21,10 @@ log = logging.getLogger(__name__)
 INTERVAL_S = 3600.0
 
 
-def _positive(value: Any, default: float) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return default
-    return number if number >= 0 else default
-
-
-def policy_for(address: str, settings: dict[str, Any]) -> RetentionPolicy:
-    days = _positive(settings.get("history_retention_days"), DEFAULT_SETTINGS["history_retention_days"])
-    jobs = _positive(settings.get("history_max_jobs"), DEFAULT_SETTINGS["history_max_jobs"])
-    size = _positive(settings.get("history_max_bytes"), DEFAULT_SETTINGS["history_max_bytes"])
-    return RetentionPolicy(address, days * 86400.0, int(jobs), int(size))
+def policy_for(address: str, settings: Mapping[str, Any]) -> RetentionPolicy:
+    """From the owner's typed settings view (engine/store/settings.py): values in range."""
+    return RetentionPolicy(address, settings["history_retention_days"] * 86400.0,
+                           settings["history_max_jobs"], settings["history_max_bytes"])
 
 
 class Retention:
@@ -51,6 +41,11 @@ class Retention:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._forever(), name="history-retention")
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The periodic task; it runs until stop()."""
+        return self._task
 
     async def stop(self) -> None:
         for task in (self._task, self._scheduled):

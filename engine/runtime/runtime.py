@@ -83,6 +83,12 @@ class Runtime:
         if self.store is not None:
             await self.recorder.close()
 
+    def essential_tasks(self) -> dict[str, asyncio.Task[Any]]:
+        """The runtime's tasks that must run as long as it does (the Engine watches them)."""
+        tasks = {"the history recorder": self.recorder.task,
+                 "history retention": self.retention.task if self.retention else None}
+        return {what: task for what, task in tasks.items() if task is not None}
+
     def running_job_count(self) -> int:
         return len(self.jobs)
 
@@ -247,8 +253,5 @@ def _mentions_vars(value: Any) -> bool:
     return False
 
 
-def _preview_bytes(settings: dict[str, Any]) -> int:
-    try:
-        return max(256, int(settings.get("history_payload_preview_bytes") or 64 * 1024))
-    except (TypeError, ValueError):
-        return 64 * 1024
+def _preview_bytes(settings: Any) -> int:
+    return settings["history_payload_preview_bytes"]  # typed and in range (engine/store/settings.py)

@@ -1,4 +1,4 @@
-"""`{{vars.NAME}}` and `{{data.path}}` in node config, and the masking of secret values.
+"""`{{vars.NAME}}`, `{{data.path}}` and `{{data}}` in node config, and the masking of secret values.
 
 A config string that is exactly one placeholder takes the value itself (an object stays an
 object); placeholders inside longer text are replaced by their text form. Other `{{...}}` text is
@@ -7,12 +7,15 @@ left alone, so content that merely looks like a template survives.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
 
 MASK = "********"
-_PLACEHOLDER = re.compile(r"\{\{\s*(vars|data)\.([A-Za-z0-9_\-\.\[\]]+)\s*\}\}")
+# `{{vars.NAME}}`, `{{data.path}}`, or `{{data}}` alone (the whole data object; the path is "").
+_PATH = r"[A-Za-z0-9_\-\.\[\]]"
+_PLACEHOLDER = re.compile(r"\{\{\s*(?:vars\.(" + _PATH + r"+)|data(?:\.(" + _PATH + r"*))?)\s*\}\}")
 MISSING = object()
 
 
@@ -57,6 +60,12 @@ def _as_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _scope_path(match: re.Match[str]) -> tuple[str, str]:
+    if match.group(1) is not None:
+        return "vars", match.group(1)
+    return "data", match.group(2) or ""
+
+
 class Renderer:
     """Resolves placeholders for one job: the owner's variables are fixed at the job's start."""
 
@@ -69,7 +78,11 @@ class Renderer:
                 raise TemplateError(f"the variable '{path}' is not defined or not enabled")
             return self._vars[path]
         found = lookup(data, path)
-        return None if found is MISSING else found
+        if found is MISSING:
+            return None
+        # A copy: the value may be put back into the same data (`{"copy": "{{data}}"}`), and a
+        # shared object would make it contain itself.
+        return copy.deepcopy(found) if isinstance(found, (dict, list)) else found
 
     def render(self, value: Any, data: Any) -> Any:
         """A copy of `value` with every placeholder resolved (recursively in objects/lists)."""
@@ -78,8 +91,8 @@ class Renderer:
                 return value
             whole = _PLACEHOLDER.fullmatch(value.strip())
             if whole:
-                return self._resolve(whole.group(1), whole.group(2), data)
-            return _PLACEHOLDER.sub(lambda m: _as_text(self._resolve(m.group(1), m.group(2), data)), value)
+                return self._resolve(*_scope_path(whole), data)
+            return _PLACEHOLDER.sub(lambda m: _as_text(self._resolve(*_scope_path(m), data)), value)
         if isinstance(value, dict):
             return {k: self.render(v, data) for k, v in value.items()}
         if isinstance(value, list):

@@ -22,9 +22,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HttpRequest, Response as HttpResponse
 
 from engine.auth.access import AccessRequest
-from engine.auth.frame_auth import FrameAuthenticator, normalize_address
+from engine.auth.frame_auth import FrameAuthenticator, NotAuthorized, normalize_address
 from engine.events import Event
-from engine.handlers.registry import HandlerRegistry, ReplyWhenReady, Request
+from engine.handlers.registry import HandlerRegistry, HandlerSpec, ReplyWhenReady, Request
 from engine.protocol.errors import EngineError, ErrorCode
 from engine.protocol.frames import IncomingFrame, error_frame, parse_frame, peek_request
 from engine.server.connection import ClientConnection
@@ -78,6 +78,9 @@ class EngineServer:
         self._refusals_logged: dict[str, float] = {}  # address -> when its refusal was last logged
         self.pairing_handler: PairingHandler | None = None
         self.on_authenticated: Callable[[ClientConnection, str, bool], None] | None = None
+        # Runs while the server listens; it ends only when the server closes (the Engine
+        # watches it: a server that closes without stop() means a broken engine).
+        self.serve_task: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -92,6 +95,7 @@ class EngineServer:
             close_timeout=5,
             server_header=f"Flowork-Engine/{self.engine.version}",
         )
+        self.serve_task = asyncio.create_task(self._server.serve_forever(), name="engine-server")
 
     @property
     def bound_port(self) -> int:
@@ -104,6 +108,9 @@ class EngineServer:
         self._server.close(close_connections=True)
         await self._server.wait_closed()
         self._server = None
+        if self.serve_task is not None:
+            await asyncio.gather(self.serve_task, return_exceptions=True)
+            self.serve_task = None
 
     # -- handshake ---------------------------------------------------------------------------
 
@@ -193,7 +200,8 @@ class EngineServer:
     async def _handle_frame(self, conn: ClientConnection, message: str | bytes) -> None:
         request_type: str | None = None
         request_id: str | int | None = None
-        reply_type: str | None = None
+        spec: HandlerSpec | None = None
+        payload: dict[str, Any] | None = None
         try:
             try:
                 frame = await self._parse(message)
@@ -201,9 +209,8 @@ class EngineServer:
                 if not isinstance(message, (bytes, bytearray)):
                     request_type, request_id = peek_request(message)
                 raise
-            request_type, request_id = frame.type, frame.request_id
+            request_type, request_id, payload = frame.type, frame.request_id, frame.payload
             spec = self.registry.get(frame.type)
-            reply_type = spec.reply_type if spec else None
             address = await self._authenticate(conn, frame.auth)
             if spec is None:
                 self._reply(conn, {"type": "status_response",
@@ -221,8 +228,7 @@ class EngineServer:
             elif result is not None and spec.reply_type is not None:
                 self._reply(conn, {"type": spec.reply_type, **result}, request_id)
         except EngineError as exc:
-            self._reply(conn, error_frame(exc, reply_type=reply_type, request_type=request_type,
-                                          request_id=None), request_id)
+            self._reply(conn, self._refusal(exc, spec, payload, request_type), request_id)
         except OutboxOverflow as exc:
             log.warning("closing %s: %s", conn.label, exc)
             await conn.ws.close(1013, "client too slow")
@@ -230,8 +236,14 @@ class EngineServer:
             log.exception("handler for %r failed", request_type)
             err = EngineError(ErrorCode.INTERNAL, "The engine failed to handle this request; "
                               "the details are in the engine log.")
-            self._reply(conn, error_frame(err, reply_type=reply_type, request_type=request_type,
-                                          request_id=None), request_id)
+            self._reply(conn, self._refusal(err, spec, payload, request_type), request_id)
+
+    @staticmethod
+    def _refusal(error: EngineError, spec: HandlerSpec | None, payload: dict[str, Any] | None,
+                 request_type: str | None) -> dict[str, Any]:
+        envelope = error_frame(error, reply_type=spec.reply_type if spec else None,
+                               request_type=request_type, request_id=None)
+        return spec.error_reply(envelope, error, payload) if spec is not None else envelope
 
     async def _parse(self, message: str | bytes) -> IncomingFrame:
         if isinstance(message, str) and len(message) > OFFLOAD_FRAME_CHARS:
@@ -280,9 +292,12 @@ class EngineServer:
             asyncio.ensure_future(conn.ws.close(1013, "client too slow"))
 
     async def _authenticate(self, conn: ClientConnection, auth: Any) -> str:
-        signer = self.auth.verify_signature(auth)
-        owner = normalize_address(signer)
-        if not self.auth.owners.allows(signer):
+        """FrameAuthenticator.authenticate decides; a valid signer it refuses may still be
+        offered pairing (with an empty allow-list)."""
+        try:
+            signer = self.auth.authenticate(auth)
+        except NotAuthorized as refused:
+            signer = refused.signer
             conn.pairing = True
             try:
                 paired = await self._pair(signer)
@@ -290,7 +305,8 @@ class EngineServer:
                 conn.pairing = False
             if not paired:
                 self._refused(conn, signer)
-                raise self.auth.not_authorized(signer)
+                raise
+        owner = normalize_address(signer)
         first = owner not in conn.owners
         if first:
             conn.owners.add(owner)

@@ -28,12 +28,16 @@ class Variable:
     mode: str
 
     def public(self) -> dict[str, Any]:
-        """The shape clients see: secret values masked, element by element."""
+        """The shape clients see, secret values masked element by element. A single value is
+        its text; a list is `{"type": mode, "value": [...]}`, the value model of the GUI's
+        variable dialog (which wraps a text as `{"type": "static", "value": text}` itself, but
+        shows a bare list as a variable of no type)."""
         if self.is_secret:
             shown: str | list[str] = [MASK] * len(self.value) if isinstance(self.value, list) else MASK
         else:
             shown = self.value
-        return {"name": self.name, "value": shown, "is_secret": self.is_secret,
+        value: Any = shown if self.mode == "single" else {"type": self.mode, "value": shown}
+        return {"name": self.name, "value": value, "is_secret": self.is_secret,
                 "is_enabled": self.is_enabled, "mode": self.mode}
 
 

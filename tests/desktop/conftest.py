@@ -128,7 +128,7 @@ async def make_app(desktop_config: DesktopConfig, opened: Opened, home: Path,
                       **kwargs: Any) -> DesktopApp:
         options: dict[str, Any] = dict(
             tray=True, opener=opened, autostart=Autostart(system="Linux", home=home),
-            policy=RestartPolicy(base_delay_s=0.05), watch_interval_s=0.05, hidden=True)
+            policy=RestartPolicy(base_delay_s=0.05), hidden=True)
         options.update(kwargs)
         app = DesktopApp(config or desktop_config, **options)
         apps.append(app)

@@ -47,17 +47,33 @@ async def test_menu_start_stop_restart_against_a_signed_client(make_app, owner, 
         assert (await client.request("request_settings"))["type"] == "settings_response"
 
 
-async def test_a_dead_engine_is_restarted_then_given_up_with_log_lines(make_app):
+def break_engine(engine, how: int) -> None:
+    """Make one of the engine's essential tasks really end, a different one each time."""
+    if how == 0:
+        engine.server.serve_task.cancel()  # the server closes: its port is no longer served
+    elif how == 1:
+        engine.runtime.recorder.task.cancel()
+    else:
+        engine.runtime.retention.task.cancel()
+
+
+async def test_a_broken_engine_is_restarted_then_given_up_with_log_lines(make_app, owner, desktop_config):
+    desktop_config.update(owners=(owner.address,))
     app = await make_app()
     for attempt in range(3):
         engine = app.engine
-        await engine.stop()  # behind the supervisor's back: the engine is really gone
+        assert engine.running
+        break_engine(engine, attempt)  # the engine still says it is running: only its signal tells
         await wait_until(lambda: app.engine is not None and app.engine is not engine,
                          what=f"automatic restart {attempt + 1}")
+        assert not engine.running  # the broken one was stopped (port and database freed)
+        async with await EngineClient.connect(app.engine.url, owner.key) as client:
+            assert (await client.request("request_settings"))["type"] == "settings_response"
     assert app.supervisor.crashes == 3
     engine = app.engine
-    await engine.stop()
+    break_engine(engine, 1)
     await wait_until(lambda: app.supervisor.state is State.ERROR, what="give-up")
+    assert "the history recorder was cancelled" in app.supervisor.error
     assert app.view.state is TrayState.ERROR
     assert "gave up" in app.supervisor.error
     assert app.menu.error_details.isVisible()

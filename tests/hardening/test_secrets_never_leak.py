@@ -91,7 +91,7 @@ async def test_secrets_never_leave_the_engine_in_clear(make_engine: Any, owner: 
                                            connection_id="e2")
             assert history["history"][0]["payload"]["data"]["header"] == "Bearer ********"
             shown = {v["name"]: v["value"] for v in (await client.request("request_variables"))["variables"]}
-            assert shown == {"API_KEY": "********", "PASSWORD": "********", "ROTATING": ["********"] * 2,
+            assert shown == {"API_KEY": "********", "PASSWORD": "********", "ROTATING": {"type": "random", "value": ["********"] * 2},
                              "PLAIN": PLAIN}
             await asyncio.sleep(0.5)  # let the listener receive the last pushes
         finally:
