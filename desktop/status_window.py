@@ -7,7 +7,7 @@ line or a longer note never gets cut off; the address is one unbroken, selectabl
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QLayout, QPushButton,
                                QVBoxLayout, QWidget)
@@ -90,12 +90,12 @@ class StatusWindow(QWidget):
         self.notes.setText("\n".join(notes))
         # A wrapped label's size hint guesses a width; at its fixed width its height is exact.
         if notes:
-            self.notes.setFixedHeight(self.notes.heightForWidth(NOTE_WIDTH))
+            self.notes.setFixedHeight(_wrapped_height(self.notes, NOTE_WIDTH))
         self.notes.setVisible(bool(notes))
         self.note.setText("Your desktop has no system tray, so Flowork shows this window. "
                           "Closing it quits Flowork." if self.quit_on_close else
                           "Flowork is in the system tray; closing this window keeps it running.")
-        self.note.setFixedHeight(self.note.heightForWidth(NOTE_WIDTH + 80))
+        self.note.setFixedHeight(_wrapped_height(self.note, NOTE_WIDTH + 80))
 
     def bring_up(self) -> None:
         self.show()
@@ -114,6 +114,14 @@ class StatusWindow(QWidget):
             event.ignore()
         else:
             event.accept()
+
+
+def _wrapped_height(label: QLabel, width: int) -> int:
+    """The height `label`'s text takes wrapped at `width` (a wrapped label's own size hint
+    guesses a width, and its heightForWidth can lag behind a new text)."""
+    box = label.fontMetrics().boundingRect(QRect(0, 0, width, 1 << 20), Qt.TextFlag.TextWordWrap,
+                                           label.text())
+    return box.height() + 2 * label.margin()
 
 
 class ActionButton(QPushButton):

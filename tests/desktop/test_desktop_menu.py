@@ -69,6 +69,10 @@ async def test_the_status_window_fits_its_content(make_app):
         window.update_view(replace(app.view, notes=(long_note, "And one more line.")))
         await wait_until(lambda: not clipped(window) and window.height() > height,
                          what=f"the window to grow; cut off: {clipped(window)}")
+        window.update_view(replace(app.view, notes=("One line.",)))
+        await wait_until(lambda: not clipped(window) and window.height() < height + 30,
+                         what="the window to shrink back to its content")
+        assert window.notes.height() <= window.notes.fontMetrics().lineSpacing() + 4
     finally:
         shiboken6.delete(window)
 
