@@ -22,11 +22,13 @@ from engine.auth.access import AccessRequest
 from engine.auth.frame_auth import FrameAuthenticator, OwnerList, normalize_address
 from engine.components.catalog import ComponentCatalog
 from engine.config import EngineConfig
+from engine.datasets import DatasetFeed, OwnerDatasets
 from engine.events import Delivery, Event, EventBus, Listener
 from engine.files import SharedFolders
 from engine.handlers import build_registry
 from engine.server.server import EngineServer
 from engine.status import EngineStatus, ResourceSampler
+from engine.store.datasets import DatasetLimits, DatasetsStore
 from engine.store.db import Database
 from engine.store.history import HistoryStore
 from engine.store.presets import PresetsStore
@@ -66,6 +68,8 @@ class Engine:
         self.variables: VariablesStore
         self.presets: PresetsStore
         self.history: HistoryStore
+        self.datasets: DatasetsStore
+        self.dataset_feed: DatasetFeed
         self.authenticator = FrameAuthenticator(config.engine_id, self.owners,
                                                 freshness_s=config.freshness_s)
         self.server = EngineServer(self, build_registry(), self.authenticator)
@@ -102,6 +106,8 @@ class Engine:
             await self.db.close()
             raise EngineStartError(f"The engine cannot open its database in {self.config.data_dir}: {exc}.",
                                    reason="data_dir") from exc
+        self.datasets = DatasetsStore(self.db)
+        self.dataset_feed = DatasetFeed(self.datasets)
         try:
             key = self._key_source or await asyncio.to_thread(load_or_create_key, self.config.data_dir)
             self.key_location = key.location
@@ -210,6 +216,9 @@ class Engine:
         if self.runtime is not None:
             await self.runtime.stop()
             self.runtime = None
+        if self.db is not None:
+            await self.dataset_feed.close()
+            await self.datasets.close()  # rows appended by the last nodes are written
         if self._bus_unsubscribe is not None:
             self._bus_unsubscribe()
             self._bus_unsubscribe = None
@@ -250,6 +259,12 @@ class Engine:
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Listen to every event the engine publishes (status, job events, approvals)."""
         return self.bus.subscribe(listener)
+
+    def datasets_for(self, owner: str, settings: dict[str, Any]) -> OwnerDatasets:
+        """The owner's datasets for a job's modules (`ctx.datasets`), within the limits in
+        the owner's `settings`."""
+        return OwnerDatasets(owner, self.datasets, self.dataset_feed,
+                             DatasetLimits.from_settings(settings))
 
     def publish_to_owner(self, owner: str, frame: dict[str, Any],
                          delivery: Delivery = Delivery.ESSENTIAL) -> None:

@@ -36,6 +36,10 @@ MESSAGES: dict[str, dict[str, Any]] = {
     "delete_variable": {"name": "KEEP"},
     "request_connection_history": {"job_id": "j-1", "connection_id": "c-1"},
     "request_prompts_list": {}, "request_datasets_list": {}, "request_local_models": {},
+    "create_dataset": {"name": "D"}, "delete_dataset": {"name": "KEEP"},
+    "load_dataset_data": {"name": "KEEP"}, "add_dataset_data": {"name": "KEEP", "data": [{"a": 1}]},
+    "update_dataset_row": {"name": "KEEP", "row_data": {"id": 1, "a": 2}},
+    "delete_dataset_row": {"name": "KEEP", "row_id": 1},
 }
 
 PREFIX = "Flowork GUI-to-Engine Authentication: "
@@ -59,6 +63,8 @@ def test_every_documented_type_has_a_handler(engine: Engine) -> None:
 async def test_refused_frames_of_every_type(engine: Engine, client: EngineClient, stranger: Wallet,
                                            failure: str) -> None:
     await client.request("update_variable", name="KEEP", data={"value": "v"})
+    await client.request("create_dataset", name="KEEP")
+    kept = await client.request("add_dataset_data", name="KEEP", data=[{"a": 1}])
     forge, code = FAILURES[failure]
     for index, (msg_type, fields) in enumerate(MESSAGES.items()):
         request_id = f"{failure}-{index}"
@@ -82,6 +88,8 @@ async def test_refused_frames_of_every_type(engine: Engine, client: EngineClient
     assert settings["theme"] == "dark"
     assert [v["name"] for v in (await client.request("request_variables"))["variables"]] == ["KEEP"]
     assert (await client.request("request_presets_list"))["presets"] == []
+    assert [d["name"] for d in (await client.request("request_datasets_list"))["datasets"]] == ["KEEP"]
+    assert (await client.request("load_dataset_data", name="KEEP"))["data"] == kept["data"]
 
 
 @pytest.mark.parametrize("raw", ["{oops", b'{"payload": {"type": "request_settings"}}'])

@@ -92,9 +92,8 @@ async def test_install_and_uninstall_are_refused_honestly(client: EngineClient) 
         assert reply["success"] is False and "error" not in reply
 
 
-async def test_empty_catalogs(client: EngineClient) -> None:
+async def test_catalogs_this_engine_does_not_fill_are_empty_lists(client: EngineClient) -> None:
     for msg_type, reply_type, key in (("request_prompts_list", "prompts_list_response", "prompts"),
-                                      ("request_datasets_list", "datasets_list_response", "datasets"),
                                       ("request_local_models", "local_models_response", "models")):
         reply = await client.request(msg_type)
         assert reply["type"] == reply_type and reply[key] == []

@@ -13,7 +13,7 @@ from tests.runtime_support import edge, final, metrics, node, ran, run, workflow
 
 BUILTIN_MODULES = {"set_data", "log_message", "debug_popup", "manual_approval", "if_condition",
                    "delay", "merge", "stop_and_error", "read_file", "write_file", "http_request",
-                   "sub_workflow"}
+                   "sub_workflow", "dataset_append", "dataset_query", "dataset_update"}
 
 
 async def test_manifests_describe_properties_and_ports(client: EngineClient) -> None:

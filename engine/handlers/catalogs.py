@@ -12,11 +12,6 @@ async def request_prompts_list(req: Request) -> dict[str, Any]:
     return {"prompts": []}
 
 
-@handler("request_datasets_list", reply="datasets_list_response")
-async def request_datasets_list(req: Request) -> dict[str, Any]:
-    return {"datasets": []}
-
-
 @handler("request_local_models", reply="local_models_response")
 async def request_local_models(req: Request) -> dict[str, Any]:
     return {"models": []}

@@ -17,6 +17,7 @@ from engine.protocol.schema import EMPTY, Schema
 
 if TYPE_CHECKING:
     from engine.app import Engine
+    from engine.protocol.errors import EngineError
     from engine.server.connection import ClientConnection
 
 
@@ -46,6 +47,8 @@ class ReplyWhenReady:
 
 
 HandlerFn = Callable[[Request], Awaitable[dict[str, Any] | ReplyWhenReady | None]]
+# Makes the frame sent after a refusal (or None): see `handler(on_refused=...)`.
+RefusedFn = Callable[[Request, "EngineError"], Awaitable[dict[str, Any] | None]]
 
 
 # A refusal of a request is answered with the envelope of its type; `on_error` may give the
@@ -62,6 +65,7 @@ class HandlerSpec:
     func: HandlerFn
     echo: tuple[str, ...] = ()        # request fields every refusal repeats (texts only)
     on_error: ErrorShape | None = None
+    on_refused: RefusedFn | None = None
 
     def error_reply(self, envelope: dict[str, Any], error: EngineError,
                     payload: dict[str, Any] | None) -> dict[str, Any]:
@@ -83,18 +87,21 @@ class HandlerSpec:
 
 def handler(msg_type: str, *, schema: Schema = EMPTY, reply: str | None = None,
             echo: tuple[str, ...] = (), on_error: ErrorShape | None = None,
-            ) -> Callable[[HandlerFn], HandlerFn]:
+            on_refused: RefusedFn | None = None) -> Callable[[HandlerFn], HandlerFn]:
     """Declare `func` as the handler of `msg_type`.
 
     The function returns the reply's fields (without `type`), or None to send no reply. Raising
     EngineError sends the error envelope with the same reply type (see HandlerSpec.error_reply).
+    When the GUI empties a view on an error of that type (the datasets pages do),
+    `on_refused(request, error)` makes the frame that puts the view back; it is sent right
+    after the error reply, also when the payload failed its schema.
     """
 
     def mark(func: HandlerFn) -> HandlerFn:
         if not inspect.iscoroutinefunction(func):
             raise TypeError(f"handler for {msg_type!r} must be async")
         specs: list[HandlerSpec] = list(getattr(func, "__flowork_handlers__", ()))
-        specs.append(HandlerSpec(msg_type, schema, reply, func, echo, on_error))
+        specs.append(HandlerSpec(msg_type, schema, reply, func, echo, on_error, on_refused))
         func.__flowork_handlers__ = specs  # type: ignore[attr-defined]
         return func
 

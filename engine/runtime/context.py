@@ -102,6 +102,12 @@ class NodeContext:
         Touches the disk: call it from a sync module (a worker thread)."""
         return self._job.shared_folders.resolve_inside(path, must_exist=must_exist)
 
+    @property
+    def datasets(self) -> Any:
+        """The job owner's datasets (engine.datasets.OwnerDatasets): `await append(name, row)`,
+        `await query(name, where)`, `await update(name, where, changes)`. From async modules."""
+        return self._job.datasets
+
     async def run_sub_workflow(self, preset_name: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Run one of the owner's presets as a child job; returns its final payload."""
         return await self._job.run_child(self, preset_name, payload)

@@ -197,6 +197,11 @@ class Job:
         return self.runtime.engine.shared_folders
 
     @property
+    def datasets(self) -> Any:
+        """The owner's datasets within the limits of the job's settings (engine.datasets)."""
+        return self.runtime.engine.datasets_for(self.owner, self.settings)
+
+    @property
     def max_node_runs(self) -> int:
         return self.runtime.engine.config.max_node_runs
 

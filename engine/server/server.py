@@ -202,6 +202,7 @@ class EngineServer:
         request_id: str | int | None = None
         spec: HandlerSpec | None = None
         payload: dict[str, Any] | None = None
+        request: Request | None = None
         try:
             try:
                 frame = await self._parse(message)
@@ -217,10 +218,10 @@ class EngineServer:
                                    "status": f"Command '{frame.type}' received but not handled.",
                                    "request_type": frame.type}, request_id)
                 return
-            fields = spec.schema.validate(frame.payload)
             request = Request(engine=self.engine, address=address,
-                              owner=normalize_address(address), type=frame.type, fields=fields,
+                              owner=normalize_address(address), type=frame.type, fields={},
                               payload=frame.payload, connection=conn, request_id=request_id)
+            request.fields = spec.schema.validate(frame.payload)
             result = await spec.func(request)
             if isinstance(result, ReplyWhenReady):
                 self._reply(conn, {"type": spec.reply_type or "status_response", **result.fields},
@@ -229,6 +230,8 @@ class EngineServer:
                 self._reply(conn, {"type": spec.reply_type, **result}, request_id)
         except EngineError as exc:
             self._reply(conn, self._refusal(exc, spec, payload, request_type), request_id)
+            if request is not None and spec is not None and spec.on_refused is not None:
+                self._after_refusal(conn, spec.on_refused(request, exc))
         except OutboxOverflow as exc:
             log.warning("closing %s: %s", conn.label, exc)
             await conn.ws.close(1013, "client too slow")
@@ -283,6 +286,22 @@ class EngineServer:
         finally:
             if after_sent is not None:
                 after_sent()
+
+    def _after_refusal(self, conn: ClientConnection, make: Awaitable[dict[str, Any] | None]) -> None:
+        """Send the frame `make` produces right after the error reply queued before it."""
+        previous = conn.reply_tail
+
+        async def send() -> None:
+            try:
+                frame = await make
+            except Exception:  # noqa: BLE001 - the error reply went out; the log has this one
+                log.exception("making the frame after a refused request failed")
+                return
+            if previous is not None:
+                await previous  # never raises: it is a _reply_after
+            if frame is not None:
+                self._send_reply(conn, frame)
+        conn.reply_tail = asyncio.ensure_future(send())
 
     def _send_reply(self, conn: ClientConnection, frame: dict[str, Any]) -> None:
         try:

@@ -91,6 +91,25 @@ CREATE TABLE IF NOT EXISTS connection_history (
     PRIMARY KEY (job_id, seq)
 );
 CREATE INDEX IF NOT EXISTS history_by_connection ON connection_history (job_id, connection_id, seq);
+CREATE TABLE IF NOT EXISTS datasets (
+    dataset_id  INTEGER PRIMARY KEY,
+    address     TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    row_count   INTEGER NOT NULL DEFAULT 0,
+    bytes       INTEGER NOT NULL DEFAULT 0,   -- sum of its rows' sizes
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL,
+    UNIQUE (address, name)
+);
+CREATE TABLE IF NOT EXISTS dataset_rows (
+    row_id      INTEGER PRIMARY KEY AUTOINCREMENT,  -- a row's stable id: never reused
+    dataset_id  INTEGER NOT NULL REFERENCES datasets (dataset_id) ON DELETE CASCADE,
+    body        TEXT NOT NULL,                      -- the row as a JSON object, without its id
+    size        INTEGER NOT NULL,                   -- bytes of body
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dataset_rows_by_dataset ON dataset_rows (dataset_id, row_id);
 """
 
 
@@ -157,6 +176,14 @@ class Database:
         """Run `fn(connection, *args)` inside BEGIN IMMEDIATE ... COMMIT (all or nothing)."""
         return await self.run(_in_transaction, fn, *args)
 
+    async def transaction_unsynced(self, fn: Callable[..., T], *args: Any) -> T:
+        """Like `transaction`, but the commit does not wait for the disk to flush
+        (synchronous=NORMAL for this transaction only): it survives a crash of the engine
+        process (WAL), a power cut may lose the last such commits (never corrupting the file),
+        and frequent writes are no longer bound by the disk's flush latency. For what
+        workflows write at a high rate (history, dataset rows), never for settings or presets."""
+        return await self.run(_unsynced, fn, *args)
+
     async def close(self) -> None:
         def _close(conn: sqlite3.Connection | None) -> None:
             if conn is not None:
@@ -185,3 +212,12 @@ def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) 
         raise
     conn.execute("COMMIT")
     return result
+
+
+def _unsynced(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
+    previous = conn.execute("PRAGMA synchronous").fetchone()[0]
+    conn.execute("PRAGMA synchronous=NORMAL")
+    try:
+        return _in_transaction(conn, fn, *args)
+    finally:
+        conn.execute(f"PRAGMA synchronous={int(previous)}")

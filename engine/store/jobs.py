@@ -66,7 +66,7 @@ class JobsStore:
         each waited onto the disk (synchronous=NORMAL for these transactions only): a power
         cut may lose the last fraction of a second of history, never settings or presets,
         and the throughput is no longer bound by the disk's flush latency."""
-        await self._db.run(_apply_relaxed, ops, preview_bytes)
+        await self._db.transaction_unsynced(_apply, ops, preview_bytes)
 
     async def mark_interrupted(self, now: float | None = None) -> list[tuple[str, str, str | None, float]]:
         """Jobs left RUNNING/PAUSED by a crash become FAILED ("interrupted"). Returns
@@ -95,23 +95,6 @@ def _stored_payload(text: str, preview_bytes: int) -> tuple[str, int, int]:
     preview = raw[:preview_bytes].decode("utf-8", errors="ignore")
     return json.dumps({"truncated": True, "size": size, "preview": preview},
                       ensure_ascii=False), size, 1
-
-
-def _apply_relaxed(conn: sqlite3.Connection, ops: list[tuple[Any, ...]],
-                   preview_bytes: dict[str, int]) -> None:
-    previous = conn.execute("PRAGMA synchronous").fetchone()[0]
-    conn.execute("PRAGMA synchronous=NORMAL")
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            _apply(conn, ops, preview_bytes)
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-    finally:
-        conn.execute(f"PRAGMA synchronous={int(previous)}")
 
 
 _JOB_COLUMNS = ("job_id", "address", "preset_name", "mode", "status", "start_time", "end_time",
