@@ -18,7 +18,9 @@ from pathlib import Path
 from bench.common import REPO_ROOT, machine_info
 
 SCRIPTS = ("bench_auth", "bench_roundtrip", "bench_clients", "bench_listing", "bench_tray",
+           "bench_preauth_flood",
            "bench_workflow_rate", "bench_chain", "bench_many_jobs", "bench_slow_client",
+           "bench_schedules", "bench_webhook",
            "bench_datasets")
 
 

@@ -70,6 +70,31 @@ async def run_echo(args: argparse.Namespace) -> None:
         await _serve_commands({})
 
 
+async def run_http(args: argparse.Namespace) -> None:
+    """A bare aiohttp server doing a webhook run's visible work: parse the JSON body, add two
+    fields (the two nodes), answer it as JSON. The floor under the engine's webhook figures."""
+    from aiohttp import web
+
+    async def hook(request: web.Request) -> web.Response:
+        data = await request.json()
+        data = {**data, "a": 1}
+        data = {**data, "b": 2}
+        return web.json_response(data)
+
+    app = web.Application(client_max_size=1024 * 1024)
+    app.router.add_route("*", "/webhook/{token}", hook)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
+    _ready(f"http://127.0.0.1:{port}/webhook/bench")
+    try:
+        await _serve_commands({})
+    finally:
+        await runner.cleanup()
+
+
 def make_engine(data_dir: Path, owners: list[str], roots: list[Path], **overrides: Any) -> Any:
     """An Engine on an ephemeral loopback port, with its secrets key in memory (the benchmark
     never touches the user's keyring or data folder)."""
@@ -118,7 +143,7 @@ def run_qt_engine(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.servers")
-    p.add_argument("kind", choices=("echo", "engine", "qt-engine"))
+    p.add_argument("kind", choices=("echo", "engine", "qt-engine", "http"))
     p.add_argument("--owner", action="append", default=[])
     p.add_argument("--root", action="append", default=[])
     p.add_argument("--data-dir")
@@ -132,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.kind == "qt-engine":
             run_qt_engine(args)
         else:
-            asyncio.run(run_echo(args) if args.kind == "echo" else run_engine(args))
+            runner = {"echo": run_echo, "http": run_http}.get(args.kind, run_engine)
+            asyncio.run(runner(args))
     except KeyboardInterrupt:
         pass
     return 0

@@ -21,6 +21,7 @@ from engine.events import Event
 from engine.store.secret_key import KeySource, load_or_create_key
 from desktop.about import AboutDialog
 from desktop.approvals import ApprovalsController, describe
+from desktop.automations_menu import AutomationsMenu
 from desktop.autostart import Autostart
 from desktop.config import DesktopConfig
 from desktop.confirm_end import ConfirmEndDialog
@@ -83,6 +84,9 @@ class DesktopApp(QObject):
         self.folders = SharedFolders(tuple(r for r in config.settings.roots if r.is_dir()),
                                      self._apply_roots)
         self.menu = TrayMenu(self)
+        self.automations_menu = AutomationsMenu(
+            self._spawn, lambda: self.tunnel_settings[1] if self.tunnel_settings[0] else "", self.menu)
+        self.menu.insertMenu(self.menu.folders, self.automations_menu)
         use_tray = tray_available() if tray is None else tray
         self.tray: Tray | None = None
         if use_tray:
@@ -223,7 +227,9 @@ class DesktopApp(QObject):
         settings = self.config.settings
         config = EngineConfig(host="127.0.0.1", port=settings.port, engine_id=self.engine_id,
                               data_dir=self.config.data_dir, log_dir=self.config.log_dir,  # type: ignore[arg-type]
-                              owners=settings.owners, roots=self.folders.roots)
+                              owners=settings.owners, roots=self.folders.roots,
+                              protected=(self.config.folder,),
+                              webhook_port=settings.webhook_port)
         return Engine(config, key_source=self.key_source)
 
     def _wire(self, engine: Engine) -> None:
@@ -234,6 +240,7 @@ class DesktopApp(QObject):
         engine.on_address_refused = self.refused.on_refused
         self.last_status = engine.status().frame()
         self.approvals.attach(engine)
+        self.automations_menu.attach(engine)
         self.refresh()
 
     def _unwire(self, engine: Engine) -> None:
@@ -245,6 +252,7 @@ class DesktopApp(QObject):
         engine.on_drives_requested_empty = None
         engine.on_address_refused = None
         self.approvals.detach()
+        self.automations_menu.detach()
         self.pairing.close_all()
         self.runs.clear()
         self.last_status = None
@@ -338,6 +346,8 @@ class DesktopApp(QObject):
         return False
 
     async def _owners_changed(self, owners: list[str]) -> None:
+        if owners:
+            self.pairing.close_all()  # someone owns the engine now: no question is still open
         await self.config.save(owners=tuple(owners))
 
     def allow_owner(self, address: str) -> None:

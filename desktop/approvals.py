@@ -12,7 +12,7 @@ import time
 from datetime import datetime
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QLabel, QPushButton,
                                QVBoxLayout, QWidget)
 
@@ -56,8 +56,21 @@ def describe(request: Any) -> tuple[str, str]:
     return str(workflow), str(node)
 
 
+def plain_label(text: str) -> QLabel:
+    """A label for text a workflow chose: never rendered as markup (a workflow named
+    `<b style='color:green'>Verified by Flowork</b>` must read as exactly that)."""
+    label = QLabel()
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setText(text)
+    return label
+
+
 class ApprovalDialog(QDialog):
-    """Workflow, node, message, time left; Approve / Reject. Never modal."""
+    """Workflow, node, message, time left; Approve / Reject. Never modal.
+
+    It opens without taking the keyboard focus from whatever the person is typing in
+    (`WA_ShowWithoutActivating`), and inside it the focus starts on Reject: a stray Enter or
+    Space can reject, never approve."""
 
     def __init__(self, request: Any, answer: Callable[[str], None], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -66,18 +79,19 @@ class ApprovalDialog(QDialog):
         workflow, node = describe(request)
         self.setWindowTitle(f"Approval needed: {workflow}")  # Qt adds "— Flowork"
         self.setModal(False)
+        self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating, True)
         self.setMinimumWidth(380)
         heading = QLabel("A workflow is waiting for your approval.")
         font = heading.font()
         font.setBold(True)
         heading.setFont(font)
         form = QFormLayout()
-        form.addRow("Workflow:", QLabel(workflow))
-        form.addRow("Node:", QLabel(node))
-        message = QLabel(str(getattr(request, "message", "") or "(no message)"))
+        form.addRow("Workflow:", plain_label(workflow))
+        form.addRow("Node:", plain_label(node))
+        message = plain_label(str(getattr(request, "message", "") or "(no message)"))
         message.setWordWrap(True)
         form.addRow("Message:", message)
-        self.time_left = QLabel()
+        self.time_left = plain_label("")
         form.addRow("Time left:", self.time_left)
         buttons = QDialogButtonBox()
         self.approve_button = QPushButton("Approve")
@@ -86,6 +100,12 @@ class ApprovalDialog(QDialog):
         buttons.addButton(self.reject_button, QDialogButtonBox.ButtonRole.RejectRole)
         for button in (self.approve_button, self.reject_button):
             button.setAutoDefault(False)  # Enter must not approve by accident
+            button.setDefault(False)
+        # With no default, the button box would make the first accept button (Approve) the
+        # default when the dialog shows; Reject is, so Enter rejects.
+        self.reject_button.setDefault(True)
+        self.approve_button.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # not reached by Tab either
+        self.setFocusProxy(self.reject_button)
         self.approve_button.clicked.connect(lambda: answer(APPROVED))
         self.reject_button.clicked.connect(lambda: answer(REJECTED))
         layout = QVBoxLayout(self)
@@ -97,6 +117,7 @@ class ApprovalDialog(QDialog):
         self._timer.timeout.connect(self._tick)
         self._timer.start(1000)
         self._tick()
+        self.reject_button.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _tick(self) -> None:
         if self._deadline is None:
@@ -150,7 +171,10 @@ class ApprovalsController(QObject):
         for approval_id in list(self._pending):
             self._forget(approval_id)
 
-    def show(self, approval_id: str) -> None:
+    def show(self, approval_id: str, *, asked: bool = True) -> None:
+        """Show the request's dialog. `asked`: the person asked for it (a click on the tray
+        menu or the notification), so it comes to the front with the focus; a request that
+        just arrived from a workflow appears without taking the focus."""
         request = self._pending.get(approval_id)
         if request is None:
             return
@@ -159,8 +183,10 @@ class ApprovalsController(QObject):
             dialog = ApprovalDialog(request, lambda d, a=approval_id: self.answer(a, d))
             self.dialogs[approval_id] = dialog
         dialog.show()
-        dialog.raise_()
-        dialog.activateWindow()
+        if asked:
+            dialog.raise_()
+            dialog.activateWindow()
+            dialog.reject_button.setFocus(Qt.FocusReason.ActiveWindowFocusReason)
 
     def answer(self, approval_id: str, decision: str) -> bool:
         if self._api is None:
@@ -181,7 +207,7 @@ class ApprovalsController(QObject):
             return
         self._pending[approval_id] = request
         if self.show_dialogs:
-            self.show(approval_id)
+            self.show(approval_id, asked=False)
         workflow, node = describe(request)
         self.notifier.notify(
             f"Approval needed: {workflow}", f"{node}: {getattr(request, 'message', '')}",

@@ -35,6 +35,7 @@ SETTINGS_FILE = "desktop.json"
 SECRETS_FILE = "secrets.json"
 DEFAULT_PORT = 12345
 DEFAULT_GUI_URL = "https://flowork.cloud/"
+DEFAULT_WEBHOOK_PORT = 12346
 SECRET_NAMES = ("engine_id", "tunnel_token", "tunnel_hostname")
 
 
@@ -49,10 +50,12 @@ class DesktopSettings:
     roots: tuple[Path, ...] = ()
     gui_url: str = DEFAULT_GUI_URL
     data_dir: Path | None = None    # chosen in the app; None: the platform's data folder
+    webhook_port: int = DEFAULT_WEBHOOK_PORT  # the automations' webhook server (README)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"port": self.port, "owners": list(self.owners),
-                                "roots": [str(p) for p in self.roots], "gui_url": self.gui_url}
+                                "roots": [str(p) for p in self.roots], "gui_url": self.gui_url,
+                                "webhook_port": self.webhook_port}
         if self.data_dir is not None:
             data["data_dir"] = str(self.data_dir)
         return data
@@ -78,9 +81,12 @@ class DesktopSettings:
         if data_dir is not None and (not isinstance(data_dir, str) or not data_dir
                                      or not Path(data_dir).is_absolute()):
             raise ConfigError(f"the data folder must be an absolute path, not {data_dir!r}")
+        webhook_port = data.get("webhook_port", DEFAULT_WEBHOOK_PORT)
+        if isinstance(webhook_port, bool) or not isinstance(webhook_port, int) or not 0 <= webhook_port <= 65535:
+            raise ConfigError(f"the webhook port must be a number between 0 and 65535, not {webhook_port!r}")
         return cls(port=port, owners=tuple(dict.fromkeys(owners)),
                    roots=tuple(dict.fromkeys(Path(r) for r in roots)), gui_url=gui_url,
-                   data_dir=Path(data_dir) if data_dir else None)
+                   data_dir=Path(data_dir) if data_dir else None, webhook_port=webhook_port)
 
 
 class SettingsFile:

@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", action="store_true", help="start without opening any window")
     p.add_argument("--autostart", action="store_true", help="started at login (implies --hidden)")
     p.add_argument("--port", type=int, help="listen on this port (saved in the settings)")
+    p.add_argument("--webhook-port", type=int, help="the automations' webhook port (default 12346, "
+                   "0 = any free port; saved in the settings)")
     p.add_argument("--config-dir", type=Path, help="where the desktop settings live (default: the "
                    "user's config folder)")
     p.add_argument("--data-dir", type=Path, help="where the engine keeps its data")
@@ -59,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine_args: list[str] = []
         if args.port is not None:
             engine_args += ["--port", str(args.port)]
+        if args.webhook_port is not None:
+            engine_args += ["--webhook-port", str(args.webhook_port)]
         if args.data_dir is not None:
             engine_args += ["--data-dir", str(args.data_dir)]
         if args.log_dir is not None:
@@ -102,6 +106,8 @@ def run_gui(args: argparse.Namespace) -> int:
     tail = LogTail()
     if args.port is not None:
         config.update(port=args.port)
+    if args.webhook_port is not None:
+        config.update(webhook_port=args.webhook_port)
     app.setWindowIcon(app_icon())
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from PySide6.QtCore import QEvent, QRect, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QShowEvent
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QFrame,
                                QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton,
                                QScrollArea, QSpinBox, QVBoxLayout, QWidget)
@@ -172,9 +172,12 @@ class SettingsDialog(QDialog):
 
     # -- fitting the screen, colours -----------------------------------------------------------
 
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        self.fit_to_screen()
+    def setVisible(self, visible: bool) -> None:
+        # Sized before the window is mapped: resizing in showEvent let the window manager see
+        # (and place) the oversized window first.
+        if visible and not self.isVisible():
+            self.fit_to_screen()
+        super().setVisible(visible)
 
     def fit_to_screen(self) -> None:
         screen = self.screen() or QGuiApplication.primaryScreen()

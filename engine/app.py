@@ -17,11 +17,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+import platformdirs
+
 from engine import __version__
 from engine.auth.access import AccessRequest
 from engine.auth.frame_auth import FrameAuthenticator, OwnerList, normalize_address
 from engine.components.catalog import ComponentCatalog
-from engine.config import EngineConfig
+from engine.config import APP_NAME, CONFIG_FILE, EngineConfig
 from engine.datasets import DatasetFeed, OwnerDatasets
 from engine.events import Delivery, Event, EventBus, Listener
 from engine.files import SharedFolders
@@ -29,12 +31,15 @@ from engine.handlers import build_registry
 from engine.server.server import EngineServer
 from engine.status import EngineStatus, ResourceSampler
 from engine.store.datasets import DatasetLimits, DatasetsStore
-from engine.store.db import Database
+from engine.store.db import Database, disk_full_message
 from engine.store.history import HistoryStore
 from engine.store.presets import PresetsStore
-from engine.store.secret_key import KeySource, load_or_create_key
+from engine.store.secret_key import KEY_FILE, KeySource, load_or_create_key
 from engine.store.settings import SettingsStore
+from engine.store.triggers import TriggersStore
 from engine.store.variables import VariablesStore
+from engine.storage_files import (PRIVATE_DIR, PRIVATE_FILE, create_private_file, make_private_dir,
+                                  restrict)
 from engine.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -58,7 +63,7 @@ class Engine:
         self.version = __version__
         self.bus = EventBus()
         self.owners = OwnerList.of(config.owners)
-        self.shared_folders = SharedFolders(config.roots)
+        self.shared_folders = SharedFolders(config.roots, protected=self.own_folders)
         self.components = ComponentCatalog(config.data_dir / "components")
         self.workers = Workers()  # blocking CPU work, off the loop (see engine/workers.py)
         self._key_source = key_source
@@ -79,6 +84,11 @@ class Engine:
         self._status_task: asyncio.Task[None] | None = None
         self._bus_unsubscribe: Callable[[], None] | None = None
         self.runtime: Any = None  # engine.runtime.Runtime, created in start()
+        # engine.triggers.service.Automations (rules, schedules, webhooks, folder watches),
+        # created in start(); the desktop's Automations menu uses it.
+        self.automations: Any = None
+        self._error_workflow: Any = None
+        self._background: set[asyncio.Task[Any]] = set()
         # May return an awaitable (e.g. a save on a worker thread): pairing awaits it, so the
         # new owner is on disk before the frame that triggered pairing is answered.
         self.on_owners_changed: Callable[[list[str]], Awaitable[None] | None] | None = None
@@ -104,6 +114,11 @@ class Engine:
             await self.db.open()
         except Exception as exc:
             await self.db.close()
+            full = await asyncio.to_thread(disk_full_message, self.config.data_dir)
+            if full is not None:
+                raise EngineStartError(f"{full} Free some space on that disk (or choose another "
+                                       f"data folder with --data-dir) and start again.",
+                                       reason="data_dir") from exc
             raise EngineStartError(f"The engine cannot open its database in {self.config.data_dir}: {exc}.",
                                    reason="data_dir") from exc
         self.datasets = DatasetsStore(self.db)
@@ -119,6 +134,7 @@ class Engine:
             self.runtime = _make_runtime(self)
             await self.runtime.start()
             self._bus_unsubscribe = self.bus.subscribe(self.server.deliver)
+            await self._start_automations(key.key)
             await self._listen()
         except BaseException:
             await self._teardown()
@@ -129,7 +145,8 @@ class Engine:
         self._failed = asyncio.get_running_loop().create_future()
         self._watch_essential({"the WebSocket server": self.server.serve_task,
                                "the status publisher": self._status_task,
-                               **self.runtime.essential_tasks()})
+                               **self.runtime.essential_tasks(),
+                               **self.automations.essential_tasks()})
         log.info("engine %s listening on %s", self.version, self.url)
 
     async def _listen(self) -> None:
@@ -149,14 +166,47 @@ class Engine:
         if self.config.port == 0:  # an ephemeral port (tests, benchmarks): report the real one
             self.config = replace(self.config, port=self.server.bound_port)
 
+    async def _start_automations(self, key: bytes) -> None:
+        from engine.triggers.error_workflow import ErrorWorkflow
+        from engine.triggers.launch import RuntimeStarter
+        from engine.triggers.service import Automations, WebhookConfig
+        assert self.db is not None
+        starter = RuntimeStarter(lambda: self.runtime)
+        config = self.config
+        self.automations = Automations(
+            store=TriggersStore(self.db, key), presets=self.presets,
+            find_component=lambda module_id: self.runtime.loader.find(module_id) if self.runtime else None,
+            shared_folders=self.shared_folders, starter=starter, variables=self.variables,
+            # The list is whole each time: a newer one replaces one still queued for a client.
+            publish=lambda owner, frame, delivery: self.bus.publish(
+                Event(normalize_address(owner), frame, delivery, "triggers_list")),
+            webhook=WebhookConfig(config.webhooks, config.webhook_host, config.webhook_port,
+                                  config.webhook_max_body))
+        await self.automations.start()
+        self._error_workflow = ErrorWorkflow(settings=self.settings, presets=self.presets,
+                                             starter=starter, subscribe=self.bus.subscribe)
+        self._error_workflow.start()
+
     def _prepare_data_dir(self) -> None:
         folder = self.config.data_dir
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            make_private_dir(folder)
+            fixed = [str(p) for p, mode in [(folder, PRIVATE_DIR)] + [
+                (folder / name, PRIVATE_FILE) for name in (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm",
+                                                           CONFIG_FILE, KEY_FILE)] if restrict(p, mode)]
+            if fixed:
+                log.warning("other users of this computer could read %s; restricted to the owner "
+                            "only (folders 0700, files 0600)", ", ".join(fixed))
+            create_private_file(folder / DB_FILE)
             probe = folder / f".write-test-{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
+            full = disk_full_message(folder) if exc.errno == errno.ENOSPC else None
+            if full is not None:
+                raise EngineStartError(f"{full} Free some space on that disk (or choose another "
+                                       f"data folder with --data-dir) and start again.",
+                                       reason="data_dir") from None
             raise EngineStartError(f"The data folder {folder} is not writable ({exc.strerror}); "
                                    f"choose another with --data-dir.", reason="data_dir") from None
 
@@ -213,6 +263,12 @@ class Engine:
                 pass
             self._status_task = None
         await self.server.stop()
+        if self._error_workflow is not None:
+            await self._error_workflow.stop()
+            self._error_workflow = None
+        if self.automations is not None:
+            await self.automations.stop()
+            self.automations = None
         if self.runtime is not None:
             await self.runtime.stop()
             self.runtime = None
@@ -274,6 +330,7 @@ class Engine:
 
     def set_owners(self, addresses: list[str]) -> None:
         self.owners.replace(addresses)
+        self.server.owners_changed()
 
     async def add_owner(self, address: str) -> None:
         self.owners.add(address)
@@ -282,12 +339,33 @@ class Engine:
             if inspect.isawaitable(saved):
                 await saved
 
-    def set_pairing_handler(self, handler: Callable[[str], Awaitable[bool]] | None) -> None:
-        """With an empty allow-list, `handler(address)` decides whether a new signer may pair."""
+    def set_pairing_handler(self, handler: Callable[[AccessRequest], Awaitable[bool]] | None) -> None:
+        """With an empty allow-list, `handler(request)` decides whether a new signer may pair;
+        the request says who asks and from where. One question at a time, bounded by
+        `pairing_timeout_s`; a denied address is not asked about for `pairing_cooldown_s`."""
         self.server.pairing_handler = handler
 
     def set_roots(self, roots: list[Path]) -> None:
         self.shared_folders.replace(roots)
+        if self.automations is not None:  # folder watches outside the new set stop, with a reason
+            task = asyncio.ensure_future(self.automations.roots_changed())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def own_folders(self) -> list[tuple[Path, str]]:
+        """What no shared folder ever reaches, whatever is shared (engine/files.py checks it by
+        identity): the data folder (database, secrets key, config.json), the log folder, the
+        desktop app's config folder (its secrets fallback file) and the keyring's file backends."""
+        config = self.config
+        data = config.data_dir
+        own = [(data, "the engine's data folder"),
+               (config.resolved_log_dir(), "the engine's log folder"),
+               (Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)), "the desktop app's config folder"),
+               (Path(platformdirs.user_data_dir("python_keyring", appauthor=False)), "the keyring's fallback files")]
+        own += [(folder, "the desktop app's config folder") for folder in config.protected]
+        own += [(data / name, "the engine's data folder")
+                for name in (KEY_FILE, DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm", CONFIG_FILE)]
+        return own
 
     @property
     def roots(self) -> tuple[Path, ...]:

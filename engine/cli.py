@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"seconds between engine_status_update frames (default 10; ${env['status_interval']})")
     p.add_argument("--origin", dest="origins", action="append",
                    help=f"an allowed browser Origin; repeat for more (default: the Flowork web GUI and loopback; ${env['origins']})")
+    p.add_argument("--webhook-host", dest="webhook_host",
+                   help=f"address of the automations' webhook server (default 127.0.0.1; ${env['webhook_host']})")
+    p.add_argument("--webhook-port", dest="webhook_port",
+                   help=f"port of the webhook server (default 12346, 0 = any free port; ${env['webhook_port']})")
+    p.add_argument("--no-webhooks", dest="webhooks", action="store_const", const=False,
+                   help=f"run no webhook server (${env['webhooks']}=false)")
     p.add_argument("--save-owners", action="store_true", default=False,
                    help="also store the --owner addresses in the data folder's config.json")
     p.add_argument("--version", action="version", version=f"flowork-engine {__version__}")

@@ -55,6 +55,15 @@ class EngineConfig:
     max_node_runs: int = 10_000
     approval_timeout_s: float = 3600.0
     auth_timeout_s: float = 30.0  # a connection with no valid signed frame by then is closed
+    # Folders never reachable through a share besides the engine's own (the desktop app adds
+    # its config folder); set in code, not an option.
+    protected: tuple[Path, ...] = ()
+    pairing_timeout_s: float = 60.0  # how long a pairing question waits for the user
+    pairing_cooldown_s: float = 600.0  # a denied address is not asked about again before this
+    webhooks: bool = True         # the webhook HTTP server of the automations (engine/triggers)
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 12346
+    webhook_max_body: int = 1024 * 1024
 
     @property
     def url(self) -> str:
@@ -83,6 +92,14 @@ def _parse_int(value: Any) -> int:
         raise ConfigError(f"expected a whole number, got {value!r}") from None
 
 
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    raise ConfigError(f"expected true or false, got {value!r}")
+
+
 def _parse_float(value: Any) -> float:
     if isinstance(value, bool):
         raise ConfigError(f"expected a number, got {value!r}")
@@ -109,6 +126,12 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "max_node_runs": ("FLOWORK_MAX_NODE_RUNS", _parse_int),
     "approval_timeout_s": ("FLOWORK_APPROVAL_TIMEOUT_S", _parse_float),
     "auth_timeout_s": ("FLOWORK_AUTH_TIMEOUT_S", _parse_float),
+    "pairing_timeout_s": ("FLOWORK_PAIRING_TIMEOUT_S", _parse_float),
+    "pairing_cooldown_s": ("FLOWORK_PAIRING_COOLDOWN_S", _parse_float),
+    "webhooks": ("FLOWORK_WEBHOOKS", _parse_bool),
+    "webhook_host": ("FLOWORK_WEBHOOK_HOST", str),
+    "webhook_port": ("FLOWORK_WEBHOOK_PORT", _parse_int),
+    "webhook_max_body": ("FLOWORK_WEBHOOK_MAX_BODY", _parse_int),
 }
 
 
@@ -133,6 +156,11 @@ def validate(config: EngineConfig) -> EngineConfig:
     """Check values that parse but make no sense; normalize lists."""
     if not 0 <= config.port <= 65535:
         raise ConfigError(f"The port must be between 0 and 65535, not {config.port}.")
+    if not 0 <= config.webhook_port <= 65535:
+        raise ConfigError(f"The webhook port must be between 0 and 65535, not {config.webhook_port}.")
+    if config.webhooks and config.port and config.webhook_port == config.port and config.host == config.webhook_host:
+        raise ConfigError(f"The webhook port {config.webhook_port} is the engine's own port; "
+                          f"choose another with --webhook-port.")
     if config.engine_id and not ENGINE_ID_RE.match(config.engine_id):
         raise ConfigError("The engine ID may only hold letters, digits and . _ : - (at most 128).")
     for owner in config.owners:
@@ -144,7 +172,10 @@ def validate(config: EngineConfig) -> EngineConfig:
         raise ConfigError("The freshness window must be a positive number of seconds.")
     if config.auth_timeout_s <= 0:
         raise ConfigError("The sign-in timeout (auth_timeout_s) must be a positive number of seconds.")
-    for name in ("max_frame_bytes", "max_connections", "outbox_limit", "max_node_runs"):
+    if config.pairing_timeout_s <= 0 or config.pairing_cooldown_s < 0:
+        raise ConfigError("The pairing timeout must be positive and the pairing cool-down not negative.")
+    for name in ("max_frame_bytes", "max_connections", "outbox_limit", "max_node_runs",
+                 "webhook_max_body"):
         if getattr(config, name) < 1:
             raise ConfigError(f"Option '{name}' must be at least 1.")
     roots = []

@@ -155,7 +155,7 @@ def smoke_engine(engine: Path, work: Path, *, version: str, timeout: float) -> s
                          f"expected 'flowork-engine {version}' (a stale build?)")
     owner, stranger = Account.create(), Account.create()
     started = time.monotonic()
-    process = OutputProcess([str(engine), "--port", "0", "--owner", owner.address,
+    process = OutputProcess([str(engine), "--port", "0", "--webhook-port", "0", "--owner", owner.address,
                              "--data-dir", str(work / "data"), "--log-dir", str(work / "log")], env, work)
     try:
         try:

@@ -21,8 +21,11 @@ os.environ["PYTHON_KEYRING_BACKEND"] = "tests.memory_keyring.MemoryKeyring"
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 for _var in ("FLOWORK_ENGINE_ID", "FLOWORK_OWNERS", "FLOWORK_DATA_DIR", "FLOWORK_ROOTS",
-             "FLOWORK_PORT", "FLOWORK_HOST", "FLOWORK_PRIVATE_KEY"):
+             "FLOWORK_PORT", "FLOWORK_HOST", "FLOWORK_PRIVATE_KEY", "FLOWORK_WEBHOOKS",
+             "FLOWORK_WEBHOOK_HOST"):
     os.environ.pop(_var, None)
+# Engines started as programs by the tests serve webhooks on an ephemeral port, never 12346.
+os.environ["FLOWORK_WEBHOOK_PORT"] = "0"
 
 from typing import AsyncIterator, Awaitable, Callable  # noqa: E402
 
@@ -102,7 +105,8 @@ async def make_engine(data_dir: Path, owner: Wallet, shared_dir: Path) -> AsyncI
     async def factory(**overrides: object) -> Engine:
         options: dict[str, object] = dict(host="127.0.0.1", port=0, engine_id="test-engine",
                                           data_dir=data_dir, owners=(owner.address,),
-                                          roots=(shared_dir,), status_interval=30.0)
+                                          roots=(shared_dir,), status_interval=30.0,
+                                          webhook_port=0)
         options.update(overrides)
         engine = Engine(EngineConfig(**options))  # type: ignore[arg-type]
         await engine.start()

@@ -36,6 +36,7 @@ MESSAGES: dict[str, dict[str, Any]] = {
     "delete_variable": {"name": "KEEP"},
     "request_connection_history": {"job_id": "j-1", "connection_id": "c-1"},
     "request_prompts_list": {}, "request_datasets_list": {}, "request_local_models": {},
+    "request_triggers": {}, "set_trigger_enabled": {"rule_id": "r-1", "enabled": False},
     "create_dataset": {"name": "D"}, "delete_dataset": {"name": "KEEP"},
     "load_dataset_data": {"name": "KEEP"}, "add_dataset_data": {"name": "KEEP", "data": [{"a": 1}]},
     "update_dataset_row": {"name": "KEEP", "row_data": {"id": 1, "a": 2}},

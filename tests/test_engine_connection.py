@@ -58,6 +58,8 @@ async def test_connection_count_is_bounded(make_engine: EngineFactory, owner: Wa
     engine = await make_engine(max_connections=2)
     first = await EngineClient.connect(engine.url, owner.key)
     second = await EngineClient.connect(engine.url, owner.key)
+    for signed_in in (first, second):  # signed-in owners are never pushed out for a newcomer
+        await signed_in.request("request_settings")
     try:
         with pytest.raises(InvalidStatus) as info:
             await connect(engine.url)
@@ -72,17 +74,28 @@ async def test_connection_count_is_bounded(make_engine: EngineFactory, owner: Wa
         await second.close()
 
 
-async def test_simultaneous_handshakes_do_not_exceed_the_limit(make_engine: EngineFactory) -> None:
+async def test_simultaneous_handshakes_do_not_exceed_the_limit(make_engine: EngineFactory,
+                                                              owner: Wallet) -> None:
     engine = await make_engine(max_connections=3)
-    results = await asyncio.gather(*(connect(engine.url) for _ in range(12)), return_exceptions=True)
-    opened = [r for r in results if not isinstance(r, BaseException)]
-    refused = [r for r in results if isinstance(r, InvalidStatus)]
+    owners = [await EngineClient.connect(engine.url, owner.key) for _ in range(3)]
     try:
-        assert len(opened) == 3 and len(refused) == 9
-        assert all(r.response.status_code == 503 for r in refused)
+        for signed_in in owners:
+            await signed_in.request("request_settings")
+        results = await asyncio.gather(*(connect(engine.url) for _ in range(12)), return_exceptions=True)
+        assert all(isinstance(r, InvalidStatus) and r.response.status_code == 503 for r in results), results
+        for signed_in in owners:
+            assert (await signed_in.request("request_settings"))["type"] == "settings_response"
     finally:
-        for ws in opened:
-            await ws.close()
+        for signed_in in owners:
+            await signed_in.close()
+    # Strangers only push each other out: the engine never holds more than the limit.
+    strangers = await asyncio.gather(*(connect(engine.url) for _ in range(12)), return_exceptions=True)
+    try:
+        assert engine.server.client_count <= 3
+    finally:
+        for ws in strangers:
+            if not isinstance(ws, BaseException):
+                await ws.close()
 
 
 async def test_an_oversized_frame_closes_only_that_connection(make_engine: EngineFactory,

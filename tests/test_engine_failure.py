@@ -35,6 +35,8 @@ BREAKS: dict[str, tuple[Callable[[Engine], None], str]] = {
     "history recorder cancelled": (cancel(lambda e: e.runtime.recorder.task), "the history recorder was cancelled"),
     "retention cancelled": (cancel(lambda e: e.runtime.retention.task), "history retention was cancelled"),
     "server cancelled": (cancel(lambda e: e.server.serve_task), "the WebSocket server was cancelled"),
+    "automations' state writer cancelled": (cancel(lambda e: e.automations._writer),
+                                            "the automations' state writer was cancelled"),
 }
 
 

@@ -89,6 +89,8 @@ async def test_a_message_in_another_format_is_refused(client: EngineClient) -> N
 
 
 async def test_bad_and_foreign_signatures_are_refused(client: EngineClient, stranger: Wallet) -> None:
+    # Signed in first: a connection that has not is closed after four refusals (test_preauth_limits).
+    await client.request("request_settings")
     good = client.signer.auth_block()
     cases = [
         {**good, "signature": "0x" + "12" * 65},                  # recovers nobody sensible

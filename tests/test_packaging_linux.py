@@ -283,7 +283,7 @@ def test_deb_installs_runs_and_removes_without_a_trace(installed: Path, packages
     entry = Path("/usr/share/applications/flowork.desktop").read_text()
     exec_line = shlex.split(re.search(r"^Exec=(.*)$", entry, re.MULTILINE).group(1))
     gui_home = tmp_path / "gui-home"
-    app = OutputProcess([*exec_line, "--port", "0"], app_env(gui_home, DISPLAY=x_display["DISPLAY"]), tmp_path)
+    app = OutputProcess([*exec_line, "--port", "0", "--webhook-port", "0"], app_env(gui_home, DISPLAY=x_display["DISPLAY"]), tmp_path)
     try:
         line = app.wait_for(r"is running in the tray.*", timeout=90).group(0)
         assert "no system tray here" not in line, app.output()

@@ -263,12 +263,12 @@ async def test_job_ids_are_used_once_and_modes_are_checked(client: EngineClient)
     job_id = await start(client, wf, job_id="same-id")
     with pytest.raises(EngineReplyError) as caught:
         await start(client, wf, job_id="same-id")
-    assert caught.value.code == "conflict" and "already running" in caught.value.frame["error"]
+    assert caught.value.code == "conflict" and "cannot start a new run" in caught.value.frame["error"]
     await client.request("stop_workflow", job_id=job_id)
     await collect(client, job_id)
     with pytest.raises(EngineReplyError) as caught:
         await start(client, wf, job_id="same-id")
-    assert caught.value.code == "conflict" and "already used" in caught.value.frame["error"]
+    assert caught.value.code == "conflict" and "cannot start a new run" in caught.value.frame["error"]
     with pytest.raises(EngineReplyError) as caught:
         await start(client, wf, mode="FAST")
     assert caught.value.code == "invalid_field"

@@ -149,7 +149,7 @@ async def test_a_clean_stop_records_running_jobs_as_stopped(make_engine, owner: 
                                           connection_id="c2"))["history"]) == 1
         # Job ids stay used across restarts: history is never mixed up.
         reply = await client.request("execute_workflow", job_id=job_id, workflow_data=SLOW, check=False)
-        assert reply["code"] == "conflict" and "already used" in reply["error"]
+        assert reply["code"] == "conflict" and "cannot start a new run" in reply["error"]
 
 
 async def test_a_stuck_sync_module_does_not_keep_the_engine_from_quitting(tmp_path: Path, owner: Wallet,

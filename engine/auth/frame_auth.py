@@ -12,8 +12,10 @@ from engine.auth.signatures import BadSignature, SignerCache
 from engine.protocol.errors import EngineError, ErrorCode
 
 AUTH_MESSAGE_PREFIX = "Flowork GUI-to-Engine Authentication: "
-AUTH_MESSAGE_RE = re.compile(r"^Flowork GUI-to-Engine Authentication: (\d{1,16})$")
-ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+# Exactly the prefix and 1-16 ASCII digits: `\d` would also take Arabic-Indic, fullwidth or
+# Devanagari digits, and `$` a trailing newline; fullmatch with [0-9] takes neither.
+AUTH_MESSAGE_RE = re.compile(r"Flowork GUI-to-Engine Authentication: ([0-9]{1,16})")
+ADDRESS_RE = re.compile(r"\A0x[0-9a-fA-F]{40}\Z")
 
 
 def normalize_address(address: str) -> str:
@@ -96,13 +98,13 @@ class FrameAuthenticator:
             raise EngineError(ErrorCode.AUTH_MISSING,
                               "The frame has no 'auth' block; every frame must be signed.")
         address, message, signature = auth.get("address"), auth.get("message"), auth.get("signature")
-        if not isinstance(address, str) or not ADDRESS_RE.match(address):
+        if not isinstance(address, str) or not ADDRESS_RE.fullmatch(address):
             raise EngineError(ErrorCode.AUTH_FORMAT, "auth.address must be a 0x-prefixed 40-digit hex address.")
         if not isinstance(message, str):
             raise EngineError(ErrorCode.AUTH_FORMAT, "auth.message must be a string.")
         if not isinstance(signature, str):
             raise EngineError(ErrorCode.AUTH_FORMAT, "auth.signature must be a string.")
-        match = AUTH_MESSAGE_RE.match(message)
+        match = AUTH_MESSAGE_RE.fullmatch(message)
         if not match:
             raise EngineError(ErrorCode.AUTH_FORMAT,
                               f"auth.message must read '{AUTH_MESSAGE_PREFIX}<milliseconds>'.")

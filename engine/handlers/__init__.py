@@ -18,6 +18,7 @@ AREA_MODULES = (
     "engine.handlers.catalogs",
     "engine.handlers.workflows",
     "engine.handlers.approvals",
+    "engine.handlers.triggers",
     "engine.handlers.datasets",
 )
 

@@ -82,7 +82,12 @@ async def save_preset(req: Request) -> dict[str, Any]:
         raise EngineError(ErrorCode.AUTH_SIGNATURE, "The preset signature does not match the "
                           "signed-in address (the workflow may have changed after signing); "
                           "nothing was saved.")
+    automations = req.engine.automations
+    # A trigger node that cannot work is refused before anything is saved.
+    specs = await automations.check_workflow(workflow) if automations is not None else []
     version = await req.engine.presets.save(req.owner, name, RawJSON(workflow_text), signature)
+    if automations is not None:
+        await automations.preset_saved(req.owner, name, version, workflow, specs)
     req.engine.publish_to_owner(req.owner, await _presets_frame(req))
     return {"status": f"Preset '{name}' saved.", "request_type": req.type, "name": name,
             "version": version}
@@ -93,6 +98,8 @@ async def delete_preset(req: Request) -> dict[str, Any]:
     name = req.fields["name"]
     if not await req.engine.presets.delete(req.owner, name):
         raise EngineError.not_found(f"The preset '{name}'")
+    if req.engine.automations is not None:
+        await req.engine.automations.preset_deleted(req.owner, name)
     req.engine.publish_to_owner(req.owner, await _presets_frame(req))
     return {"status": f"Preset '{name}' deleted.", "request_type": req.type, "name": name}
 

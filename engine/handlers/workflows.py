@@ -34,9 +34,22 @@ def _started(req: Request, job: Any, what: str) -> ReplyWhenReady:
     are read meanwhile, so many starts share one commit (the recorder's group commit). The
     job was started held: it begins right after its acknowledgement is queued, so the client
     hears "started" before the job's first event."""
-    committed = asyncio.ensure_future(_runtime(req).recorder.flush())
+    committed = asyncio.ensure_future(_committed(_runtime(req), job))
     return ReplyWhenReady({"status": f"{what} '{job.job_id}' started.", "request_type": req.type,
                            "job_id": job.job_id}, committed, after_sent=job.released.set)
+
+
+async def _committed(runtime: Any, job: Any) -> None:
+    """The job's record is on disk; if it cannot be (a full disk), the job is stopped before it
+    begins and the start is answered with the storage error instead of "started"."""
+    try:
+        await runtime.recorder.flush()
+    except EngineError:
+        job.stop(reason="storage")
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to record refuses the start
+        job.stop(reason="storage")
+        raise EngineError("storage_error", f"The job could not be recorded ({exc}); it was not started.") from exc
 
 
 @handler("execute_workflow", reply="status_response", schema=Schema({

@@ -79,7 +79,7 @@ def parse_frame(text: str | bytes) -> IncomingFrame:
     if not nesting_within(text):
         raise EngineError(ErrorCode.BAD_FRAME, f"The frame is nested deeper than {MAX_DEPTH} levels.")
     try:
-        data = json.loads(text, parse_constant=_not_json)
+        data = json.loads(text, parse_constant=_not_json, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
         raise EngineError(ErrorCode.BAD_JSON, f"The frame is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
@@ -144,6 +144,15 @@ def _not_json(constant: str) -> Any:
     # Python's decoder accepts NaN and Infinity; JSON (and the GUI's JSON.parse) does not, and
     # a value stored from one frame would later break every frame that carries it.
     raise ValueError(f"{constant} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    # `1e999` is valid JSON syntax that no double holds: Python reads it as inf (stored later as
+    # null or "inf"); the browser reads Infinity. Refused like NaN and Infinity.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is too large for a JSON number")
+    return value
 
 
 def _finite(value: Any) -> Any:

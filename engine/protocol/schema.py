@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 from engine.protocol.errors import EngineError
 
-ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+ADDRESS_RE = re.compile(r"\A0x[0-9a-fA-F]{40}\Z")
 # Preset, variable and job names never become file paths, but keep them plain anyway.
 NAME_RE = re.compile(r"^[^\x00-\x1f\x7f/\\]+$")
 

@@ -99,8 +99,16 @@ class NodeContext:
 
     def resolve_path(self, path: str, *, must_exist: bool = True) -> Path:
         """The real path of `path` if it is inside a folder the user shared, else an error.
-        Touches the disk: call it from a sync module (a worker thread)."""
+        Touches the disk: call it from a sync module (a worker thread). For telling a path
+        only: read and write through `shared_files`, which checks what it opens."""
         return self._job.shared_folders.resolve_inside(path, must_exist=must_exist)
+
+    @property
+    def shared_files(self) -> Any:
+        """engine.files.SharedFolders: `read_bytes(path, max_bytes)`, `write_bytes(path, data,
+        append=)`, `list_directory(path)`, confined to the shared folders (never the engine's
+        own) and safe against folders swapped for links. Blocking: sync modules only."""
+        return self._job.shared_folders
 
     @property
     def datasets(self) -> Any:

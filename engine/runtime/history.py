@@ -14,6 +14,7 @@ import asyncio
 import logging
 from typing import Any
 
+from engine.protocol.errors import EngineError
 from engine.store.jobs import Crossing, JobsStore
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,10 @@ class HistoryRecorder:
         self._add(("crossing", Crossing(job_id, seq, connection_id, text, timestamp)))
 
     def job_create(self, job_id: str, address: str, preset_name: str | None, mode: str,
-                   start_time: float, parent_job_id: str | None) -> None:
-        self._add(("job_create", job_id, address, preset_name, mode, start_time, parent_job_id))
+                   start_time: float, parent_job_id: str | None,
+                   started_by: dict[str, Any] | None = None) -> None:
+        self._add(("job_create", job_id, address, preset_name, mode, start_time, parent_job_id,
+                   started_by))
 
     def node_start(self, job_id: str, run_seq: int, node_id: str, module_id: str, start: float) -> None:
         self._add(("node_start", job_id, run_seq, node_id, module_id, start))
@@ -101,7 +104,10 @@ class HistoryRecorder:
         if self._written >= target:
             return
         if self._task is None or self._task.done():
+            future = asyncio.get_running_loop().create_future()
+            self._waiters.append((target, future))
             await self._write_pending()
+            await future
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((target, future))
@@ -119,17 +125,29 @@ class HistoryRecorder:
 
     async def _write_pending(self) -> None:
         ops, self._ops = self._ops, []
+        failure: BaseException | None = None
         try:
             for start in range(0, len(ops), BATCH_SIZE * 4):
                 await self.store.write_batch(ops[start:start + BATCH_SIZE * 4], dict(self._preview))
-        except Exception:  # noqa: BLE001 - history is best effort; the job goes on
+        except EngineError as exc:  # a storage error (disk full, read-only): said once per batch
+            failure = exc
+            log.error("could not record %d history entries: %s", len(ops), exc.message)
+        except Exception as exc:  # noqa: BLE001 - history is best effort; the job goes on
+            failure = exc
             log.exception("could not record %d history entries", len(ops))
         finally:
+            first = self._written
             self._written += len(ops)
             still = []
             for target, future in self._waiters:
                 if target <= self._written:
-                    if not future.done():
+                    if future.done():
+                        continue
+                    # Whoever waited for something in this batch hears that it was not written
+                    # (a job start is then refused, not acknowledged).
+                    if failure is not None and target > first:
+                        future.set_exception(failure)
+                    else:
                         future.set_result(None)
                 else:
                     still.append((target, future))

@@ -21,6 +21,7 @@ import json
 import logging
 import random
 import time
+import traceback
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
@@ -69,7 +70,7 @@ def encode_payload(payload: Any, masker: Masker, copies_needed: int) -> tuple[st
             copies.append(payload)
     else:
         copies = [payload] if copies_needed else []
-    return masker.text(raw), len(raw.encode("utf-8")), copies
+    return masker.json_text(raw), len(raw.encode("utf-8")), copies
 
 
 def is_small(value: Any, budget: int = 2000) -> bool:
@@ -140,7 +141,8 @@ class Job:
     def __init__(self, runtime: "Runtime", *, owner: str, job_id: str, graph: Graph,
                  modules: dict[str, LoadedModule], mode: str, initial_payload: Any,
                  preset_name: str | None, start_node_id: str | None, renderer: Renderer,
-                 masker: Masker, settings: "SettingsView", parent: "Job | None" = None) -> None:
+                 masker: Masker, settings: "SettingsView", parent: "Job | None" = None,
+                 started_by: dict[str, Any] | None = None) -> None:
         self.runtime = runtime
         self.loop = asyncio.get_running_loop()
         self.owner = owner
@@ -155,6 +157,7 @@ class Job:
         self.masker = masker
         self.settings = settings
         self.parent = parent
+        self.started_by: dict[str, Any] = dict(started_by or {"kind": "gui"})
         self.top: Job = parent.top if parent else self
         self.depth = parent.depth + 1 if parent else 0
         self.status = "RUNNING"
@@ -208,7 +211,7 @@ class Job:
     def status_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"status": self.status, "start_time": self.start_time,
                                 "end_time": self.end_time, "preset_name": self.preset_name,
-                                "mode": self.mode}
+                                "mode": self.mode, "started_by": self.started_by}
         if self.error is not None:
             data["error"] = self.error
         if self.result is not None:
@@ -505,8 +508,10 @@ class Job:
         except Exception as exc:  # noqa: BLE001 - a module's failure, reported
             failed = self.masker.text(_describe(exc))
             if not isinstance(exc, (ModuleError, TemplateError, TimeoutError, JobCancelled)):
-                log.info("job %s node %s (%s) raised", self.job_id, node.id, node.module_id,
-                         exc_info=exc if log.isEnabledFor(logging.DEBUG) else None)
+                # The traceback's text, masked: it quotes the exception's message.
+                trace = ("\n" + self.masker.text("".join(traceback.format_exception(exc)))
+                         if log.isEnabledFor(logging.DEBUG) else "")
+                log.info("job %s node %s (%s) raised%s", self.job_id, node.id, node.module_id, trace)
         elapsed_ms = (time.perf_counter() - clock) * 1000.0
         if failed is not None:
             self._metric(node, "ERROR", run_seq=run_seq, elapsed_ms=elapsed_ms,

@@ -35,6 +35,14 @@ MODULE_THREADS = 32
 REMEMBER_INTERRUPTED = 100
 
 
+def job_id_taken(job_id: str) -> EngineError:
+    """The one answer for a job id that cannot start a run, whoever's it is and whether it runs
+    or ran: job ids are global, but whether another owner's job exists (or still runs) is not
+    for the asker to learn."""
+    return EngineError(ErrorCode.CONFLICT, f"The job id '{job_id}' cannot start a new run; every "
+                       f"run needs a new job_id.", job_id=job_id)
+
+
 class Runtime:
     def __init__(self, engine: "Engine") -> None:
         self.engine = engine
@@ -108,16 +116,18 @@ class Runtime:
 
     async def execute(self, owner: str, job_id: str, workflow: Any, *, mode: str = "EXECUTE",
                       initial_payload: Any = None, preset_name: str | None = None,
-                      start_node_id: str | None = None, hold: bool = False) -> Job:
+                      start_node_id: str | None = None, hold: bool = False,
+                      started_by: dict[str, Any] | None = None) -> Job:
         """Check the workflow, record the job and start it. EngineError for anything wrong.
-        With hold, the job waits for `job.released` (set once its start is acknowledged)."""
+        With hold, the job waits for `job.released` (set once its start is acknowledged).
+        `started_by` says what started it ({"kind": "gui" | "schedule" | "webhook" |
+        "file_watch" | "error_workflow", "rule_id"?}); a client's run is "gui"."""
         owner = owner.lower()
         mode = mode.upper()
         if mode not in MODES:
             raise EngineError.invalid("mode", "must be 'EXECUTE' or 'SIMULATE'")
         if job_id in self.jobs or job_id in self._starting:
-            raise EngineError(ErrorCode.CONFLICT, f"A job with the id '{job_id}' is already running; "
-                              f"every run needs a new job_id.", job_id=job_id)
+            raise job_id_taken(job_id)
         self._starting.add(job_id)
         try:
             graph = parse_workflow(workflow)
@@ -125,16 +135,16 @@ class Runtime:
             modules = await self._load_modules(graph, "workflow_data")
             assert self.store is not None
             if job_id in self._used_ids:
-                raise EngineError(ErrorCode.CONFLICT, f"The job id '{job_id}' was already used "
-                                  f"by an earlier run; every run needs a new job_id.", job_id=job_id)
+                raise job_id_taken(job_id)
             renderer, masker, settings = await self._owner_context(owner, uses_variables(graph))
             job = Job(self, owner=owner, job_id=job_id, graph=graph, modules=modules, mode=mode,
                       initial_payload=initial_payload, preset_name=preset_name,
                       start_node_id=start_node_id, renderer=renderer, masker=masker,
-                      settings=settings)
+                      settings=settings, started_by=started_by or {"kind": "gui"})
             # Recorded with the job's first batch of history (no write of its own to wait for).
             self.recorder.set_preview_bytes(job_id, _preview_bytes(settings))
-            self.recorder.job_create(job_id, owner, preset_name, mode, job.start_time, None)
+            self.recorder.job_create(job_id, owner, preset_name, mode, job.start_time, None,
+                                     job.started_by)
             if hold:
                 job.released.clear()
             self._used_ids.add(job_id)
@@ -191,10 +201,10 @@ class Runtime:
         child = Job(self, owner=parent.owner, job_id=child_id, graph=graph, modules=modules,
                     mode=parent.mode, initial_payload=payload, preset_name=preset_name,
                     start_node_id=None, renderer=parent.renderer, masker=parent.masker,
-                    settings=parent.settings, parent=parent)
+                    settings=parent.settings, parent=parent, started_by=parent.started_by)
         self.recorder.set_preview_bytes(child_id, _preview_bytes(parent.settings))
         self.recorder.job_create(child_id, parent.owner, preset_name, parent.mode,
-                                 child.start_time, parent.top.job_id)
+                                 child.start_time, parent.top.job_id, child.started_by)
         ctx.log(f"Running the preset '{preset_name}' as sub-job {child_id}.")
         await child.run()
         if child.status != "SUCCEEDED":

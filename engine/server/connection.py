@@ -23,7 +23,9 @@ class ClientConnection:
     id: int = field(default_factory=lambda: next(_ids))
     owners: set[str] = field(default_factory=set)  # lower-case addresses seen on valid frames
     remote: str = "?"
+    refused: int = 0  # frames refused before the connection signed in
     pairing: bool = False  # waiting for the desktop app's "allow this address?" answer
+    pairing_until: float = 0.0  # loop time the pairing wait ends at the latest
     watchdog: asyncio.TimerHandle | None = None  # closes the connection if nobody signs in
     reply_tail: asyncio.Future[None] | None = None  # the last reply still waiting to be sent
 

@@ -9,6 +9,7 @@ through the handler registry; one client's slow request never holds up another c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import re
@@ -35,8 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PairingHandler = Callable[[str], Awaitable[bool]]
-_LOOPBACK_ORIGIN = re.compile(r"^https?://(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d{1,5})?$", re.I)
+PairingHandler = Callable[[AccessRequest], Awaitable[bool]]
+_LOOPBACK_ORIGIN = re.compile(r"\Ahttps?://(localhost|127(\.[0-9]{1,3}){3}|\[::1\])(:[0-9]{1,5})?\Z",
+                              re.I | re.ASCII)
 
 
 def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
@@ -69,12 +71,16 @@ class EngineServer:
         self.registry = registry
         self.auth = authenticator
         self._server: Server | None = None
-        self._connections: set[ClientConnection] = set()
+        # Insertion-ordered (a dict as an ordered set): the first unauthenticated one is the
+        # oldest, the one to close when a newcomer needs its slot.
+        self._connections: dict[ClientConnection, None] = {}
         # Accepted at the HTTP stage, not yet in _connections; weak, so that a handshake that
         # fails afterwards drops out by itself.
         self._handshaking: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self._by_owner: dict[str, set[ClientConnection]] = {}
-        self._pairing: dict[str, asyncio.Future[bool]] = {}
+        # The one pairing question being asked (address, answer), if any: one dialog at a time.
+        self._pairing: tuple[str, asyncio.Future[bool]] | None = None
+        self._pairing_denied: dict[str, float] = {}  # address -> loop time its cool-down ends
         self._refusals_logged: dict[str, float] = {}  # address -> when its refusal was last logged
         self.pairing_handler: PairingHandler | None = None
         self.on_authenticated: Callable[[ClientConnection, str, bool], None] | None = None
@@ -89,8 +95,10 @@ class EngineServer:
         self._server = await serve(
             self._run_connection, host, port,
             process_request=self._check_handshake,
-            max_size=config.max_frame_bytes,
-            max_queue=16,
+            # The limits of a connection that has not signed in yet (see _lift_limits): the
+            # inflated size of a compressed frame is bounded by max_size too.
+            max_size=min(PREAUTH_MAX_FRAME_BYTES, config.max_frame_bytes),
+            max_queue=PREAUTH_MAX_QUEUE,
             ping_interval=20, ping_timeout=20,
             close_timeout=5,
             server_header=f"Flowork-Engine/{self.engine.version}",
@@ -121,18 +129,35 @@ class EngineServer:
         if not hmac.compare_digest(given.encode("utf-8"), self.auth.engine_id.encode("utf-8")):
             log.info("refused a connection from %s: wrong or missing engineId", _remote(connection))
             return connection.respond(HTTPStatus.FORBIDDEN, "Wrong or missing engineId.\n")
-        origin = request.headers.get("Origin")
+        origins = request.headers.get_all("Origin")
+        if len(origins) > 1:  # a browser sends one; two make "the" origin ambiguous
+            log.info("refused a connection from %s: %d Origin headers", _remote(connection), len(origins))
+            return connection.respond(HTTPStatus.BAD_REQUEST, "More than one Origin header.\n")
+        origin = origins[0] if origins else None
         if not origin_allowed(origin, config.origins):
             log.info("refused a connection from origin %r", origin)
             return connection.respond(HTTPStatus.FORBIDDEN, "Origin not allowed.\n")
         # Handshakes accepted but not yet running count too, or a burst of simultaneous
         # connections would all pass the check before any of them is registered.
         count = len(self._connections) + len(self._handshaking)
-        if count >= config.max_connections:
-            log.warning("refused a connection: %d clients already connected", count)
+        if count >= config.max_connections and not self._evict_oldest_stranger():
+            log.warning("refused a connection: %d clients already connected, all signed in", count)
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections.\n")
         self._handshaking.add(connection)
         return None
+
+    def _evict_oldest_stranger(self) -> bool:
+        """Make room for a newcomer by closing the oldest connection that has not signed in
+        (nor waits for the pairing question). Signed-in owners are never closed for anyone:
+        strangers who fill every slot only push each other out."""
+        for conn in self._connections:
+            if not conn.owners and not conn.pairing:
+                log.info("closing %s to make room: the engine is full and it has not signed in",
+                         conn.label)
+                self._forget(conn)
+                conn.ws.transport.abort()  # at once: a closing handshake would hold the slot
+                return True
+        return False
 
     # -- connections -------------------------------------------------------------------------
 
@@ -144,7 +169,7 @@ class EngineServer:
         conn = ClientConnection(ws=ws, outbox=None, remote=_remote(ws))  # type: ignore[arg-type]
         conn.outbox = Outbox(ws.send, label=conn.label, limit=self.engine.config.outbox_limit)
         self._handshaking.discard(ws)
-        self._connections.add(conn)
+        self._connections[conn] = None
         writer = asyncio.create_task(self._write(conn), name=f"writer-{conn.id}")
         conn.watchdog = asyncio.get_running_loop().call_later(
             self.engine.config.auth_timeout_s, self._drop_if_anonymous, conn)
@@ -152,6 +177,14 @@ class EngineServer:
         try:
             async for message in ws:
                 await self._handle_frame(conn, message)
+                if conn.refused >= PREAUTH_MAX_REFUSED:
+                    # Read nothing more of it (what it queued meanwhile is dropped); the
+                    # refusals already answered go out first, then the close.
+                    conn.outbox.close()
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(asyncio.shield(writer), 2)
+                    await ws.close(1008, "too many refused frames before signing in")
+                    break
         except ConnectionClosed:
             pass
         finally:
@@ -174,8 +207,10 @@ class EngineServer:
         if conn.owners:
             return
         timeout = self.engine.config.auth_timeout_s
-        if conn.pairing:  # the user is being asked; look again later
-            conn.watchdog = asyncio.get_running_loop().call_later(timeout, self._drop_if_anonymous, conn)
+        loop = asyncio.get_running_loop()
+        if conn.pairing and conn.pairing_until > loop.time():
+            # The user is being asked: wait for the answer, which is bounded (pairing_timeout_s).
+            conn.watchdog = loop.call_at(conn.pairing_until + 0.1, self._drop_if_anonymous, conn)
             return
         log.info("closing %s: no valid signed frame of an allowed owner within %g s", conn.label, timeout)
         asyncio.ensure_future(conn.ws.close(1008, "no valid signed frame in time"))
@@ -187,7 +222,7 @@ class EngineServer:
             pass
 
     def _forget(self, conn: ClientConnection) -> None:
-        self._connections.discard(conn)
+        self._connections.pop(conn, None)
         for owner in conn.owners:
             peers = self._by_owner.get(owner)
             if peers is not None:
@@ -232,6 +267,8 @@ class EngineServer:
             self._reply(conn, self._refusal(exc, spec, payload, request_type), request_id)
             if request is not None and spec is not None and spec.on_refused is not None:
                 self._after_refusal(conn, spec.on_refused(request, exc))
+            if not conn.owners:
+                self._count_refusal(conn)
         except OutboxOverflow as exc:
             log.warning("closing %s: %s", conn.label, exc)
             await conn.ws.close(1013, "client too slow")
@@ -278,6 +315,10 @@ class EngineServer:
             if ready is not None:
                 try:
                     await ready
+                except EngineError as exc:  # what was to be confirmed did not happen: say why
+                    frame = error_frame(exc, reply_type=frame.get("type"),
+                                        request_type=frame.get("request_type"),
+                                        request_id=frame.get("request_id"))
                 except Exception:  # noqa: BLE001 - the reply still goes out; the log has the cause
                     log.exception("waiting to reply to %r failed", frame.get("request_type"))
             if previous is not None:
@@ -310,6 +351,24 @@ class EngineServer:
             log.warning("closing %s: %s", conn.label, exc)
             asyncio.ensure_future(conn.ws.close(1013, "client too slow"))
 
+    def _count_refusal(self, conn: ClientConnection) -> None:
+        """A connection that has not signed in gets a few refused frames (a GUI whose address
+        is not allowed sees the refusal), then it is closed: a stranger gets almost nothing of
+        the engine's time."""
+        conn.refused += 1
+        if conn.refused == PREAUTH_MAX_REFUSED:
+            log.info("closing %s: %d refused frames and no valid signed frame of an allowed owner",
+                     conn.label, conn.refused)
+
+    def _lift_limits(self, conn: ClientConnection) -> None:
+        """The first frame signed by an allowed owner: from now on the connection gets the
+        full frame size and queue (before, PREAUTH_MAX_FRAME_BYTES and PREAUTH_MAX_QUEUE)."""
+        ws = conn.ws
+        ws.protocol.max_message_size = self.engine.config.max_frame_bytes
+        messages = ws.recv_messages
+        messages.high, messages.low = AUTHENTICATED_MAX_QUEUE, AUTHENTICATED_MAX_QUEUE // 4
+        messages.maybe_resume()
+
     async def _authenticate(self, conn: ClientConnection, auth: Any) -> str:
         """FrameAuthenticator.authenticate decides; a valid signer it refuses may still be
         offered pairing (with an empty allow-list)."""
@@ -317,45 +376,97 @@ class EngineServer:
             signer = self.auth.authenticate(auth)
         except NotAuthorized as refused:
             signer = refused.signer
-            conn.pairing = True
-            try:
-                paired = await self._pair(signer)
-            finally:
-                conn.pairing = False
-            if not paired:
+            if not await self._pair(conn, signer):
                 self._refused(conn, signer)
                 raise
         owner = normalize_address(signer)
         first = owner not in conn.owners
         if first:
+            if not conn.owners:
+                self._lift_limits(conn)
             conn.owners.add(owner)
             self._by_owner.setdefault(owner, set()).add(conn)
             if self.on_authenticated is not None:
                 self.on_authenticated(conn, owner, len(conn.owners) == 1)
         return signer
 
-    async def _pair(self, signer: str) -> bool:
-        """With an empty allow-list, ask the desktop app whether `signer` may pair."""
+    async def _pair(self, conn: ClientConnection, signer: str) -> bool:
+        """With an empty allow-list, ask the desktop app whether `signer` may pair.
+
+        One question at a time: while one address is being asked about, every other address is
+        refused at once (its frames are not held). A denied (or unanswered) address is refused
+        without asking for `pairing_cooldown_s`. The wait is bounded by `pairing_timeout_s`, and
+        the connection is spared the sign-in timeout for that long only."""
+        config = self.engine.config
         if self.pairing_handler is None or len(self.auth.owners) > 0:
             return False
         key = normalize_address(signer)
-        pending = self._pairing.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(self._ask_pairing(signer))
-            self._pairing[key] = pending
-            pending.add_done_callback(lambda _f: self._pairing.pop(key, None))
-        return await asyncio.shield(pending)
-
-    async def _ask_pairing(self, signer: str) -> bool:
-        assert self.pairing_handler is not None
-        try:
-            allowed = await asyncio.wait_for(self.pairing_handler(signer), timeout=300)
-        except Exception:  # noqa: BLE001 - a failed dialog means "not paired"
-            log.exception("pairing request for %s failed", signer)
+        loop = asyncio.get_running_loop()
+        if self._pairing_denied.get(key, 0.0) > loop.time():
             return False
-        if allowed:
-            await self.engine.add_owner(signer)
-        return bool(allowed)
+        if self._pairing is not None and self._pairing[0] != key:
+            return False  # someone else is being asked about right now
+        if self._pairing is None:
+            request = AccessRequest(signer, _origin(conn.ws), conn.remote)
+            answer = asyncio.ensure_future(self._ask_pairing(request))
+            self._pairing = (key, answer)
+            answer.add_done_callback(lambda _f: self._pairing_done(key, answer))
+        answer = self._pairing[1]
+        conn.pairing = True
+        conn.pairing_until = loop.time() + config.pairing_timeout_s
+        try:
+            return await asyncio.shield(answer)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if answer.cancelled() and not (task is not None and task.cancelling()):
+                return False  # the question became moot (owners_changed), not our cancellation
+            raise
+        finally:
+            conn.pairing = False
+
+    def _pairing_done(self, key: str, answer: asyncio.Future[bool]) -> None:
+        if self._pairing is not None and self._pairing[1] is answer:
+            self._pairing = None
+        allowed = not answer.cancelled() and answer.exception() is None and answer.result()
+        if not allowed:
+            loop = asyncio.get_running_loop()
+            self._pairing_denied[key] = loop.time() + self.engine.config.pairing_cooldown_s
+            now = loop.time()
+            for address, until in list(self._pairing_denied.items()):
+                if until <= now:
+                    del self._pairing_denied[address]
+
+    async def _ask_pairing(self, request: AccessRequest) -> bool:
+        assert self.pairing_handler is not None
+        timeout = self.engine.config.pairing_timeout_s
+        try:
+            allowed = await asyncio.wait_for(self.pairing_handler(request), timeout=timeout)
+        except asyncio.TimeoutError:
+            log.info("pairing request for %s was not answered within %g s", request.address, timeout)
+            return False
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a failed dialog means "not paired"
+            log.exception("pairing request for %s failed", request.address)
+            return False
+        if not allowed:
+            return False
+        # Looked at again on Allow: the question was asked while nobody owned the engine; if
+        # someone does by now, this answer is stale and adds no second owner.
+        if len(self.auth.owners) > 0 and not self.auth.owners.allows(request.address):
+            log.warning("pairing of %s was allowed after the engine got an owner; not added",
+                        request.address)
+            return False
+        await self.engine.add_owner(request.address)
+        return True
+
+    def owners_changed(self) -> None:
+        """The allow-list changed outside pairing: a question still open is moot once someone
+        owns the engine (its dialog closes; the waiting frames are refused)."""
+        if self._pairing is not None and len(self.auth.owners) > 0:
+            key, answer = self._pairing
+            if not self.auth.owners.allows(key):
+                answer.cancel()
 
     def _refused(self, conn: ClientConnection, signer: str) -> None:
         """A valid signature of an address that is not an owner: log it (each address once in
@@ -369,9 +480,8 @@ class EngineServer:
             log.warning("refused %s from %s: not an owner of this engine", signer, conn.label)
         hook = self.engine.on_address_refused
         if hook is not None and len(self.auth.owners) > 0:
-            request = conn.ws.request
             try:
-                hook(AccessRequest(signer, request.headers.get("Origin") if request else None, conn.remote))
+                hook(AccessRequest(signer, _origin(conn.ws), conn.remote))
             except Exception:  # noqa: BLE001 - the refusal stands whatever the listener does
                 log.exception("the refused-address listener failed")
 
@@ -397,12 +507,29 @@ class EngineServer:
         return list(self._by_owner.get(normalize_address(owner), ()))
 
 
+# Until a connection has sent one frame signed by an allowed owner: frames of at most 64 KiB
+# (inflated size included: permessage-deflate stops at max_size, so a small frame that inflates
+# to megabytes costs 64 KiB of inflating, then the connection is closed with 1009), at most two
+# frames read ahead, and PREAUTH_MAX_REFUSED refused frames before it is closed. The GUI's
+# opening frames are a few hundred bytes each; its burst waits in the socket meanwhile.
+PREAUTH_MAX_FRAME_BYTES = 64 * 1024
+PREAUTH_MAX_QUEUE = 2
+PREAUTH_MAX_REFUSED = 4
+AUTHENTICATED_MAX_QUEUE = 16
+
 # Above this size a frame is decoded on a worker thread. Decoding is CPU work proportional to
 # the frame (the nesting check and the decoder's C parts hold the GIL wherever they run, but the
 # Python-level checks then yield to the loop every few milliseconds); below it, the thread hop
 # would cost more than the parse.
 OFFLOAD_FRAME_CHARS = 64 * 1024
 REFUSAL_LOG_S = 600.0
+
+
+def _origin(ws: ServerConnection) -> str | None:
+    try:
+        return ws.request.headers.get("Origin") if ws.request is not None else None
+    except Exception:  # noqa: BLE001 - two Origin headers were refused at the handshake
+        return None
 
 
 def _remote(ws: ServerConnection) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -65,7 +66,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     end_time    REAL,
     error       TEXT,
     result      TEXT,
-    parent_job_id TEXT
+    parent_job_id TEXT,
+    started_by  TEXT                    -- JSON {"kind", "rule_id"?}; NULL in records made before it existed
 );
 CREATE INDEX IF NOT EXISTS jobs_by_address ON jobs (address, start_time);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
@@ -91,6 +93,30 @@ CREATE TABLE IF NOT EXISTS connection_history (
     PRIMARY KEY (job_id, seq)
 );
 CREATE INDEX IF NOT EXISTS history_by_connection ON connection_history (job_id, connection_id, seq);
+CREATE TABLE IF NOT EXISTS trigger_rules (
+    rule_id     TEXT PRIMARY KEY,
+    address     TEXT NOT NULL,
+    preset_name TEXT NOT NULL,
+    preset_version INTEGER NOT NULL,
+    node_id     TEXT NOT NULL,
+    module_id   TEXT NOT NULL,
+    kind        TEXT NOT NULL,          -- schedule | webhook | file_watch
+    config      TEXT NOT NULL,          -- the trigger node's config_values, JSON
+    enabled     INTEGER NOT NULL,
+    disabled_reason TEXT,               -- set when the engine disabled a broken rule
+    token       BLOB,                   -- webhook token, Fernet-encrypted
+    last_fire   REAL,                   -- the scheduled time of the last fire (misfires)
+    last_job_id TEXT,
+    last_status TEXT,
+    last_at     REAL,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL,
+    UNIQUE (address, preset_name, node_id)
+);
+CREATE TABLE IF NOT EXISTS trigger_flags (
+    name        TEXT PRIMARY KEY,
+    value       TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS datasets (
     dataset_id  INTEGER PRIMARY KEY,
     address     TEXT NOT NULL,
@@ -111,6 +137,12 @@ CREATE TABLE IF NOT EXISTS dataset_rows (
 );
 CREATE INDEX IF NOT EXISTS dataset_rows_by_dataset ON dataset_rows (dataset_id, row_id);
 """
+
+# Columns added after the first release: (table, column, declaration). Added in place when
+# missing, so databases made by earlier versions open (see Database._open_sync).
+_ADDED_COLUMNS = (
+    ("jobs", "started_by", "TEXT"),
+)
 
 
 class Database:
@@ -139,6 +171,7 @@ class Database:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.executescript(_SCHEMA)
+        _add_missing_columns(conn)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._conn = conn
 
@@ -154,9 +187,11 @@ class Database:
                 raise EngineError(ErrorCode.STORAGE,
                                   f"The engine's data folder {folder} is read-only; nothing was saved. "
                                   "Make the folder writable and try again.") from None
-            if "disk" in str(exc) and "full" in str(exc):
-                raise EngineError(ErrorCode.STORAGE,
-                                  "The disk is full; nothing was saved. Free some space and try again.") from None
+            full = disk_full_message(folder)
+            if ("disk" in str(exc) and "full" in str(exc)) or (
+                    full and getattr(exc, "sqlite_errorname", "").startswith("SQLITE_IOERR")):
+                raise EngineError(ErrorCode.STORAGE, (full or f"The disk holding {folder} is full.")
+                                  + " Nothing was saved. Free some space and try again.") from None
             if getattr(exc, "sqlite_errorname", "").startswith("SQLITE_IOERR"):
                 # A write the operating system refused (a folder made read-only or immutable
                 # under the running engine, a failing disk): the transaction was rolled back.
@@ -196,6 +231,49 @@ class Database:
             await self.run(_close)
             self._conn = None
         self._executor.shutdown(wait=True)
+
+
+# What the database needs to open and write a little: its WAL index (-shm, 32 KiB), room to
+# checkpoint the WAL into the file, and a margin for the next transactions.
+OPEN_MARGIN_BYTES = 1024 * 1024
+
+
+def space_needed(folder: Path) -> int:
+    wal = folder / "engine.sqlite3-wal"
+    try:
+        wal_size = wal.stat().st_size
+    except OSError:
+        wal_size = 0
+    return wal_size + 32 * 1024 + OPEN_MARGIN_BYTES
+
+
+def disk_full_message(folder: Path) -> str | None:
+    """'The disk holding ... is full: N free, the engine needs at least M.' when it is."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    needed = space_needed(folder)
+    if free >= needed:
+        return None
+    return (f"The disk holding the engine's data folder {folder} is full: {_size(free)} free, and the "
+            f"engine needs at least {_size(needed)} to open and write its database.")
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} bytes"
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Idempotent: adds each column of _ADDED_COLUMNS that its table lacks."""
+    for table, column, declaration in _ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 def _is_new(conn: sqlite3.Connection) -> bool:

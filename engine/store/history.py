@@ -25,10 +25,13 @@ class JobRecord:
     end_time: float | None
     error: str | None
     result: Any
+    started_by: dict[str, Any] | None = None
 
     def status_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"status": self.status, "start_time": self.start_time,
                                 "end_time": self.end_time, "preset_name": self.preset_name}
+        if self.started_by is not None:
+            data["started_by"] = self.started_by
         if self.error is not None:
             data["error"] = self.error
         if self.result is not None:
@@ -49,11 +52,12 @@ class HistoryStore:
 
 def _job(conn: sqlite3.Connection, job_id: str) -> JobRecord | None:
     row = conn.execute("SELECT job_id, address, preset_name, mode, status, start_time, end_time, "
-                       "error, result FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+                       "error, result, started_by FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
     if row is None:
         return None
-    *head, result = row
-    return JobRecord(*head, result=json.loads(result) if result else None)
+    *head, result, started_by = row
+    return JobRecord(*head, result=json.loads(result) if result else None,
+                     started_by=json.loads(started_by) if started_by else None)
 
 
 def _connection_history(conn: sqlite3.Connection, job_id: str, connection_id: str) -> list[dict[str, Any]]:

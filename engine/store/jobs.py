@@ -98,7 +98,7 @@ def _stored_payload(text: str, preview_bytes: int) -> tuple[str, int, int]:
 
 
 _JOB_COLUMNS = ("job_id", "address", "preset_name", "mode", "status", "start_time", "end_time",
-                "error", "result", "parent_job_id")
+                "error", "result", "parent_job_id", "started_by")
 _NODE_COLUMNS = ("job_id", "run_seq", "node_id", "module_id", "status", "start_time", "end_time", "error")
 _CROSSING_COLUMNS = ("job_id", "seq", "connection_id", "payload", "size", "truncated", "timestamp")
 _MAX_PARAMS = 30_000  # below SQLite's default limit of 32,766 bound parameters per statement
@@ -116,8 +116,9 @@ def _apply(conn: sqlite3.Connection, ops: list[tuple[Any, ...]], preview_bytes: 
     for op in ops:
         kind = op[0]
         if kind == "job_create":
-            _, job_id, address, preset_name, mode, start, parent = op
-            jobs[job_id] = [job_id, address, preset_name, mode, "RUNNING", start, None, None, None, parent]
+            _, job_id, address, preset_name, mode, start, parent, started_by = op
+            jobs[job_id] = [job_id, address, preset_name, mode, "RUNNING", start, None, None, None,
+                            parent, json.dumps(started_by) if started_by else None]
         elif kind == "job_status":
             _, job_id, status, end, error, result_text = op
             if result_text is not None:

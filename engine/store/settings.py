@@ -108,6 +108,10 @@ SETTINGS: dict[str, Setting] = {
     "history_max_jobs": Setting("integer", 500, minimum=0, maximum=10_000_000),
     "history_max_bytes": Setting("integer", 256 * 1024 * 1024, minimum=0, maximum=2**50),
     "history_payload_preview_bytes": Setting("integer", 64 * 1024, minimum=256, maximum=16 * 1024 * 1024),
+    # The global error workflow (engine/triggers/error_workflow.py): when a run of the owner
+    # fails, start this preset of theirs with what failed.
+    "global_error_handler_enabled": Setting("boolean", False),
+    "global_error_workflow_preset": Setting("text", "", max_len=128),
     # Datasets (engine/store/datasets.py): one row's JSON, rows per dataset, all of an owner's rows.
     "dataset_max_row_bytes": Setting("integer", 64 * 1024, minimum=16, maximum=16 * 1024 * 1024),
     "dataset_max_rows": Setting("integer", 100_000, minimum=1, maximum=100_000_000),

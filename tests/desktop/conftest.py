@@ -111,7 +111,7 @@ def home(tmp_path: Path) -> Path:
 @pytest.fixture
 def desktop_config(tmp_path: Path, data_dir: Path) -> DesktopConfig:
     config = DesktopConfig(folder=tmp_path / "config", data_dir=data_dir, log_dir=tmp_path / "logs")
-    config.update(port=0)
+    config.update(port=0, webhook_port=0)
     return config
 
 

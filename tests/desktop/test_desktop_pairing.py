@@ -19,7 +19,7 @@ async def test_allow_pairs_the_address_and_stores_it(make_app, owner, desktop_co
         await wait_until(lambda: owner.address in app.pairing.dialogs, what="pairing dialog")
         dialog = app.pairing.dialogs[owner.address]
         assert dialog.isVisible() and not dialog.isModal()
-        assert dialog.text() == f"Allow {owner.address} to control this engine?"
+        assert dialog.text().startswith(f"Allow {owner.address} to control this engine?\n")
         dialog.allow_button.click()
         assert (await reply)["type"] == "settings_response"
     assert [o.lower() for o in desktop_config.settings_file.load().owners] == [owner.address.lower()]

@@ -23,10 +23,10 @@ def dirs(tmp_path):
 def test_a_second_launch_asks_the_first_to_show_itself_and_exits(dirs, owner, stranger, tmp_path):
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "desktop.json").write_text(json.dumps({"owners": [owner.address]}))
-    first = Flowork([*dirs, "--port", "0"])
+    first = Flowork([*dirs, "--port", "0", "--webhook-port", "0"])
     try:
         url = first.wait_for(r"engine at (ws://\S+?)\. Logs").group(1)
-        second = Flowork([*dirs, "--port", "0"])
+        second = Flowork([*dirs, "--port", "0", "--webhook-port", "0"])
         assert second.proc.wait(60) == 0, second.output()
         second.wait_for(r"already running; asked it to show itself")
         first.wait_for(r"another launch asked this one to show itself")
@@ -48,11 +48,11 @@ def test_a_second_launch_asks_the_first_to_show_itself_and_exits(dirs, owner, st
 
 
 def test_a_stale_lock_from_a_crashed_app_does_not_block_the_next_start(dirs):
-    crashed = Flowork([*dirs, "--port", "0", "--no-engine"])
+    crashed = Flowork([*dirs, "--port", "0", "--webhook-port", "0", "--no-engine"])
     crashed.wait_for(r"is running")
     crashed.proc.kill()
     crashed.proc.wait(30)
-    again = Flowork([*dirs, "--port", "0", "--no-engine"])
+    again = Flowork([*dirs, "--port", "0", "--webhook-port", "0", "--no-engine"])
     try:
         again.wait_for(r"is running")
     finally:
@@ -65,7 +65,7 @@ def test_without_a_display_flowork_runs_the_headless_engine(dirs, tmp_path, disp
            if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     if display:
         env["DISPLAY"] = display  # no X server has that number here
-    proc = Flowork(["--port", "0", "--data-dir", str(tmp_path / "data"), "--log-dir", str(tmp_path / "logs")], env=env)
+    proc = Flowork(["--port", "0", "--webhook-port", "0", "--data-dir", str(tmp_path / "data"), "--log-dir", str(tmp_path / "logs")], env=env)
     try:
         proc.wait_for(r"no display found .* running the headless engine")
         proc.wait_for(r"Web GUI URL: ws://127\.0\.0\.1:\d+/\?engineId=")

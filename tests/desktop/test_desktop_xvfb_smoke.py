@@ -230,7 +230,7 @@ def test_new_user_on_a_real_display(x_display, tmp_path, owner, stranger):
     notice, the red cross, Recent runs), Stop while a workflow runs (the question), and an
     address turned away (its notice). Each is photographed into artifacts/screenshots/."""
     env = x_display
-    app = Flowork(["--hidden", "--port", "0", "--config-dir", str(tmp_path / "config"), "--data-dir",
+    app = Flowork(["--hidden", "--port", "0", "--webhook-port", "0", "--config-dir", str(tmp_path / "config"), "--data-dir",
                    str(tmp_path / "data"), "--log-dir", str(tmp_path / "logs")], env=env)
     def detail() -> str:
         return f"windows:\n{windows_text(env)}\nflowork said:\n{app.output()}"

@@ -134,6 +134,8 @@ async def _(ctx: Ctx) -> None:
 @case("more connections than the limit", max_connections=3)
 async def _(ctx: Ctx) -> None:
     others = [await ctx.connect() for _ in range(2)]
+    for other in others:  # signed in: a newcomer never pushes a signed-in owner out
+        assert (await ctx.ask("request_settings", client=other))["type"] == "settings_response"
     await refused_handshake(ctx.engine.url, 503)
     for other in others:
         assert (await ctx.ask("request_settings", client=other))["type"] == "settings_response"
@@ -156,20 +158,23 @@ async def _(ctx: Ctx) -> None:
 @case("idle strangers holding every connection slot", max_connections=4, auth_timeout_s=1.0)
 async def _(ctx: Ctx) -> None:
     # Whoever knows the engineId can connect; connections that never sign a valid frame of an
-    # allowed owner must not keep the owner out for good.
+    # allowed owner must not keep the owner out, not even for a moment.
     assert "error" not in await ctx.ask("request_settings")  # the owner is signed in
     idle = [await connect(ctx.engine.url) for _ in range(2)]
     intruder = await ctx.connect(ctx.stranger)  # signs, but is not allowed
     await ctx.refused("not_authorized", "request_settings", client=intruder)
-    await refused_handshake(ctx.engine.url, 503)  # full: the owner cannot get in right now
-    for ws in idle:
-        await asyncio.wait_for(ws.wait_closed(), 10)
-        assert ws.close_code == 1008
+    # Full (4 of 4): the owner's next connection gets in at once, in place of the oldest
+    # connection that has not signed in.
+    second = await ctx.connect()
+    assert (await ctx.ask("request_settings", client=second))["type"] == "settings_response"
+    await asyncio.wait_for(idle[0].wait_closed(), 10)
+    # The others that never sign in are closed after auth_timeout_s (1008).
+    await asyncio.wait_for(idle[1].wait_closed(), 10)
+    assert idle[1].close_code == 1008
     await asyncio.wait_for(intruder.closed.wait(), 10)
     assert intruder.ws.close_code == 1008
     # The owner's own connection, signed in long ago and idle since, was left alone.
     assert not ctx.client.closed.is_set()
-    second = await ctx.connect()
     assert (await ctx.ask("request_settings", client=second))["type"] == "settings_response"
 
 
@@ -648,6 +653,10 @@ async def test_hostile_case(name: str, make_engine: Any, owner: Wallet, stranger
     try:
         with catch_logs() as logs:
             ctx = Ctx(engine, owner, stranger, shared_dir, outside, tmp_path, await open_client(), open_client)
+            # The attacker's connection has signed in once (so the frame checks below are what
+            # each case meets, not the tighter limits of a connection that has not signed in,
+            # which hardening/test_preauth_limits.py tries).
+            assert (await ctx.ask("request_settings"))["type"] == "settings_response"
             before_counts, before_files = await counts(engine), files_under(tmp_path)
             await asyncio.wait_for(fn(ctx), 60)
             if not ctx.closed_ok:

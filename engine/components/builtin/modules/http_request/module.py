@@ -4,13 +4,32 @@ payload.data.response. SIMULATE sends nothing and describes the request instead.
 import json
 import urllib.error
 import urllib.request
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from engine.runtime.context import ModuleError
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
+
+
+class _WebRedirectsOnly(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to http:// or https:// (urllib would follow ftp:// too)."""
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        target = headers.get("Location") or headers.get("URI") or ""
+        scheme = urlsplit(urljoin(req.full_url, target)).scheme.lower()
+        if scheme not in ("http", "https"):
+            fp.close()
+            raise ModuleError(f"{req.get_method()} {req.full_url} answered {code} with a redirect "
+                              f"to {scheme or 'no'}:// ({target[:200]}); only http:// and "
+                              f"https:// redirects are followed")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+_OPENER = urllib.request.build_opener(_WebRedirectsOnly)
 
 
 def _headers(raw):
@@ -73,7 +92,7 @@ def run(ctx, payload):
         return payload
     request = urllib.request.Request(url, data=body, headers=headers, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _OPENER.open(request, timeout=timeout) as response:
             status, reason = response.status, response.reason
             response_headers = dict(response.headers.items())
             raw = response.read(MAX_RESPONSE_BYTES + 1)

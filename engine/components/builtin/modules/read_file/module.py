@@ -1,8 +1,10 @@
 """Read file: a file inside a shared folder into payload.data.content. Runs in a worker thread.
-Reading has no side effect, so SIMULATE reads too."""
+Reading has no side effect, so SIMULATE reads too. The file is opened through the shared
+folder's handle (engine/files.py), never by a path checked beforehand."""
 
 import base64
 
+from engine.protocol.errors import EngineError
 from engine.runtime.context import ModuleError
 
 MAX_BYTES = 16 * 1024 * 1024
@@ -12,13 +14,11 @@ def run(ctx, payload):
     path = ctx.config.get("path")
     if not isinstance(path, str) or not path.strip():
         raise ModuleError("'path' is required")
-    real = ctx.resolve_path(path.strip(), must_exist=True)
-    if not real.is_file():
-        raise ModuleError(f"{path} is not a file")
-    size = real.stat().st_size
-    if size > MAX_BYTES:
-        raise ModuleError(f"{path} is {size} bytes; at most {MAX_BYTES} can be read into a payload")
-    raw = real.read_bytes()
+    try:
+        raw, real = ctx.shared_files.read_bytes(path.strip(), MAX_BYTES)
+    except EngineError as exc:  # the engine's sentence, as the node's error (not its class name)
+        raise ModuleError(exc.message) from None
+    size = len(raw)
     encoding = (ctx.config.get("encoding") or "utf-8").lower()
     if encoding == "base64":
         content = base64.b64encode(raw).decode("ascii")

@@ -1,11 +1,11 @@
 """Write file: text into a file inside a shared folder, atomically (or appended). Runs in a
-worker thread. SIMULATE writes nothing and puts what it would write in payload.data.would_write."""
+worker thread, through the shared folder's handle (engine/files.py). SIMULATE writes nothing and puts what it would write in payload.data.would_write."""
 
 import base64
 import json
 
+from engine.protocol.errors import EngineError
 from engine.runtime.context import ModuleError
-from engine.storage_files import atomic_write_bytes
 
 MAX_BYTES = 64 * 1024 * 1024
 
@@ -23,9 +23,10 @@ def run(ctx, payload):
     path = ctx.config.get("path")
     if not isinstance(path, str) or not path.strip():
         raise ModuleError("'path' is required")
-    real = ctx.resolve_path(path.strip(), must_exist=False)
-    if real.is_dir():
-        raise ModuleError(f"{path} is a folder, not a file")
+    try:
+        real = ctx.resolve_path(path.strip(), must_exist=False)
+    except EngineError as exc:  # the engine's sentence, as the node's error (not its class name)
+        raise ModuleError(exc.message) from None
     text = _content(ctx, payload)
     encoding = (ctx.config.get("encoding") or "utf-8").lower()
     try:
@@ -42,13 +43,11 @@ def run(ctx, payload):
         ctx.log(f"Would {'append' if append else 'write'} {len(raw)} bytes to {real} (simulation: nothing written).")
         return payload
     ctx.raise_if_cancelled()
-    if not real.parent.is_dir():
-        raise ModuleError(f"the folder {real.parent} does not exist")
-    if append:
-        with open(real, "ab") as handle:
-            handle.write(raw)
-    else:
-        atomic_write_bytes(real, raw)
+    # Through the shared folder's handle: the check is of what is opened, not of `real`.
+    try:
+        real = ctx.shared_files.write_bytes(path.strip(), raw, append=append)
+    except EngineError as exc:
+        raise ModuleError(exc.message) from None
     payload["data"]["file_path"] = str(real)
     payload["data"]["bytes_written"] = len(raw)
     ctx.log(f"Wrote {len(raw)} bytes to {real}.")

@@ -1,0 +1,115 @@
+"""Webhook -> 2 nodes -> response: 16 keep-alive HTTP clients, 5,000 requests, against a bare
+aiohttp server doing the same visible work.
+
+Engine (own process, loopback): a signed client saves a preset webhook_trigger (answer when the
+run ends, runs in parallel) -> set_data -> set_data; 16 aiohttp clients, one keep-alive
+connection each, POST a small JSON body to its webhook URL one request after the other and
+read the run's final data as the answer. Every request is a full run: recorded, its events
+published. Baseline (own process): a bare aiohttp server that parses the body, adds two fields
+and answers it. Rounds alternate. CPU per run is the server process's CPU time / requests.
+
+(The Node-RED comparison of the issue, `http in` -> 2 function nodes -> `http response`, waits
+for the reusable Node-RED harness, bench/nodered.py, being built with the runtime redesign.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+
+from bench.common import (Table, engine_args, fmt_ms, fmt_ratio, header, median, new_key,
+                          parse_args, percentile, server_process)
+from bench.workflows import edge, node, workflow
+from engine.client import EngineClient
+
+CLIENTS = 16
+
+
+def preset() -> dict[str, Any]:
+    return workflow([node("t", "webhook_trigger", respond="when_finished", overlap="parallel",
+                          max_parallel="64"),
+                     node("a", "set_data", data={"a": 1}), node("b", "set_data", data={"b": 2})],
+                    [edge("t", "a"), edge("a", "b")])
+
+
+async def load(url: str, total: int) -> tuple[float, list[float], int]:
+    """(seconds, latencies, failures) for `total` requests from CLIENTS keep-alive clients."""
+    per_client = [total // CLIENTS + (1 if i < total % CLIENTS else 0) for i in range(CLIENTS)]
+    latencies: list[float] = []
+    failures = 0
+
+    async def client(count: int) -> None:
+        nonlocal failures
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as http:
+            for i in range(count):
+                started = time.perf_counter()
+                async with http.post(url, json={"n": i, "text": "hello"}) as response:
+                    body = await response.json(content_type=None)
+                    if response.status != 200 or body.get("b") != 2 or (body.get("body") or body).get("n") != i:
+                        failures += 1
+                latencies.append(time.perf_counter() - started)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in per_client))
+    return time.perf_counter() - start, latencies, failures
+
+
+async def webhook_url(eng: Any, key: str) -> str:
+    client = await EngineClient.connect(eng.url, key)
+    try:
+        wf = preset()
+        await client.request("save_preset", name="webhook bench", workflow_data=wf,
+                             signature=client.signer.sign_workflow(wf))
+        [rule] = (await client.request("request_triggers"))["triggers"]
+        return rule["webhook_url"]
+    finally:
+        await client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(__doc__.splitlines()[0], argv)
+    total, rounds = (300, 2) if args.quick else (5000, 3)
+    header("Webhook -> 2 nodes -> response", args.quick)
+    key = new_key()
+    from eth_account import Account
+    address = Account.from_key(key).address
+    results: dict[str, list[tuple[float, list[float], int, float]]] = {"engine": [], "bare": []}
+    with server_process("engine", *engine_args(address, extra=["--config", '{"webhook_port": 0}'])) as eng, \
+            server_process("http") as bare:
+        url = asyncio.run(webhook_url(eng, key))
+        asyncio.run(load(url, 100))           # warm-up
+        asyncio.run(load(bare.url, 100))
+        for r in range(rounds):
+            order = [("engine", eng, url), ("bare", bare, bare.url)]
+            for name, proc, target in (order if r % 2 == 0 else order[::-1]):
+                cpu = proc.cpu_seconds()
+                seconds, latencies, failures = asyncio.run(load(target, total))
+                results[name].append((seconds, latencies, failures, proc.cpu_seconds() - cpu))
+    t = Table(f"{total:,} requests per round from {CLIENTS} keep-alive clients, {rounds} interleaved rounds")
+
+    def figures(name: str) -> dict[str, float]:
+        rows = results[name]
+        all_latencies = [x for row in rows for x in row[1]]
+        return {"rate": median(total / row[0] for row in rows),
+                "p50": percentile(all_latencies, 50), "p99": percentile(all_latencies, 99),
+                "cpu": median(row[3] / total for row in rows),
+                "failures": sum(row[2] for row in rows)}
+
+    e, b = figures("engine"), figures("bare")
+    t.row("runs per second", f"{e['rate']:,.0f} /s", f"{b['rate']:,.0f} /s", fmt_ratio(e["rate"] / b["rate"]),
+          "reported (≥ 1× Node-RED once measured)")
+    t.row("latency p50", fmt_ms(e["p50"]), fmt_ms(b["p50"]), fmt_ratio(e["p50"] / b["p50"]), "reported")
+    t.row("latency p99", fmt_ms(e["p99"]), fmt_ms(b["p99"]), fmt_ratio(e["p99"] / b["p99"]), "reported")
+    t.row("server CPU per run", fmt_ms(e["cpu"]), fmt_ms(b["cpu"]), fmt_ratio(e["cpu"] / b["cpu"]), "reported")
+    t.row("requests not answered 200 with the run's data", str(e["failures"]), str(b["failures"]), "", "0",
+          e["failures"] == 0)
+    t.note("The load generator runs in this process on the same machine; both servers share it equally.")
+    t.print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

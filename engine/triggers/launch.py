@@ -1,0 +1,60 @@
+"""The one place that knows how to start a run in the runtime and hear that it ended.
+
+Automations start runs like a client would: through the runtime's public start call, with the
+preset's workflow, the trigger node as start node, the trigger's event as initial payload and
+`started_by` saying which rule it was. Adapting to another start API means changing this file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    job_id: str
+    status: str                  # SUCCEEDED, FAILED or STOPPED
+    error: str | None
+    data: Any = None             # the final payload's `data` (secrets masked), when it succeeded
+
+
+def new_job_id(kind: str) -> str:
+    return f"{kind}-{uuid.uuid4().hex}"
+
+
+class RuntimeStarter:
+    """Starts runs in the engine's current runtime (it is replaced when the engine restarts)."""
+
+    def __init__(self, runtime: Callable[[], Any]) -> None:
+        self._runtime = runtime
+
+    async def start(self, owner: str, job_id: str, workflow: dict[str, Any], *,
+                    preset_name: str, start_node_id: str | None, initial_payload: Any,
+                    started_by: dict[str, Any]) -> "asyncio.Future[RunEnd]":
+        """Start the run (EngineError when it cannot start); the future resolves at its end."""
+        runtime = self._runtime()
+        if runtime is None:
+            raise RuntimeError("the engine is not running")
+        job = await runtime.execute(owner, job_id, workflow, mode="EXECUTE",
+                                    initial_payload=initial_payload, preset_name=preset_name,
+                                    start_node_id=start_node_id, started_by=started_by)
+        return asyncio.ensure_future(_ended(job))
+
+
+async def _ended(job: Any) -> RunEnd:
+    try:
+        await asyncio.shield(job.task)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - a top-level job records its own failure
+        log.exception("job %s ended unexpectedly", job.job_id)
+    data = None
+    if job.status == "SUCCEEDED" and isinstance(job.final_payload, dict):
+        data = job.masker.deep(job.final_payload.get("data"))
+    return RunEnd(job.job_id, job.status, job.error, data)
