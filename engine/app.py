@@ -93,6 +93,9 @@ class Engine:
         # new owner is on disk before the frame that triggered pairing is answered.
         self.on_owners_changed: Callable[[list[str]], Awaitable[None] | None] | None = None
         self.on_drives_requested_empty: Callable[[], None] | None = None
+        # A validly signed frame of a non-owner was refused while owners exist (every such
+        # frame: the listener rate-limits what it shows). Must not block.
+        self.on_address_refused: Callable[[AccessRequest], None] | None = None
         self.running = False
         # Why the engine broke (an essential task ended while running), or None; see wait_failed.
         self.failure: str | None = None

@@ -82,6 +82,7 @@ class EngineServer:
         # The one pairing question being asked (address, answer), if any: one dialog at a time.
         self._pairing: tuple[str, asyncio.Future[bool]] | None = None
         self._pairing_denied: dict[str, float] = {}  # address -> loop time its cool-down ends
+        self._refusals_logged: dict[str, float] = {}  # address -> when its refusal was last logged
         self.pairing_handler: PairingHandler | None = None
         self.on_authenticated: Callable[[ClientConnection, str, bool], None] | None = None
         # Runs while the server listens; it ends only when the server closes (the Engine
@@ -378,6 +379,7 @@ class EngineServer:
         except NotAuthorized as refused:
             signer = refused.signer
             if not await self._pair(conn, signer):
+                self._refused(conn, signer)
                 raise
         owner = normalize_address(signer)
         first = owner not in conn.owners
@@ -468,6 +470,23 @@ class EngineServer:
             if not self.auth.owners.allows(key):
                 answer.cancel()
 
+    def _refused(self, conn: ClientConnection, signer: str) -> None:
+        """A valid signature of an address that is not an owner: log it (each address once in
+        REFUSAL_LOG_S) and, while owners exist, tell the desktop app (Engine.on_address_refused),
+        which may offer to allow it."""
+        key, now = normalize_address(signer), asyncio.get_running_loop().time()
+        if now - self._refusals_logged.get(key, -REFUSAL_LOG_S) >= REFUSAL_LOG_S:
+            self._refusals_logged[key] = now
+            while len(self._refusals_logged) > 256:
+                del self._refusals_logged[next(iter(self._refusals_logged))]
+            log.warning("refused %s from %s: not an owner of this engine", signer, conn.label)
+        hook = self.engine.on_address_refused
+        if hook is not None and len(self.auth.owners) > 0:
+            try:
+                hook(AccessRequest(signer, _origin(conn.ws), conn.remote))
+            except Exception:  # noqa: BLE001 - the refusal stands whatever the listener does
+                log.exception("the refused-address listener failed")
+
     # -- events ------------------------------------------------------------------------------
 
     def deliver(self, event: Event) -> None:
@@ -505,6 +524,7 @@ AUTHENTICATED_MAX_QUEUE = 16
 # Python-level checks then yield to the loop every few milliseconds); below it, the thread hop
 # would cost more than the parse.
 OFFLOAD_FRAME_CHARS = 64 * 1024
+REFUSAL_LOG_S = 600.0
 
 
 def _origin(ws: ServerConnection) -> str | None:
