@@ -21,7 +21,7 @@ SCRIPTS = ("bench_auth", "bench_roundtrip", "bench_clients", "bench_listing", "b
            "bench_preauth_flood", "bench_window",
            "bench_workflow_rate", "bench_chain", "bench_many_jobs", "bench_slow_client",
            "bench_schedules", "bench_webhook",
-           "bench_datasets")
+           "bench_datasets", "bench_vs_nodered")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,9 +14,10 @@ from types import ModuleType
 from typing import Any, Callable
 
 from bench.common import fresh_auth_blocks
+from engine.runtime.state import FINAL_TEXTS
 
 BUILTIN_MODULES = Path(__file__).resolve().parent.parent / "engine" / "components" / "builtin" / "modules"
-TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+TERMINAL = FINAL_TEXTS
 
 
 def node(node_id: str, module_id: str, **config: Any) -> dict[str, Any]:

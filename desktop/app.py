@@ -11,41 +11,56 @@ from pathlib import Path
 from typing import Any, Callable, Coroutine
 
 from PySide6.QtCore import QObject, QTimer, QUrl
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QMessageBox, QSystemTrayIcon
+from PySide6.QtGui import QCursor, QGuiApplication
+from PySide6.QtWidgets import QFileDialog, QSystemTrayIcon, QToolTip
 
+from engine import __version__
 from engine.app import Engine
 from engine.config import EngineConfig, new_engine_id
 from engine.events import Event
 from engine.store.secret_key import KeySource, load_or_create_key
+from desktop.about import AboutDialog
 from desktop.approvals import ApprovalsController, describe
 from desktop.automations_menu import AutomationsMenu
 from desktop.autostart import Autostart
 from desktop.config import DesktopConfig
-from desktop.folders import SharedFolders, SharedFoldersDialog
+from desktop.confirm_end import ConfirmEndDialog
+from desktop.folders import SharedFolders, SharedFoldersDialog, folder_picker
 from desktop.icons import TrayState
+from desktop.links import HELP_URL, RELEASES_URL
 from desktop.log_tail import LogTail
 from desktop.notifications import Notifier
-from desktop.open_gui import Opener, gui_link, open_url
+from desktop.link_dialog import LinkDialog
+from desktop.open_gui import Opener, gui_link, launch
 from desktop.pairing import PairingController
-from desktop.port_conflict import PortConflictDialog, free_port_near, port_holder
+from desktop.errors import (CHOOSE_FOLDER, OPEN_LOGS, OTHER_PORT, RESTART, RETRY, SETTINGS,
+                            Problem, describe_problem)
+from desktop.port_conflict import free_port_near, port_holder
+from desktop.problem_dialog import ProblemDialog
+from desktop.refused import RefusedAddresses
+from desktop.run_dialog import RunDialog
+from desktop.runs import FailureNotices, RecentRuns, Run
 from desktop.settings_dialog import SettingsDialog, SettingsValues
 from desktop.status_window import StatusWindow
 from desktop.supervisor import EngineSupervisor, RestartPolicy, State
-from desktop.tray import StatusView, Tray, TrayMenu
+from desktop.tray import StatusView, Tray, TrayMenu, plural
 from desktop.tunnel import Tunnel, TunnelState
 from desktop.window.controller import WindowController
 
 log = logging.getLogger(__name__)
 
 DRIVES_NOTICE_INTERVAL_S = 300.0
+TRAY_WATCH_S = 2.0
+COPIED_TIP_MS = 1500
 
 
 class DesktopApp(QObject):
     def __init__(self, config: DesktopConfig, *, hidden: bool = False, tray: bool | None = None,
                  opener: Opener | None = None, autostart: Autostart | None = None,
                  policy: RestartPolicy | None = None,
-                 log_tail: LogTail | None = None, notifier: Notifier | None = None) -> None:
+                 log_tail: LogTail | None = None, notifier: Notifier | None = None,
+                 tray_available: Callable[[], bool] = QSystemTrayIcon.isSystemTrayAvailable,
+                 tray_watch_s: float = TRAY_WATCH_S) -> None:
         super().__init__()
         self.config = config
         self.hidden = hidden
@@ -62,6 +77,11 @@ class DesktopApp(QObject):
         self.notifier = notifier or Notifier(fallback=self._fallback_message)
         self.approvals = ApprovalsController(self.notifier)
         self.pairing = PairingController()
+        self.runs = RecentRuns()
+        self.refused = RefusedAddresses(self.notifier, self.allow_owner, self.show_settings)
+        self.failure_notices = FailureNotices()
+        self.run_dialogs: dict[str, RunDialog] = {}
+        self.confirm_dialog: ConfirmEndDialog | None = None
         self.folders = SharedFolders(tuple(r for r in config.settings.roots if r.is_dir()),
                                      self._apply_roots)
         self.menu = TrayMenu(self)
@@ -69,13 +89,25 @@ class DesktopApp(QObject):
             self._spawn, lambda: self.tunnel_settings[1] if self.tunnel_settings[0] else "", self.menu)
         self.menu.insertMenu(self.menu.folders, self.automations_menu)
         self.window = WindowController(self._spawn, self.approvals, self.log_tail.lines, self.open_logs)
-        use_tray = QSystemTrayIcon.isSystemTrayAvailable() if tray is None else tray
-        self.tray: Tray | None = Tray(self.menu, self.open_window) if use_tray else None
+        use_tray = tray_available() if tray is None else tray
+        self.tray: Tray | None = None
+        if use_tray:
+            self._make_tray()
         self.status_window = StatusWindow(self.menu, quit_on_close=self.tray is None)
+        # At login the panel often starts after us: keep looking for a tray, and move into it.
+        self._tray_available = tray_available
+        self.tray_watch = QTimer(self)
+        self.tray_watch.setInterval(int(tray_watch_s * 1000))
+        self.tray_watch.timeout.connect(self._look_for_tray)
+        if tray is None and self.tray is None:
+            self.tray_watch.start()
         self.folders_dialog: SharedFoldersDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
-        self.port_dialog: PortConflictDialog | None = None
-        self.error_dialog: QMessageBox | None = None
+        self.problem_dialog: ProblemDialog | None = None
+        self.about_dialog: AboutDialog | None = None
+        self.link_dialog: LinkDialog | None = None
+        self.data_dir_picker: QFileDialog | None = None
+        self.port_offer: tuple[int, str, int] | None = None  # (port, its holder, a free port)
         self.last_status: dict[str, Any] | None = None
         self.view: StatusView | None = None
         self.finished = asyncio.Event()
@@ -93,10 +125,31 @@ class DesktopApp(QObject):
         self.supervisor.engine_started.connect(self._wire)
         self.supervisor.engine_stopping.connect(self._unwire)
         self.approvals.changed.connect(self.refresh)
+        self.runs.changed.connect(self.refresh)
+        self.runs.failed.connect(self._run_failed)
+        self.refused.changed.connect(self._refused_changed)
         self.tunnel.state_changed.connect(lambda _s: self.refresh())
-        if self.tray is not None:
-            self.tray.icon.messageClicked.connect(self._on_message_clicked)
         self.refresh()
+
+    def _make_tray(self) -> Tray:
+        self.tray = Tray(self.menu, self.open_window)
+        self.tray.icon.messageClicked.connect(self._on_message_clicked)
+        return self.tray
+
+    def _look_for_tray(self) -> None:
+        if self._quitting or not self._tray_available():
+            return
+        self.tray_watch.stop()
+        log.info("a system tray appeared; Flowork moves into it")
+        tray = self._make_tray()
+        self.status_window.quit_on_close = False
+        self.refresh()
+        tray.show()
+        if self.status_window.isVisible() and not self.status_window.isMinimized():
+            self.status_window.update_view(self.view)  # its note now says closing keeps Flowork
+        else:
+            self.status_window.hide()
+        tray.message("Flowork is in the tray now", "Right-click the Flowork icon for the menu.")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -113,9 +166,6 @@ class DesktopApp(QObject):
         self.tunnel_settings = (token or "", hostname or "")  # the keyring is read off the loop, once
         if self.tray is not None:
             self.tray.show()
-            if not self.hidden:
-                self.tray.message("Flowork is running", "Flowork is in the tray: right-click "
-                                  "its icon for the menu.")
         elif self.hidden:
             self.status_window.showMinimized()
         else:
@@ -125,9 +175,24 @@ class DesktopApp(QObject):
             self.tunnel.configure(token, hostname)
         if start_engine:
             await self.supervisor.start()
+        self._announce(start_engine)
+
+    def _announce(self, started: bool) -> None:
+        """Say where Flowork went, once the engine's fate is known and with the icon of its
+        state; a failed start says nothing here (its dialog says what went wrong)."""
+        if self.tray is None or self.hidden:
+            return
+        self.refresh()
+        if self.supervisor.state is State.RUNNING:
+            self.tray.message("Flowork is running", "The engine is ready for the web GUI. "
+                              "Right-click the Flowork icon for the menu.")
+        elif not started:
+            self.tray.message("Flowork is in the tray", "The engine is stopped: choose Start "
+                              "engine in the Flowork icon's menu.")
 
     async def shutdown(self) -> None:
         """Quit: the tunnel and the engine stop cleanly; nothing is left running."""
+        self.tray_watch.stop()
         self.tunnel.stop()
         await self.supervisor.stop()
         self.approvals.detach()
@@ -143,7 +208,8 @@ class DesktopApp(QObject):
         self.window.hide()
         logging.getLogger().removeHandler(self.log_tail)
         for window in (self.status_window, self.folders_dialog, self.settings_dialog,
-                       self.port_dialog, self.error_dialog):
+                       self.problem_dialog, self.data_dir_picker, self.about_dialog,
+                       self.confirm_dialog, self.link_dialog, *self.run_dialogs.values()):
             if window is not None:
                 window.hide()
         self.finished.set()
@@ -179,6 +245,7 @@ class DesktopApp(QObject):
         engine.set_pairing_handler(self.pairing.ask)
         engine.on_owners_changed = self._owners_changed
         engine.on_drives_requested_empty = self._drives_requested_empty
+        engine.on_address_refused = self.refused.on_refused
         self.last_status = engine.status().frame()
         self.approvals.attach(engine)
         self.automations_menu.attach(engine)
@@ -192,15 +259,19 @@ class DesktopApp(QObject):
         engine.set_pairing_handler(None)
         engine.on_owners_changed = None
         engine.on_drives_requested_empty = None
+        engine.on_address_refused = None
         self.approvals.detach()
         self.automations_menu.detach()
         self.window.detach()
         self.pairing.close_all()
+        self.runs.clear()
         self.last_status = None
 
     def _on_event(self, event: Event) -> None:
         frame_type = event.frame.get("type")
         engine = self.engine
+        if frame_type in ("workflow_status_update", "NODE_EXECUTION_METRIC"):
+            self.runs.on_frame(event.frame)
         if frame_type == "engine_status_update" and engine is not None:
             self.last_status = dict(event.frame)  # the engine's own figures, as the GUI gets them
             self.refresh()
@@ -221,10 +292,84 @@ class DesktopApp(QObject):
         if engine is not None:
             self._resample_status(engine)
 
+    def menu_opened(self) -> None:
+        """The menu (or Recent runs) is being looked at: fresh figures, and a failure the icon
+        showed has now been seen."""
+        self.runs.seen()
+        self.refresh_status()
+
+    def _run_failed(self, run: Run) -> None:
+        held = self.failure_notices.admit(run)
+        if held is None:
+            log.info("run %s of %r failed (no notice: one was shown moments ago)", run.job_id, run.workflow)
+            return
+        text = run.failure()
+        if run.started_by:
+            text += f" (started by {run.started_by})"
+        if held:
+            text += f"\n{held} more run{'s' if held > 1 else ''} failed before this one: see Recent runs."
+        show = lambda j=run.job_id: self.show_run(j)  # noqa: E731
+        self.notifier.notify(f"Workflow failed: {run.workflow}", text,
+                             buttons=[("Details…", show), ("Open web GUI", self.open_gui)],
+                             on_clicked=show)
+
+    def show_run(self, job_id: str) -> None:
+        run = self.runs.get(job_id)
+        if run is None:
+            return
+        self.runs.seen()
+        old = self.run_dialogs.pop(job_id, None)
+        if old is not None:
+            old.hide()
+            old.deleteLater()
+        dialog = RunDialog(run)
+        dialog.open_gui_button.clicked.connect(self.open_gui)
+        dialog.finished.connect(lambda _r, j=job_id, d=dialog: self.run_dialogs.get(j) is d
+                                and self.run_dialogs.pop(j).deleteLater())
+        self.run_dialogs[job_id] = dialog
+        dialog.show()
+        dialog.raise_()
+
+    # -- asking before work is ended ---------------------------------------------------------
+
+    def running_jobs(self) -> int:
+        engine = self.engine
+        return engine.status().running_jobs if engine is not None else 0
+
+    def confirm_ending(self, verb: str, proceed: Callable[[], None]) -> bool:
+        """Run `proceed` now when nothing would be cut short; else ask first. True: done now."""
+        running = self.running_jobs()
+        if not running:
+            proceed()
+            return True
+        if self.confirm_dialog is not None:
+            self.confirm_dialog.hide()
+            self.confirm_dialog.deleteLater()
+        # Durable jobs (#13) pass their "suspend and go on" action here as `suspend=`.
+        dialog = ConfirmEndDialog(verb, running, len(self.approvals.pending), suspend=None)
+        dialog.confirmed.connect(proceed)
+        self.confirm_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+        return False
+
     async def _owners_changed(self, owners: list[str]) -> None:
         if owners:
             self.pairing.close_all()  # someone owns the engine now: no question is still open
         await self.config.save(owners=tuple(owners))
+
+    def allow_owner(self, address: str) -> None:
+        """Allow an address that was turned away (the notice's Allow): served at its next frame."""
+        owners = self.config.settings.owners
+        if address.lower() not in {o.lower() for o in owners}:
+            owners += (address,)
+        if self.engine is not None:
+            self.engine.set_owners(list(owners))
+        self._spawn(self.config.save(owners=owners))
+
+    def _refused_changed(self) -> None:
+        if self.settings_dialog is not None:
+            self.settings_dialog.owners.set_refused(self.refused.recent)
 
     def _apply_roots(self, roots: tuple[Path, ...]) -> None:
         self._spawn(self.config.save(roots=roots))
@@ -243,15 +388,23 @@ class DesktopApp(QObject):
                              on_clicked=self.pick_folder)
 
     def _on_state(self, state: State) -> None:
-        if state is State.PORT_IN_USE:
-            self._spawn(self._show_port_conflict())
-        elif state is State.ERROR:
+        if state in (State.PORT_IN_USE, State.ERROR):
             self.show_error()
-        elif state is State.RUNNING:
-            for dialog in (self.port_dialog, self.error_dialog):
-                if dialog is not None:
-                    dialog.hide()
+        elif state is State.RUNNING and self.problem_dialog is not None:
+            self.problem_dialog.hide()
         self.refresh()
+
+    def problem(self) -> Problem | None:
+        """What went wrong, in the app's words; None while nothing is wrong."""
+        sup = self.supervisor
+        if sup.state not in (State.PORT_IN_USE, State.ERROR, State.RESTARTING):
+            return None
+        port = self.config.settings.port
+        offer = self.port_offer if self.port_offer and self.port_offer[0] == port else None
+        return describe_problem(sup.error_reason or "start_failed", sup.error, port=port,
+                                data_dir=self.config.data_dir,  # type: ignore[arg-type]
+                                free_port=offer[2] if offer else None,
+                                holder=offer[1] if offer else "another program")
 
     # -- what the tray shows -----------------------------------------------------------------
 
@@ -264,32 +417,37 @@ class DesktopApp(QObject):
         if self.tunnel.state is not TunnelState.OFF:
             notes.append(f"Tunnel: {self.tunnel.state.value}"
                          + (f" (wss://{self.tunnel.hostname})" if self.tunnel.hostname else ""))
-        approvals = tuple((r.approval_id, "Approve? {} · {}".format(*describe(r)))
+        approvals = tuple((r.approval_id, "Approval waiting: {} · {}…".format(*describe(r)))
                           for r in self.approvals.pending)
         status = self.last_status
-        base: dict[str, Any] = dict(notes=tuple(notes), approvals=approvals)
+        runs = tuple((r.job_id, r.label()) for r in self.runs.runs)
+        base: dict[str, Any] = dict(notes=tuple(notes), approvals=approvals, recent_runs=runs)
         if sup.state is State.RUNNING and sup.engine is not None:
             status = status or {}
             running = int(status.get("runningJobs") or 0)
-            state = TrayState.APPROVAL if approvals else TrayState.BUSY if running else TrayState.IDLE
-            headline = {TrayState.APPROVAL: "approval waiting", TrayState.BUSY: "running a workflow",
+            failed = self.runs.unseen_failure
+            state = (TrayState.APPROVAL if approvals else TrayState.RUN_FAILED if failed
+                     else TrayState.BUSY if running else TrayState.IDLE)
+            headline = {TrayState.APPROVAL: "approval waiting",
+                        TrayState.RUN_FAILED: f"“{failed.workflow}” failed" if failed else "",
+                        TrayState.BUSY: f"running {plural(running, 'workflow')}",
                         TrayState.IDLE: "running"}[state]
             return StatusView(state=state, headline=headline, url=sup.engine.url,
-                              cpu_percent=status.get("cpuPercent"),
-                              memory_percent=status.get("memoryPercent"),
+                              engine_cpu_percent=status.get("engineCpuPercent"),
+                              engine_memory_bytes=status.get("engineMemoryBytes"),
+                              machine_cpu_percent=status.get("cpuPercent"),
+                              machine_memory_percent=status.get("memoryPercent"),
                               running_jobs=running, clients=int(status.get("connectedClients") or 0),
                               engine_running=True, **base)
-        if sup.state is State.PORT_IN_USE:
-            return StatusView(state=TrayState.PORT_IN_USE,
-                              headline=f"port {self.config.settings.port} is in use",
-                              **{**base, "notes": base["notes"] + (sup.error,)})
-        if sup.state is State.ERROR:
-            return StatusView(state=TrayState.ERROR, headline="engine error",
-                              **{**base, "notes": base["notes"] + (sup.error,)})
+        problem = self.problem()
+        if sup.state in (State.PORT_IN_USE, State.ERROR) and problem is not None:  # always both
+            state = TrayState.PORT_IN_USE if sup.state is State.PORT_IN_USE else TrayState.ERROR
+            return StatusView(state=state, headline=problem.headline,
+                              **{**base, "notes": base["notes"] + (problem.text,)})
         if sup.state in (State.STARTING, State.RESTARTING, State.STOPPING):
             headline = {State.STARTING: "starting…", State.STOPPING: "stopping…",
                         State.RESTARTING: "restarting after a failure…"}[sup.state]
-            extra = (sup.error,) if sup.state is State.RESTARTING and sup.error else ()
+            extra = (problem.text,) if problem is not None else ()
             return StatusView(state=TrayState.STARTING, headline=headline, can_start=False,
                               **{**base, "notes": base["notes"] + extra})
         return StatusView(state=TrayState.STOPPED, headline="stopped", **base)
@@ -307,10 +465,11 @@ class DesktopApp(QObject):
         self._spawn(self.supervisor.start())
 
     def stop_engine(self) -> None:
-        self._spawn(self.supervisor.stop())
+        self.confirm_ending("S&top engine", lambda: self._spawn(self.supervisor.stop()))
 
     def restart_engine(self) -> None:
-        self._spawn(self.supervisor.restart())
+        if self.supervisor.state is not State.STOPPED:  # a stopped engine stays stopped
+            self.confirm_ending("&Restart engine", lambda: self._spawn(self.supervisor.restart()))
 
     def ws_url(self) -> str | None:
         engine = self.engine
@@ -323,17 +482,37 @@ class DesktopApp(QObject):
         url = self.ws_url()
         if url is None:
             return
-        link = gui_link(self.config.settings.gui_url, url, self.engine_id)
-        if not open_url(link, self.opener):
-            self._fallback_message("Flowork", f"Could not open a browser. Open {link} yourself.", None)
+        self.open_link(gui_link(self.config.settings.gui_url, url, self.engine_id))
+
+    def open_link(self, link: str) -> None:
+        self._spawn(self._open(link, "Browser did not open",
+                               "Flowork could not open your web browser (it may be missing, or "
+                               "it failed to start). Open this address in a browser yourself:"))
+
+    async def _open(self, link: str, title: str, text: str, shown: str | None = None) -> bool:
+        if await launch(link, self.opener):
+            return True
+        if self.link_dialog is not None:
+            self.link_dialog.hide()
+            self.link_dialog.deleteLater()
+        self.link_dialog = LinkDialog(title, text, shown or link)
+        self.link_dialog.show()
+        self.link_dialog.raise_()
+        return False
 
     def copy_engine_id(self) -> None:
-        QGuiApplication.clipboard().setText(self.engine_id)
+        self._copy(self.engine_id, "Engine ID copied")
 
     def copy_ws_url(self) -> None:
         url = self.ws_url()
         if url is not None:
-            QGuiApplication.clipboard().setText(url)
+            self._copy(url, "WebSocket URL copied")
+
+    def _copy(self, text: str, said: str) -> None:
+        """Copy, and say so where the pointer is (the menu has closed by now)."""
+        QGuiApplication.clipboard().setText(text)
+        QToolTip.showText(QCursor.pos(), said)
+        QTimer.singleShot(COPIED_TIP_MS, self, QToolTip.hideText)
 
     def show_approval(self, approval_id: str) -> None:
         self.approvals.show(approval_id)
@@ -373,7 +552,10 @@ class DesktopApp(QObject):
             self.settings_dialog.deleteLater()
         dialog = SettingsDialog(values, secrets_note=secrets_note, tunnel_note=tunnel_note,
                                 folders_text="\n".join(map(str, self.folders.roots)) or "none",
-                                show_folders=self.show_folders, new_engine_id=new_engine_id)
+                                show_folders=self.show_folders, new_engine_id=new_engine_id,
+                                data_dir=str(self.config.data_dir),
+                                choose_data_dir=self.choose_data_folder,
+                                refused=self.refused.recent)
         dialog.saved.connect(lambda v: self._spawn(self.apply_settings(v)))
         self.settings_dialog = dialog
         dialog.show()
@@ -381,7 +563,6 @@ class DesktopApp(QObject):
 
     async def apply_settings(self, values: SettingsValues) -> None:
         settings = self.config.settings
-        secrets = self.config.secrets
         old_token, old_host = self.tunnel_settings
         id_changed = values.engine_id != self.engine_id
         port_changed = values.port != settings.port
@@ -397,7 +578,8 @@ class DesktopApp(QObject):
         if self.engine is not None:
             self.engine.set_owners(list(values.owners))
         if (id_changed or port_changed) and self.supervisor.state is not State.STOPPED:
-            await self.supervisor.restart()
+            if not self.confirm_ending("&Restart engine", lambda: self._spawn(self.supervisor.restart())):
+                log.info("the new port or engine ID waits for the engine's restart")
         self.refresh()
 
     def _store_secrets(self, values: SettingsValues, id_changed: bool) -> None:
@@ -423,11 +605,43 @@ class DesktopApp(QObject):
         self.menu.refresh_autostart()
 
     def open_logs(self) -> None:
-        folder = Path(self.config.log_dir)  # type: ignore[arg-type]
-        folder.mkdir(parents=True, exist_ok=True)
-        open_url(QUrl.fromLocalFile(str(folder)).toString(), self.opener)
+        self.open_folder(Path(self.config.log_dir))  # type: ignore[arg-type]
+
+    def open_folder(self, folder: Path) -> None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.warning("cannot create %s: %s", folder, exc)
+        self._spawn(self._open(QUrl.fromLocalFile(str(folder)).toString(), "Folder did not open",
+                               "Flowork could not open a file manager. The folder is:", str(folder)))
+
+    def show_about(self) -> None:
+        if self.about_dialog is not None:
+            self.about_dialog.hide()
+            self.about_dialog.deleteLater()
+        dialog = AboutDialog(version=__version__, engine_id=self.engine_id,
+                             data_dir=Path(self.config.data_dir),  # type: ignore[arg-type]
+                             log_dir=Path(self.config.log_dir),  # type: ignore[arg-type]
+                             config_dir=self.config.folder)
+        dialog.open_folder.connect(self.open_folder)
+        self.about_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+
+    def open_help(self) -> None:
+        self.open_link(HELP_URL)
+
+    def check_for_updates(self) -> None:
+        """The release page, where a newer version would be; nothing is fetched in the
+        background, ever."""
+        self.open_link(RELEASES_URL)
+
+    def request_quit(self) -> None:
+        """Quit from the menu or the window: ask first if workflows are running."""
+        self.confirm_ending("&Quit Flowork", self.quit)
 
     def quit(self) -> None:
+        """Quit now (also what SIGTERM and SIGINT do: the system asked)."""
         if not self._quitting:
             self._quitting = True
             self._spawn(self.shutdown())
@@ -440,57 +654,80 @@ class DesktopApp(QObject):
         self.window.open(job_id)
 
     def show_error(self) -> None:
-        sup = self.supervisor
-        if sup.state is State.PORT_IN_USE:
+        """The problem dialog: the app's sentences, a button per fix, the log lines in details."""
+        if self.supervisor.state is State.PORT_IN_USE:
             self._spawn(self._show_port_conflict())
             return
-        box = self.error_dialog
-        if box is None:
-            box = QMessageBox(QMessageBox.Icon.Critical, "Flowork: the engine stopped", "")
-            box.setModal(False)
-            self.error_restart_button = box.addButton("Restart", QMessageBox.ButtonRole.AcceptRole)
-            self.error_logs_button = box.addButton("Open logs folder", QMessageBox.ButtonRole.ActionRole)
-            box.addButton(QMessageBox.StandardButton.Close)
-            box.buttonClicked.connect(self._error_button)
-            self.error_dialog = box
-        box.setText(sup.error or "The engine is not running.")
-        lines = sup.error_log or self.log_tail.lines(20)
-        box.setInformativeText(f"Logs: {self.config.log_dir}")
-        box.setDetailedText("\n".join(lines))
-        box.show()
-        box.raise_()
+        self._show_problem()
 
-    def _error_button(self, button: object) -> None:
-        if button is self.error_restart_button:
-            self.restart_engine()
-        elif button is self.error_logs_button:
-            self.open_logs()
-
-    async def _show_port_conflict(self) -> None:
-        port = self.config.settings.port
-        holder = await asyncio.to_thread(port_holder, port)
-        if self.supervisor.state is not State.PORT_IN_USE:
+    def _show_problem(self) -> None:
+        problem = self.problem()
+        if problem is None:
             return
-        if self.port_dialog is not None:
-            self.port_dialog.hide()
-            self.port_dialog.deleteLater()
-        dialog = PortConflictDialog(port, holder)
-        dialog.buttonClicked.connect(lambda b: self._port_button(dialog, b))
-        self.port_dialog = dialog
+        if self.problem_dialog is not None:
+            self.problem_dialog.hide()
+            self.problem_dialog.deleteLater()
+        offer = self.port_offer
+        dialog = ProblemDialog(problem, free_port=offer[2] if offer else None,
+                               log_lines=self.supervisor.error_log or self.log_tail.lines(20))
+        dialog.action_chosen.connect(self._problem_action)
+        self.problem_dialog = dialog
         dialog.show()
         dialog.raise_()
 
-    def _port_button(self, dialog: PortConflictDialog, button: object) -> None:
-        if button is dialog.other_port_button:
+    def _problem_action(self, action: str) -> None:
+        if action == OTHER_PORT:
             self._spawn(self.use_another_port())
-        elif button is dialog.retry_button:
-            self.start_engine()
+        elif action == CHOOSE_FOLDER:
+            self.choose_data_folder()
+        elif action in (RETRY, RESTART):
+            self.restart_engine()
+        elif action == OPEN_LOGS:
+            self.open_logs()
+        elif action == SETTINGS:
+            self.show_settings()
+
+    async def _show_port_conflict(self) -> None:
+        port = self.config.settings.port
+        holder, free = await asyncio.gather(asyncio.to_thread(port_holder, port),
+                                            asyncio.to_thread(free_port_near, port))
+        if self.supervisor.state is not State.PORT_IN_USE:
+            return
+        self.port_offer = (port, holder, free)
+        self.refresh()
+        self._show_problem()
 
     async def use_another_port(self) -> None:
-        port = await asyncio.to_thread(free_port_near, self.config.settings.port)
-        log.info("using port %d instead of %d", port, self.config.settings.port)
+        """The port the dialog offered (if it is still free), else the next free one."""
+        current = self.config.settings.port
+        offered = self.port_offer[2] if self.port_offer and self.port_offer[0] == current else None
+        port = await asyncio.to_thread(free_port_near, offered - 1 if offered else current)
+        log.info("using port %d instead of %d", port, current)
         await self.config.save(port=port)
         await self.supervisor.start()
+
+    def choose_data_folder(self) -> QFileDialog:
+        """The native folder picker (non-blocking); the engine restarts on the chosen folder."""
+        if self.data_dir_picker is not None and self.data_dir_picker.isVisible():
+            self.data_dir_picker.raise_()
+            return self.data_dir_picker
+        self.data_dir_picker = folder_picker("Choose Flowork's data folder",
+                                             lambda folder: self._spawn(self.use_data_folder(folder)))
+        return self.data_dir_picker
+
+    async def use_data_folder(self, folder: Path) -> None:
+        folder = folder.expanduser().resolve()
+        log.info("data folder: %s (was %s)", folder, self.config.data_dir)
+        await self.config.save(data_dir=folder)
+        self.config.data_dir = folder
+        try:
+            self.key_source = await asyncio.to_thread(load_or_create_key, folder)
+        except Exception as exc:  # noqa: BLE001 - the engine's start reports the folder's problem
+            log.warning("the secrets key could not be loaded from %s: %s", folder, exc)
+            self.key_source = None
+        if self.settings_dialog is not None:
+            self.settings_dialog.set_data_dir(str(folder))
+        self.confirm_ending("&Restart engine", lambda: self._spawn(self.supervisor.restart()))
 
     # -- messages ----------------------------------------------------------------------------
 

@@ -77,7 +77,7 @@ class ApprovalDialog(QDialog):
         self.request = request
         self.approval_id = request.approval_id
         workflow, node = describe(request)
-        self.setWindowTitle(f"Flowork: approval needed ({workflow})")
+        self.setWindowTitle(f"Approval needed: {workflow}")  # Qt adds "— Flowork"
         self.setModal(False)
         self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating, True)
         self.setMinimumWidth(380)

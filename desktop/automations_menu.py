@@ -39,7 +39,7 @@ def rule_label(item: dict[str, Any]) -> str:
 class AutomationsMenu(QMenu):
     def __init__(self, spawn: Spawn, tunnel_hostname: Callable[[], str],
                  parent: QMenu | None = None) -> None:
-        super().__init__("Automations", parent)  # a child of the tray menu: deleted with it
+        super().__init__("Aut&omations", parent)  # a child of the tray menu: deleted with it
         self._spawn = spawn
         self._tunnel_hostname = tunnel_hostname
         self._automations: Any = None

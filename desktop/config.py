@@ -1,6 +1,6 @@
 """The desktop app's configuration.
 
-Plain options (port, owners, shared folders, web GUI URL) live in `desktop.json` in the user's
+Plain options (port, owners, shared folders, web GUI URL, data folder) live in `desktop.json` in the user's
 config folder. The engine ID and the tunnel credentials live in the OS keyring; where there is
 no usable keyring they go to `secrets.json` in the same folder, readable only by the user, and
 `SecretStore.location` says so (the tray shows it). Never silently a plaintext keyring backend.
@@ -49,12 +49,16 @@ class DesktopSettings:
     owners: tuple[str, ...] = ()
     roots: tuple[Path, ...] = ()
     gui_url: str = DEFAULT_GUI_URL
+    data_dir: Path | None = None    # chosen in the app; None: the platform's data folder
     webhook_port: int = DEFAULT_WEBHOOK_PORT  # the automations' webhook server (README)
 
     def to_json(self) -> dict[str, Any]:
-        return {"port": self.port, "owners": list(self.owners),
-                "roots": [str(p) for p in self.roots], "gui_url": self.gui_url,
-                "webhook_port": self.webhook_port}
+        data: dict[str, Any] = {"port": self.port, "owners": list(self.owners),
+                                "roots": [str(p) for p in self.roots], "gui_url": self.gui_url,
+                                "webhook_port": self.webhook_port}
+        if self.data_dir is not None:
+            data["data_dir"] = str(self.data_dir)
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> "DesktopSettings":
@@ -73,12 +77,16 @@ class DesktopSettings:
         gui_url = data.get("gui_url", DEFAULT_GUI_URL)
         if not isinstance(gui_url, str) or not gui_url.startswith(("http://", "https://")):
             raise ConfigError(f"the web GUI URL must start with http:// or https://, not {gui_url!r}")
+        data_dir = data.get("data_dir")
+        if data_dir is not None and (not isinstance(data_dir, str) or not data_dir
+                                     or not Path(data_dir).is_absolute()):
+            raise ConfigError(f"the data folder must be an absolute path, not {data_dir!r}")
         webhook_port = data.get("webhook_port", DEFAULT_WEBHOOK_PORT)
         if isinstance(webhook_port, bool) or not isinstance(webhook_port, int) or not 0 <= webhook_port <= 65535:
             raise ConfigError(f"the webhook port must be a number between 0 and 65535, not {webhook_port!r}")
         return cls(port=port, owners=tuple(dict.fromkeys(owners)),
                    roots=tuple(dict.fromkeys(Path(r) for r in roots)), gui_url=gui_url,
-                   webhook_port=webhook_port)
+                   data_dir=Path(data_dir) if data_dir else None, webhook_port=webhook_port)
 
 
 class SettingsFile:
@@ -191,11 +199,12 @@ class DesktopConfig:
 
     def __post_init__(self) -> None:
         from engine.config import default_data_dir, default_log_dir
-        self.data_dir = self.data_dir or default_data_dir()
-        self.log_dir = self.log_dir or default_log_dir()
         self.settings_file = SettingsFile(self.folder / SETTINGS_FILE)
         self.secrets = SecretStore(self.folder / SECRETS_FILE)
         self.settings = self.settings_file.load()
+        # --data-dir wins over the folder chosen in the app, which wins over the default
+        self.data_dir = self.data_dir or self.settings.data_dir or default_data_dir()
+        self.log_dir = self.log_dir or default_log_dir()
 
     def update(self, **changes: Any) -> DesktopSettings:
         """Change and save settings now (blocking: for start-up and other code off the loop)."""

@@ -48,20 +48,25 @@ class SharedFolders(QObject):
         if self.picker is not None and self.picker.isVisible():
             self.picker.raise_()
             return self.picker
-        picker = QFileDialog(parent, "Share a folder with Flowork", str(Path.home()))
-        picker.setFileMode(QFileDialog.FileMode.Directory)
-        picker.setOption(QFileDialog.Option.ShowDirsOnly, True)
-        picker.fileSelected.connect(lambda path: self.add(Path(path)))
-        self.picker = picker
-        picker.open()
-        return picker
+        self.picker = folder_picker("Share a folder with Flowork", self.add, parent)
+        return self.picker
+
+
+def folder_picker(title: str, chosen: Callable[[Path], object], parent: QWidget | None = None) -> QFileDialog:
+    """The native folder picker, opened without blocking; `chosen(folder)` when one is picked."""
+    picker = QFileDialog(parent, title, str(Path.home()))
+    picker.setFileMode(QFileDialog.FileMode.Directory)
+    picker.setOption(QFileDialog.Option.ShowDirsOnly, True)
+    picker.fileSelected.connect(lambda path: chosen(Path(path)))
+    picker.open()
+    return picker
 
 
 class SharedFoldersDialog(QDialog):
     def __init__(self, folders: SharedFolders, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.folders = folders
-        self.setWindowTitle("Flowork: shared folders")
+        self.setWindowTitle("Shared folders")  # Qt adds "— Flowork"
         self.setModal(False)
         layout = QVBoxLayout(self)
         intro = QLabel("The web GUI can browse only these folders (and what is inside them).")
@@ -70,8 +75,8 @@ class SharedFoldersDialog(QDialog):
         self.list = QListWidget()
         layout.addWidget(self.list)
         row = QHBoxLayout()
-        self.add_button = QPushButton("Add…")
-        self.remove_button = QPushButton("Remove")
+        self.add_button = QPushButton("&Add…")
+        self.remove_button = QPushButton("&Remove")
         row.addWidget(self.add_button)
         row.addWidget(self.remove_button)
         row.addStretch(1)

@@ -8,9 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from desktop.resources import resource_path
+
 log = logging.getLogger(__name__)
+
+# Without an icon of our own, desktop-notifier shows the Python logo. The PNG ships in the
+# bundle with the other resources (installer/pyinstaller/bundle_config.resource_files).
+NOTIFICATION_ICON = ("icons", "flowork-256.png")
+
+
+def notification_icon() -> Path:
+    return resource_path(*NOTIFICATION_ICON)
 
 Action = tuple[str, Callable[[], Any]]
 
@@ -26,8 +37,10 @@ class Notifier:
     def _get(self) -> Any:
         if self._notifier is None and not self._broken:
             try:
-                from desktop_notifier import DesktopNotifier
-                self._notifier = DesktopNotifier(app_name=self._app_name)
+                from desktop_notifier import DesktopNotifier, Icon
+                icon = notification_icon()
+                self._notifier = DesktopNotifier(app_name=self._app_name,
+                                                 app_icon=Icon(path=icon) if icon.is_file() else None)
             except Exception as exc:  # noqa: BLE001 - no notification service is not an error
                 log.info("desktop notifications are unavailable: %s", exc)
                 self._broken = True

@@ -29,7 +29,7 @@ class PairingDialog(QMessageBox):
         super().__init__(parent)
         self.request = request
         self.address = request.address
-        self.setWindowTitle("Flowork: allow a new owner?")
+        self.setWindowTitle("Allow a new owner?")  # Qt adds "— Flowork"
         self.setIcon(QMessageBox.Icon.Question)
         # The origin is whatever the client's Origin header said: never rendered as markup.
         self.setTextFormat(Qt.TextFormat.PlainText)

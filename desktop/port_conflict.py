@@ -1,4 +1,4 @@
-"""A port already in use: say which program holds it, and offer another port or a retry."""
+"""A port already in use: which program holds it, and a free port near it to offer instead."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import logging
 import socket
 
 import psutil
-from PySide6.QtWidgets import QMessageBox, QWidget
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +38,3 @@ def free_port_near(port: int, host: str = "127.0.0.1", tries: int = 50) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-class PortConflictDialog(QMessageBox):
-    """Non-modal: 'Use another port' or 'Retry' (or close and decide later)."""
-
-    def __init__(self, port: int, holder: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Flowork: port in use")
-        self.setIcon(QMessageBox.Icon.Warning)
-        self.setText(f"Port {port} is already in use by {holder}.")
-        self.setInformativeText("The engine cannot listen there. Stop that program and retry, "
-                                "or let Flowork use another port (the web GUI then needs the new "
-                                "URL: use Open web GUI or Copy WebSocket URL).")
-        self.other_port_button = self.addButton("Use another port", QMessageBox.ButtonRole.AcceptRole)
-        self.retry_button = self.addButton("Retry", QMessageBox.ButtonRole.ActionRole)
-        self.addButton(QMessageBox.StandardButton.Close)
-        self.setModal(False)

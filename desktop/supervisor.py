@@ -1,10 +1,13 @@
 """Runs the in-process engine: start, stop, restart, and restart after a crash.
 
-An engine that dies (its start fails, or it breaks while running: the Engine says so through
-`wait_failed` when one of its essential tasks ends) is restarted with back-off, at most 3 times
-in 10 minutes; after that the supervisor gives up and reports ERROR with the last log lines,
-and only the user's Start/Restart tries again. A port already in use is not a crash: it is its
-own state (PORT_IN_USE), for the user to resolve.
+An engine that breaks while running (the Engine says so through `wait_failed` when one of its
+essential tasks ends) is restarted with back-off, at most 3 times in 10 minutes; after that the
+supervisor gives up and reports ERROR with the last log lines, and only the user's Start/Restart
+tries again. A start that fails is not retried: the same start fails the same way (a data folder
+that cannot be written, an address that cannot be listened on), so it is reported at once
+(ERROR, with `error_reason` saying which) for the user to fix. A port already in use is its own
+state (PORT_IN_USE). The app turns `error_reason` into its own sentences and buttons
+(desktop/errors.py); `error` keeps the engine's text for the details.
 """
 
 from __future__ import annotations
@@ -73,6 +76,9 @@ class EngineSupervisor(QObject):
         self.state = State.STOPPED
         self.engine: Engine | None = None
         self.error: str = ""
+        # "port_in_use", "data_dir", "other" (EngineStartError.reason), "start_failed" (an
+        # unexpected exception), "crashed" (restarting), "gave_up"
+        self.error_reason: str = ""
         self.error_log: list[str] = []
         self.crashes = 0
         self._lock = asyncio.Lock()
@@ -104,8 +110,8 @@ class EngineSupervisor(QObject):
     # -- internals ---------------------------------------------------------------------------
 
     def _set(self, state: State) -> None:
-        if state is not State.ERROR and state is not State.PORT_IN_USE:
-            self.error = "" if state in (State.RUNNING, State.STOPPED) else self.error
+        if state in (State.RUNNING, State.STOPPED):
+            self.error = self.error_reason = ""
         self.state = state
         self.state_changed.emit(state)
 
@@ -116,15 +122,11 @@ class EngineSupervisor(QObject):
             await engine.start()
         except EngineStartError as exc:
             log.error("%s", exc)
-            if exc.reason == "port_in_use":
-                self.error = str(exc)
-                self._set(State.PORT_IN_USE)
-                return
-            self._crashed(str(exc))
+            self._start_failed(str(exc), exc.reason)
             return
         except Exception as exc:  # noqa: BLE001 - any failure is reported, never a crash of the app
             log.exception("the engine failed to start")
-            self._crashed(f"The engine failed to start: {exc}")
+            self._start_failed(f"The engine failed to start: {exc}", "start_failed")
             return
         self.engine = engine
         self._set(State.RUNNING)
@@ -162,9 +164,16 @@ class EngineSupervisor(QObject):
             await self._stop_engine()  # what still runs of it (its port, its database) is freed
             self._crashed(f"The engine stopped unexpectedly: {reason}.")
 
+    def _start_failed(self, message: str, reason: str) -> None:
+        """Reported at once, never retried: nothing changes between two identical starts."""
+        self.error, self.error_reason = message, reason
+        self.error_log = self.log_tail.lines(20) if self.log_tail else []
+        self._set(State.PORT_IN_USE if reason == "port_in_use" else State.ERROR)
+
     def _crashed(self, message: str) -> None:
         self.crashes += 1
         delay = self.policy.next_delay()
+        self.error_reason = "crashed" if delay is not None else "gave_up"
         if delay is None:
             self.error = (f"{message} It stopped {self.policy.max_restarts + 1} times within "
                           f"{int(self.policy.window_s // 60)} minutes, so Flowork gave up "

@@ -1,8 +1,9 @@
-"""The tray icon and its menu: the state at a glance, every action one click away.
+"""The tray icon and its menu. Both show a StatusView the app makes; the menu's entries call
+the app's actions (desktop/app.py), never the engine.
 
-The menu is built once and updated in place (actions enabled/disabled, texts changed), so it is
-cheap to refresh from every engine status frame. The same menu serves the status window when
-the desktop has no system tray.
+The menu stays narrow and readable: one short bold header (a click opens the status window),
+then actions only. The details (address, Flowork's own CPU and memory, the machine's, notes)
+are in the icon's tooltip and the status window, where long text does not widen a menu.
 """
 
 from __future__ import annotations
@@ -17,45 +18,84 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 from desktop.icons import TrayState, state_icon
 
 
+def format_bytes(count: float) -> str:
+    """96 MB, 1.2 GB: sizes as desktop apps show them (decimal units)."""
+    for unit in ("bytes", "KB", "MB"):
+        if count < 1000:
+            return f"{count:.0f} {unit}"
+        count /= 1000
+    return f"{count:.1f} GB"
+
+
+def format_percent(value: float) -> str:
+    return f"{value:.1f} %" if value < 10 else f"{value:.0f} %"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 @dataclass(frozen=True)
 class StatusView:
     """What the tray shows; made by the app from the supervisor and the engine's own status."""
 
     state: TrayState
-    headline: str                    # "Running", "Stopped", "Port 12345 in use", ...
+    headline: str                    # a few words: "running", "port 12345 is in use"
     url: str = ""
-    cpu_percent: float | None = None
-    memory_percent: float | None = None
+    engine_cpu_percent: float | None = None      # Flowork's own process (the engine runs in it)
+    engine_memory_bytes: int | None = None
+    machine_cpu_percent: float | None = None     # the whole machine, labelled so where shown
+    machine_memory_percent: float | None = None
     running_jobs: int = 0
     clients: int = 0
-    notes: tuple[str, ...] = ()      # keyring fallback, tunnel state, error text
+    notes: tuple[str, ...] = ()      # keyring fallback, tunnel state, what went wrong
     approvals: tuple[tuple[str, str], ...] = ()  # (approval_id, label)
+    recent_runs: tuple[tuple[str, str], ...] = ()  # (job_id, label), newest first
     engine_running: bool = False
     can_start: bool = True
 
-    def detail_line(self) -> str:
+    def header(self) -> str:
+        return f"Flowork: {self.headline}"
+
+    def usage(self) -> str:
+        """Flowork's own CPU and memory (not the machine's)."""
+        memory = self.engine_memory_bytes
+        return _figures(self.engine_cpu_percent, None if memory is None else format_bytes(memory))
+
+    def machine(self) -> str:
+        memory = self.machine_memory_percent
+        return _figures(self.machine_cpu_percent, None if memory is None else f"{format_percent(memory)} used")
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(label, value) for the status window."""
         if not self.engine_running:
-            return ""
-        parts = [self.url.split("/?", 1)[0]]  # the full URL is one click away (Copy WebSocket URL)
-        if self.cpu_percent is not None:
-            parts.append(f"CPU {self.cpu_percent:.0f}%")
-        if self.memory_percent is not None:
-            parts.append(f"memory {self.memory_percent:.0f}%")
-        parts.append(f"{self.running_jobs} job{'s' if self.running_jobs != 1 else ''} running")
-        parts.append(f"{self.clients} client{'s' if self.clients != 1 else ''}")
-        return " · ".join(parts)
+            return []
+        rows = [("Address:", self.url)]
+        if self.usage():
+            rows.append(("Flowork uses:", self.usage()))
+        if self.machine():
+            rows.append(("This computer:", self.machine()))
+        rows.append(("Workflows:", f"{self.running_jobs} running"))
+        rows.append(("Web GUIs:", f"{self.clients} connected"))
+        return rows
 
     def tooltip(self) -> str:
         lines = [f"Flowork: {self.headline}"]
         if self.engine_running:
-            lines.append(self.url)
-            if self.cpu_percent is not None and self.memory_percent is not None:
-                lines.append(f"CPU {self.cpu_percent:.0f}% · memory {self.memory_percent:.0f}%")
-            lines.append(f"{self.running_jobs} running job(s) · {self.clients} client(s)")
+            lines.append(self.url.split("/?", 1)[0])  # the whole URL: Copy WebSocket URL
+            if self.usage():
+                lines.append(f"Flowork uses {self.usage()}")
+            lines.append(f"{plural(self.running_jobs, 'workflow')} running · "
+                         f"{plural(self.clients, 'web GUI')} connected")
         if self.approvals:
-            lines.append(f"{len(self.approvals)} approval(s) waiting")
+            lines.append(f"{plural(len(self.approvals), 'approval')} waiting")
         lines.extend(self.notes)
         return "\n".join(lines)
+
+
+def _figures(cpu: float | None, memory: str | None) -> str:
+    parts = [f"CPU {format_percent(cpu)}"] if cpu is not None else []
+    return " · ".join(parts + ([f"memory {memory}"] if memory is not None else []))
 
 
 class Actions(Protocol):
@@ -70,43 +110,61 @@ class Actions(Protocol):
     def show_folders(self) -> None: ...
     def show_settings(self) -> None: ...
     def show_error(self) -> None: ...
-    def refresh_status(self) -> None: ...
+    def show_status_window(self) -> None: ...
+    def show_run(self, job_id: str) -> None: ...
+    def menu_opened(self) -> None: ...
     def autostart_enabled(self) -> bool: ...
     def set_autostart(self, enabled: bool) -> None: ...
     def open_logs(self) -> None: ...
-    def quit(self) -> None: ...
+    def show_about(self) -> None: ...
+    def open_help(self) -> None: ...
+    def check_for_updates(self) -> None: ...
+    def request_quit(self) -> None: ...
 
 
 class TrayMenu(QMenu):
     def __init__(self, actions: Actions) -> None:
         super().__init__()
         self._actions = actions
-        self.header = self._add("Flowork", None, enabled=False)
-        self.detail = self._add("", None, enabled=False)
-        self.notes: list[QAction] = []
-        self._notes_anchor = self.addSeparator()
-        self.error_details = self._add("Show error details…", actions.show_error)
-        self.start = self._add("Start engine", actions.start_engine)
-        self.stop = self._add("Stop engine", actions.stop_engine)
-        self.restart = self._add("Restart engine", actions.restart_engine)
+        # Enabled, so it reads at full contrast (a disabled item is faint grey); it opens the
+        # status window, where the details are.
+        self.header = self._add("Flowork", actions.show_status_window)
+        font = self.header.font()
+        font.setBold(True)
+        self.header.setFont(font)
+        self.error_details = self._add("Show &error details…", actions.show_error)
         self.addSeparator()
-        self.open_window = self._add("Open Flowork", actions.open_window)
-        self.open_gui = self._add("Open web GUI", actions.open_gui)
-        self.copy_id = self._add("Copy engine ID", actions.copy_engine_id)
-        self.copy_url = self._add("Copy WebSocket URL", actions.copy_ws_url)
+        self.start = self._add("&Start engine", actions.start_engine)
+        self.stop = self._add("S&top engine", actions.stop_engine)
+        self.restart = self._add("&Restart engine", actions.restart_engine)
+        self.addSeparator()
+        self.open_window = self._add("O&pen Flowork", actions.open_window)
+        self.open_gui = self._add("Open &web GUI", actions.open_gui)
+        self.copy_id = self._add("Copy engine &ID", actions.copy_engine_id)
+        self.copy_url = self._add("Copy WebSocket &URL", actions.copy_ws_url)
         self._approvals_anchor = self.addSeparator()
-        self.approvals_header = self._add("Pending approvals", None, enabled=False)
         self.approval_items: list[QAction] = []
         self._after_approvals = self.addSeparator()
-        self.folders = self._add("Shared folders…", actions.show_folders)
-        self.settings = self._add("Settings…", actions.show_settings)
-        self.autostart = self._add("Start at login", None)
+        self.runs_menu = QMenu("Re&cent runs", self)
+        self.runs_menu.aboutToShow.connect(actions.menu_opened)
+        self.addMenu(self.runs_menu)
+        self.run_items: list[QAction] = []
+        self.no_runs = self.runs_menu.addAction("No runs yet")
+        self.no_runs.setEnabled(False)
+        self.addSeparator()
+        self.folders = self._add("Shared &folders…", actions.show_folders)
+        self.settings = self._add("Setti&ngs…", actions.show_settings)
+        self.autostart = self._add("Start at &login", None)
         self.autostart.setCheckable(True)
         self.autostart.triggered.connect(lambda checked: actions.set_autostart(bool(checked)))
-        self.open_logs = self._add("Open logs folder", actions.open_logs)
+        self.open_logs = self._add("Open lo&gs folder", actions.open_logs)
         self.addSeparator()
-        self.quit = self._add("Quit Flowork", actions.quit)
-        self.aboutToShow.connect(actions.refresh_status)  # current figures when looked at
+        self.about = self._add("&About Flowork", actions.show_about)
+        self.help = self._add("&Help (online)", actions.open_help)
+        self.updates = self._add("Check for up&dates…", actions.check_for_updates)
+        self.addSeparator()
+        self.quit = self._add("&Quit Flowork", actions.request_quit)
+        self.aboutToShow.connect(actions.menu_opened)  # current figures when looked at
         self.aboutToShow.connect(self.refresh_autostart)
         self.refresh_autostart()
 
@@ -122,41 +180,41 @@ class TrayMenu(QMenu):
         self.autostart.setChecked(self._actions.autostart_enabled())
 
     def action_named(self, text: str) -> QAction:
+        """The entry whose text (without its & mnemonic marker) is `text`."""
         for action in self.actions():
-            if action.text() == text:
+            if action.text().replace("&", "") == text:
                 return action
         raise KeyError(text)
 
     def update_view(self, view: StatusView) -> None:
-        self.header.setText(f"Flowork: {view.headline}")
-        detail = view.detail_line()
-        self.detail.setText(detail)
-        self.detail.setVisible(bool(detail))
-        for action in self.notes:
-            self.removeAction(action)
-        self.notes = []
-        for note in view.notes:
-            action = QAction(note, self)
-            action.setEnabled(False)
-            self.insertAction(self._notes_anchor, action)
-            self.notes.append(action)
+        self.header.setText(view.header().replace("&", "&&"))
         self.error_details.setVisible(view.state in (TrayState.ERROR, TrayState.PORT_IN_USE))
-        self.start.setEnabled(not view.engine_running and view.can_start)
-        self.stop.setEnabled(view.engine_running or view.state is TrayState.STARTING
-                             or not view.can_start)
-        self.restart.setEnabled(view.engine_running or view.state in (TrayState.ERROR, TrayState.PORT_IN_USE))
+        running = view.engine_running
+        # One way to do each thing: a stopped (or failed) engine is started, a running one
+        # stopped or restarted; a starting one can only be stopped.
+        self.start.setEnabled(not running and view.can_start)
+        self.stop.setEnabled(running or not view.can_start)
+        self.restart.setEnabled(running)
         for action in (self.open_gui, self.copy_url):
-            action.setEnabled(view.engine_running)
+            action.setEnabled(running)
         for action in self.approval_items:
             self.removeAction(action)
         self.approval_items = []
-        self.approvals_header.setText(f"Pending approvals ({len(view.approvals)})" if view.approvals
-                                      else "No pending approvals")
         for approval_id, label in view.approvals:
-            action = QAction(label, self)
+            action = QAction(label.replace("&", "&&"), self)
             action.triggered.connect(lambda _c=False, a=approval_id: self._actions.show_approval(a))
             self.insertAction(self._after_approvals, action)
             self.approval_items.append(action)
+        self._after_approvals.setVisible(bool(view.approvals))
+        for action in self.run_items:
+            self.runs_menu.removeAction(action)
+        self.run_items = []
+        for job_id, label in view.recent_runs:
+            action = QAction(label.replace("&", "&&"), self.runs_menu)
+            action.triggered.connect(lambda _c=False, j=job_id: self._actions.show_run(j))
+            self.runs_menu.addAction(action)
+            self.run_items.append(action)
+        self.no_runs.setVisible(not view.recent_runs)
 
 
 def opens_window(reason: QSystemTrayIcon.ActivationReason, platform: str = sys.platform) -> bool:

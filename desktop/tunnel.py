@@ -8,8 +8,8 @@ same back-off rule as the engine; without cloudflared the state says how to get 
 from __future__ import annotations
 
 import logging
-
 import shutil
+import sys
 from enum import Enum
 from pathlib import Path
 
@@ -20,12 +20,28 @@ from desktop.supervisor import RestartPolicy
 log = logging.getLogger(__name__)
 
 DOWNLOAD_URL = "https://developers.cloudflare.com/cloudflare-one/connections/connect-networks/downloads/"
-INSTALL_HINT = (f"cloudflared is not installed. Get it from Cloudflare's download page ({DOWNLOAD_URL}), "
-                "e.g. `brew install cloudflared` or `winget install --id Cloudflare.cloudflared`, "
-                "then save the settings again.")
-INSTALL_HINT_HTML = (f"cloudflared is not installed. Get it from <a href=\"{DOWNLOAD_URL}\">Cloudflare's "
-                     "download page</a> (or <code>brew install cloudflared</code>, <code>winget install "
-                     "--id Cloudflare.cloudflared</code>), then save the settings again.")
+
+
+def install_hint(platform: str = sys.platform, *, html: bool = False) -> str:
+    """'cloudflared is not installed. …' with this system's own way of installing it."""
+    def code(text: str) -> str:
+        return f"<code>{text}</code>" if html else f"`{text}`"
+    page = (f"<a href=\"{DOWNLOAD_URL}\">Cloudflare's download page</a>" if html
+            else f"Cloudflare's download page ({DOWNLOAD_URL})")
+    if platform.startswith("linux"):
+        how = (f"On Debian or Ubuntu, add Cloudflare's apt repository as {page} shows, then run "
+               f"{code('sudo apt install cloudflared')} (or install the .deb from that page)")
+    elif platform == "darwin":
+        how = f"Install it with {code('brew install cloudflared')}, or get it from {page}"
+    elif platform == "win32":
+        how = f"Install it with {code('winget install --id Cloudflare.cloudflared')}, or get it from {page}"
+    else:
+        how = f"Get it from {page}"
+    return f"cloudflared is not installed. {how}; then save the settings again."
+
+
+INSTALL_HINT = install_hint()
+INSTALL_HINT_HTML = install_hint(html=True)
 
 
 class TunnelState(Enum):

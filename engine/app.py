@@ -97,6 +97,9 @@ class Engine:
         # new owner is on disk before the frame that triggered pairing is answered.
         self.on_owners_changed: Callable[[list[str]], Awaitable[None] | None] | None = None
         self.on_drives_requested_empty: Callable[[], None] | None = None
+        # A validly signed frame of a non-owner was refused while owners exist (every such
+        # frame: the listener rate-limits what it shows). Must not block.
+        self.on_address_refused: Callable[[AccessRequest], None] | None = None
         self.running = False
         # Why the engine broke (an essential task ended while running), or None; see wait_failed.
         self.failure: str | None = None
@@ -314,7 +317,8 @@ class Engine:
             status = self.status()
             conn.send(status.frame(), Delivery.LATEST, "engine_status")
         if self.runtime is not None:
-            self.runtime.on_owner_connected(owner, conn)
+            for frame in self.runtime.snapshot(owner):
+                conn.send(frame)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Listen to every event the engine publishes (status, job events, approvals)."""
@@ -384,5 +388,14 @@ class Engine:
 
 
 def _make_runtime(engine: Engine) -> Any:
+    """The runtime, handed the few services it uses (not the Engine)."""
     from engine.runtime.runtime import Runtime  # imported late: it imports the store modules
-    return Runtime(engine)
+    from engine.runtime.services import RuntimeLimits, RuntimeServices
+    assert engine.db is not None
+    return Runtime(RuntimeServices(
+        db=engine.db, publish=engine.bus.publish, workers=engine.workers,
+        components=engine.components, settings=engine.settings, variables=engine.variables,
+        presets=engine.presets, history=engine.history, shared_folders=engine.shared_folders,
+        datasets_for=engine.datasets_for,
+        limits=RuntimeLimits(max_node_runs=engine.config.max_node_runs,
+                             approval_timeout_s=engine.config.approval_timeout_s)))

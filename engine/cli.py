@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"seconds between engine_status_update frames (default 10; ${env['status_interval']})")
     p.add_argument("--origin", dest="origins", action="append",
                    help=f"an allowed browser Origin; repeat for more (default: the Flowork web GUI and loopback; ${env['origins']})")
+    p.add_argument("--log-level", dest="log_level",
+                   help=f"the engine log's level: DEBUG, INFO (default), WARNING or ERROR; job log lines "
+                        f"are written at DEBUG (${env['log_level']})")
     p.add_argument("--webhook-host", dest="webhook_host",
                    help=f"address of the automations' webhook server (default 127.0.0.1; ${env['webhook_host']})")
     p.add_argument("--webhook-port", dest="webhook_port",
@@ -73,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{getattr(exc, 'strerror', None) or exc}.", file=sys.stderr)
         return 1
     from engine.logging_setup import setup_logging
-    log_file = setup_logging(config.resolved_log_dir())
+    log_file = setup_logging(config.resolved_log_dir(), level=config.log_level)
     try:
         return asyncio.run(run_headless(config, log_file=str(log_file) if log_file else None))
     except KeyboardInterrupt:

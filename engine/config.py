@@ -22,6 +22,7 @@ from engine.storage_files import atomic_write_text
 APP_NAME = "flowork"
 CONFIG_FILE = "config.json"
 ENGINE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_ORIGINS = ("https://flowork.cloud", "https://*.flowork.cloud")
 
 
@@ -55,6 +56,7 @@ class EngineConfig:
     max_node_runs: int = 10_000
     approval_timeout_s: float = 3600.0
     auth_timeout_s: float = 30.0  # a connection with no valid signed frame by then is closed
+    log_level: str = "INFO"  # the engine log's level; job log lines are at DEBUG
     # Folders never reachable through a share besides the engine's own (the desktop app adds
     # its config folder); set in code, not an option.
     protected: tuple[Path, ...] = ()
@@ -126,6 +128,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "max_node_runs": ("FLOWORK_MAX_NODE_RUNS", _parse_int),
     "approval_timeout_s": ("FLOWORK_APPROVAL_TIMEOUT_S", _parse_float),
     "auth_timeout_s": ("FLOWORK_AUTH_TIMEOUT_S", _parse_float),
+    "log_level": ("FLOWORK_LOG_LEVEL", lambda v: str(v).strip().upper()),
     "pairing_timeout_s": ("FLOWORK_PAIRING_TIMEOUT_S", _parse_float),
     "pairing_cooldown_s": ("FLOWORK_PAIRING_COOLDOWN_S", _parse_float),
     "webhooks": ("FLOWORK_WEBHOOKS", _parse_bool),
@@ -178,6 +181,8 @@ def validate(config: EngineConfig) -> EngineConfig:
                  "webhook_max_body"):
         if getattr(config, name) < 1:
             raise ConfigError(f"Option '{name}' must be at least 1.")
+    if config.log_level not in LOG_LEVELS:
+        raise ConfigError(f"The log level must be one of {', '.join(LOG_LEVELS)}, not {config.log_level!r}.")
     roots = []
     for root in config.roots:
         if not root.is_dir():

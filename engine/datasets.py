@@ -21,7 +21,7 @@ from typing import Any
 from engine.events import Delivery
 from engine.protocol.errors import EngineError
 from engine.protocol.frames import RawJSON, encode
-from engine.runtime.context import ModuleError
+from engine.components.api import ModuleError
 from engine.store.dataset_conditions import key_values, parse_conditions, parse_path, typed
 from engine.store.datasets import (PAGE_DEFAULT, QUERY_MAX, UPDATE_MAX, DatasetLimits,
                                    DatasetsStore, check_name)

@@ -8,7 +8,6 @@ connection of that owner. Listeners are plain callables run on the loop: they mu
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable
 
@@ -27,19 +26,33 @@ class Delivery(Enum):
     LATEST = "latest"        # periodic status: only the newest one matters
 
 
-@dataclass(frozen=True)
 class Event:
-    owner: str | None          # lower-case owner address; None means every authenticated client
-    frame: dict[str, Any]
-    delivery: Delivery = Delivery.ESSENTIAL
-    coalesce_key: str | None = None  # LATEST frames with the same key replace each other
-    _encoded: list[str] = field(default_factory=list, compare=False, repr=False)
+    """One frame for an owner's connections (owner None: every authenticated client).
+
+    A plain class with slots, not a dataclass: the runtime makes three of these per node run."""
+
+    __slots__ = ("owner", "frame", "delivery", "coalesce_key", "_text")
+
+    def __init__(self, owner: str | None, frame: dict[str, Any],
+                 delivery: Delivery = Delivery.ESSENTIAL, coalesce_key: str | None = None) -> None:
+        self.owner = owner                # lower-case owner address
+        self.frame = frame
+        self.delivery = delivery
+        # LATEST frames with the same key replace each other while queued; DROPPABLE frames
+        # with a key (a node's metric, an edge's update) are coalesced to the latest instead of
+        # dropped when a client falls behind (engine/server/outbox.py).
+        self.coalesce_key = coalesce_key
+        self._text: str | None = None
 
     def encoded(self) -> str:
         """The frame's JSON text, made once however many connections receive it."""
-        if not self._encoded:
-            self._encoded.append(encode(self.frame))
-        return self._encoded[0]
+        text = self._text
+        if text is None:
+            text = self._text = encode(self.frame)
+        return text
+
+    def __repr__(self) -> str:
+        return f"Event({self.owner!r}, {self.frame.get('type')!r}, {self.delivery.name})"
 
 
 Listener = Callable[[Event], None]

@@ -21,7 +21,19 @@ def _not_file_only(record: logging.LogRecord) -> bool:
     return not getattr(record, "flowork_file_only", False)
 
 
-def setup_logging(log_dir: Path, *, level: int = logging.INFO, to_stderr: bool = True,
+def set_level(level: int | str | None) -> bool:
+    """Change the engine log's level while it runs (the `log_level` setting); False if `level`
+    is not one of DEBUG, INFO, WARNING, ERROR."""
+    if isinstance(level, str) and level.strip().upper() in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        logging.getLogger().setLevel(level.strip().upper())
+        return True
+    if isinstance(level, int) and not isinstance(level, bool):
+        logging.getLogger().setLevel(level)
+        return True
+    return False
+
+
+def setup_logging(log_dir: Path, *, level: int | str = logging.INFO, to_stderr: bool = True,
                   file_name: str = LOG_FILE) -> Path | None:
     """Configure the root logger once; returns the log file path (None if it cannot be written)."""
     root = logging.getLogger()

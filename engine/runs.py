@@ -274,16 +274,8 @@ class RunQueries:
         return runtime.jobs.get(job_id) if runtime is not None else None
 
 
-def _graph_of(job: Any) -> Any:
-    """The running job's parsed graph (engine/runtime/graph.py Graph)."""
-    graph = getattr(job, "graph", None)
-    if graph is None:
-        graph = getattr(getattr(job, "spec", None), "graph", None)
-    return graph
-
-
 def _live_graph(job: Any) -> RunGraph | None:
-    graph = _graph_of(job) if job is not None else None
+    graph = job.spec.graph if job is not None else None
     if graph is None:
         return None
     return RunGraph({n.id: n.name for n in graph.nodes.values()},

@@ -8,8 +8,9 @@ import uuid
 from typing import Any
 
 from engine.client import EngineClient
+from engine.runtime.state import FINAL_TEXTS
 
-TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+TERMINAL = FINAL_TEXTS
 
 
 def node(node_id: str, module_id: str, name: str | None = None, **config: Any) -> dict[str, Any]:

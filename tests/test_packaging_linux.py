@@ -27,7 +27,7 @@ import pytest
 
 from engine.client import EngineClient, EngineReplyError
 from tests.conftest import REPO_ROOT, Wallet, require_tool
-from tests.desktop.test_desktop_xvfb_smoke import poll, windows_text, x_display  # noqa: F401 (fixture)
+from tests.desktop.test_desktop_xvfb_smoke import poll, windows_text, x_display, x_server  # noqa: F401 (fixtures)
 from tests.output_process import OutputProcess
 from tests.runtime_support import collect, final
 

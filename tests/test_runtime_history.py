@@ -142,3 +142,20 @@ async def test_retention_by_bytes_and_the_file_shrinks(engine: Engine, client: E
     assert len(await history(client, job_ids[-1], "c2")) == 1
     with pytest.raises(EngineReplyError):
         await history(client, job_ids[0], "c2")
+
+
+async def test_a_long_chain_stores_each_history_entry_once(engine: Engine, client: EngineClient) -> None:
+    """A crossing records its payload's history by entry numbers: a 150-node chain writes 150
+    entries, not 100 per crossing, and every crossing still reads back whole (the last 100)."""
+    nodes = [node(f"n{i}", "set_data", data={"step": i}) for i in range(150)]
+    edges = [edge(f"n{i}", f"n{i + 1}", edge_id=f"e{i}") for i in range(149)]
+    job_id, events = await run(client, workflow(nodes, edges))
+    assert final(events)["status"] == "SUCCEEDED"
+    late = (await history(client, job_id, "e140"))[0]["payload"]
+    assert late["data"]["step"] == 140
+    assert [h["node_id"] for h in late["history"]] == [f"n{i}" for i in range(41, 141)]
+    assert (await history(client, job_id, "e0"))[0]["payload"]["history"][0]["node_id"] == "n0"
+    db_file = engine.config.data_dir / "engine.sqlite3"
+    assert _rows(db_file, f"SELECT count(*) FROM history_entries WHERE job_id = '{job_id}'") == [(149,)]
+    (stored,), = _rows(db_file, f"SELECT max(length(payload) + length(history_refs)) FROM connection_history WHERE job_id = '{job_id}'")
+    assert stored < 1500  # the payload and 100 entry numbers, not 100 entries

@@ -16,7 +16,7 @@ import json
 import math
 from typing import Any, Callable, Iterable
 
-from engine.runtime.context import ModuleError
+from engine.components.api import ModuleError
 
 # What the GUI's PropertiesPanel.vue renders; a property of any other type is invisible there.
 GUI_TYPES = ("string", "integer", "float", "folderpath", "boolean", "textarea", "code", "enum",

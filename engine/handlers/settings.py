@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from engine.handlers.registry import Request, handler
+from engine.logging_setup import set_level
 from engine.protocol.errors import EngineError
 from engine.protocol.schema import Object, Schema
 from engine.store.settings import MAX_SETTINGS_BYTES
@@ -25,6 +26,8 @@ async def save_settings(req: Request) -> dict[str, Any]:
     if size > MAX_SETTINGS_BYTES:
         raise EngineError.invalid("settings", f"is {size} bytes; at most {MAX_SETTINGS_BYTES} are allowed")
     saved = await req.engine.settings.save(req.owner, settings)  # refuses a value that does not fit
+    if saved["log_level"]:
+        set_level(saved["log_level"])  # the engine log follows the setting (engine-wide)
     return {"settings": saved.as_dict(), "status": "saved"}
 
 

@@ -6,7 +6,6 @@ asker's jobs); state changes reach every connection of the owner as workflow_sta
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -28,28 +27,13 @@ def _runtime(req: Request) -> Any:
     return runtime
 
 
-def _started(req: Request, job: Any, what: str) -> ReplyWhenReady:
-    """The acknowledgement, sent once the job's record is committed: a job the client heard
-    "started" about is still known (as interrupted) after a crash. The connection's next frames
-    are read meanwhile, so many starts share one commit (the recorder's group commit). The
-    job was started held: it begins right after its acknowledgement is queued, so the client
-    hears "started" before the job's first event."""
-    committed = asyncio.ensure_future(_committed(_runtime(req), job))
-    return ReplyWhenReady({"status": f"{what} '{job.job_id}' started.", "request_type": req.type,
-                           "job_id": job.job_id}, committed, after_sent=job.released.set)
-
-
-async def _committed(runtime: Any, job: Any) -> None:
-    """The job's record is on disk; if it cannot be (a full disk), the job is stopped before it
-    begins and the start is answered with the storage error instead of "started"."""
-    try:
-        await runtime.recorder.flush()
-    except EngineError:
-        job.stop(reason="storage")
-        raise
-    except Exception as exc:  # noqa: BLE001 - any failure to record refuses the start
-        job.stop(reason="storage")
-        raise EngineError("storage_error", f"The job could not be recorded ({exc}); it was not started.") from exc
+def _started(req: Request, ticket: Any, what: str) -> ReplyWhenReady:
+    """The acknowledgement, sent once the job's record is committed (the runtime's start
+    handshake: a job the client heard "started" about is still known, as interrupted, after a
+    crash); the connection's next frames are read meanwhile, so many starts share one commit.
+    The job begins once the reply is queued, so the client hears "started" before any event."""
+    return ReplyWhenReady({"status": f"{what} '{ticket.job_id}' started.", "request_type": req.type,
+                           "job_id": ticket.job_id}, ticket.committed, after_sent=ticket.release)
 
 
 @handler("execute_workflow", reply="status_response", schema=Schema({
@@ -62,11 +46,11 @@ async def _committed(runtime: Any, job: Any) -> None:
 }))
 async def execute_workflow(req: Request) -> ReplyWhenReady:
     f = req.fields
-    job = await _runtime(req).execute(
+    ticket = await _runtime(req).start_job(
         req.owner, f["job_id"], f["workflow_data"], mode=(f.get("mode") or "EXECUTE"),
         initial_payload=f.get("initial_payload"), preset_name=f.get("preset_name"),
-        start_node_id=f.get("start_node_id") or None, hold=True)
-    return _started(req, job, "Job")
+        start_node_id=f.get("start_node_id") or None)
+    return _started(req, ticket, "Job")
 
 
 @handler("execute_standalone_node", reply="status_response", schema=Schema({
@@ -87,11 +71,11 @@ async def execute_standalone_node(req: Request) -> ReplyWhenReady:
     workflow = {"nodes": [{"id": node_id, "name": node_data.get("name") or module_id,
                            "module_id": module_id, "config_values": config}],
                 "connections": []}
-    job = await _runtime(req).execute(req.owner, req.fields["job_id"], workflow,
-                                      mode=req.fields.get("mode") or "EXECUTE",
-                                      initial_payload=req.fields.get("initial_payload"),
-                                      preset_name=f"standalone: {module_id}", hold=True)
-    return _started(req, job, "Standalone node job")
+    ticket = await _runtime(req).start_job(req.owner, req.fields["job_id"], workflow,
+                                           mode=req.fields.get("mode") or "EXECUTE",
+                                           initial_payload=req.fields.get("initial_payload"),
+                                           preset_name=f"standalone: {module_id}")
+    return _started(req, ticket, "Standalone node job")
 
 
 def _control(req: Request, verb: str, done: list[str]) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+
+import orjson
 from array import array
 from dataclasses import dataclass
 from itertools import accumulate
@@ -176,12 +178,24 @@ def _dumps(value: Any) -> str:
                           allow_nan=False)
 
 
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def _fast(frame: dict[str, Any]) -> str | None:
+    """orjson's text of the frame (NaN and ±Infinity become null, as in _dumps), or None when
+    something needs the standard library's handling (str() of odd values, big integers)."""
+    try:
+        return orjson.dumps(frame, option=_ORJSON_OPTIONS).decode("utf-8")
+    except (orjson.JSONEncodeError, UnicodeDecodeError):
+        return None
+
+
 def encode(frame: dict[str, Any]) -> str:
     """Serialize an outgoing frame once; the same text goes to every recipient. Top-level
     RawJSON values are spliced in verbatim."""
     raw = [key for key, value in frame.items() if isinstance(value, RawJSON)]
     if not raw:
-        return _dumps(frame)
+        return _fast(frame) or _dumps(frame)
     rest = {key: value for key, value in frame.items() if key not in raw}
     head = _dumps(rest)[:-1]
     spliced = ",".join(f"{json.dumps(key, ensure_ascii=False)}:{frame[key]}" for key in raw)

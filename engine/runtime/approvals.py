@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from engine.events import Delivery, Event, EventBus
+from engine.events import Delivery, Event
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,8 @@ class _Pending:
 
 
 class ApprovalCenter:
-    def __init__(self, bus: EventBus) -> None:
-        self._bus = bus
+    def __init__(self, publish: Callable[[Event], None]) -> None:
+        self._publish = publish  # the event bus's publish
         self._pending: dict[str, _Pending] = {}
         self._subscribers: list[tuple[Callable[[ApprovalRequest], None],
                                       Callable[[ApprovalResolution], None]]] = []
@@ -129,7 +129,7 @@ class ApprovalCenter:
         future: asyncio.Future[ApprovalResolution] = asyncio.get_running_loop().create_future()
         pending = _Pending(request, future, context_id)
         self._pending[request.approval_id] = pending
-        self._bus.publish(Event(owner, self._request_frame(pending), Delivery.ESSENTIAL))
+        self._publish(Event(owner, self._request_frame(pending), Delivery.ESSENTIAL))
         for on_requested, _ in list(self._subscribers):
             try:
                 on_requested(request)
@@ -162,7 +162,7 @@ class ApprovalCenter:
                  "decided_by": resolution.decided_by}
         if resolution.comment:
             frame["comment"] = resolution.comment
-        self._bus.publish(Event(request.owner, frame, Delivery.ESSENTIAL))
+        self._publish(Event(request.owner, frame, Delivery.ESSENTIAL))
         for _, on_resolved in list(self._subscribers):
             try:
                 on_resolved(resolution)

@@ -8,10 +8,12 @@ Every problem is an EngineError naming the field, so the GUI shows what to fix.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.protocol.errors import EngineError
+from engine.runtime.payload import decode, encode
 from engine.protocol.workflow import workflow_parts
 
 MAX_ITERATIONS = 100_000
@@ -19,15 +21,20 @@ DEFAULT_PORT_NAMES = ("", "output", "default")
 ERROR_PORT = "error"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     id: str
     name: str
     module_id: str
-    config: dict[str, Any]
+    config_json: bytes   # compact JSON: a job waiting for hours keeps bytes, not a tree of dicts
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The node's config_values as sent, a fresh copy on every read."""
+        return decode(self.config_json)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Edge:
     id: str
     source: str
@@ -53,11 +60,17 @@ class Graph:
     timeout_s: float | None = None
     outgoing: dict[str, list[Edge]] = field(default_factory=dict)
     incoming: dict[str, list[Edge]] = field(default_factory=dict)
+    _ports: dict[tuple[str, str | None], list[Edge]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        outgoing: dict[str, list[Edge]] = {}
+        incoming: dict[str, list[Edge]] = {}
         for edge in self.edges:
-            self.outgoing.setdefault(edge.source, []).append(edge)
-            self.incoming.setdefault(edge.target, []).append(edge)
+            outgoing.setdefault(edge.source, []).append(edge)
+            incoming.setdefault(edge.target, []).append(edge)
+        # Tuples: they never change, and a job keeps its graph for as long as it runs.
+        self.outgoing = {k: tuple(v) for k, v in outgoing.items()}  # type: ignore[misc]
+        self.incoming = {k: tuple(v) for k, v in incoming.items()}  # type: ignore[misc]
 
     def start_nodes(self, start_node_id: str | None = None) -> list[Node]:
         """The named node, else every node that no connection targets, in the GUI's order."""
@@ -73,8 +86,15 @@ class Graph:
 
     def edges_from(self, node_id: str, port: str | None) -> list[Edge]:
         """Edges leaving through `port` (case-insensitive); with no port, or the default port
-        named, the unnamed and `output` ones."""
-        edges = self.outgoing.get(node_id, [])
+        named, the unnamed and `output` ones. (Asked once per node run: remembered.)"""
+        key = (node_id, port)
+        found = self._ports.get(key)
+        if found is None:
+            found = self._ports[key] = self._edges_from(node_id, port)
+        return found
+
+    def _edges_from(self, node_id: str, port: str | None) -> list[Edge]:
+        edges = self.outgoing.get(node_id, ())
         wanted = (port or "").lower()
         if wanted in DEFAULT_PORT_NAMES:
             return [e for e in edges if e.source_port.lower() in DEFAULT_PORT_NAMES]
@@ -112,7 +132,9 @@ def parse_workflow(data: Any, field_name: str = "workflow_data") -> Graph:
         if not isinstance(config, dict):
             raise EngineError.invalid(f"{where}.config_values", "must be an object")
         name = _text(raw.get("name"), f"{where}.name", required=False) or module_id
-        nodes[node_id] = Node(node_id, name, module_id, config)
+        # Interned: the same ids and names recur in every run of a workflow.
+        nodes[node_id] = Node(sys.intern(node_id), sys.intern(name), sys.intern(module_id),
+                              encode(config)[0])
     edges: list[Edge] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_edges):
@@ -130,7 +152,8 @@ def parse_workflow(data: Any, field_name: str = "workflow_data") -> Graph:
                             f"{where}.source_port_name", required=False)
         target_port = _text(raw.get("target_port_name", raw.get("targetHandle")),
                             f"{where}.target_port_name", required=False)
-        edges.append(Edge(edge_id, source, target, source_port, target_port))
+        edges.append(Edge(sys.intern(edge_id), nodes[source].id, nodes[target].id,
+                          sys.intern(source_port), sys.intern(target_port)))
     return Graph(nodes, edges, parse_loop_config(data.get("global_loop_config"), field_name),
                  _timeout(data.get("timeout_s"), f"{field_name}.timeout_s"))
 

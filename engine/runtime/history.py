@@ -15,13 +15,62 @@ import logging
 from typing import Any
 
 from engine.protocol.errors import EngineError
-from engine.store.jobs import Crossing, JobsStore
+from engine.runtime.payload import Snapshot
+from engine.runtime.templating import Masker
+from engine.store.jobs import JobsStore
 
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.2
+LINGER_S = 0.001
 BATCH_SIZE = 500
 MAX_QUEUED = 50_000
+
+
+class HistoryWriteError(Exception):
+    """The batch holding a job's start could not be written (a full disk, a read-only folder)."""
+
+    def __init__(self, cause: BaseException | None) -> None:
+        super().__init__(str(cause) if cause else "the history could not be written")
+        self.cause = cause
+
+
+class CrossingRecord:
+    """One payload crossing one connection, as the store writes it (engine/store/jobs.py reads
+    `text`). The text is joined from the snapshot's bytes and masked when the store asks, on
+    the database thread, in the batch: never on the event loop."""
+
+    __slots__ = ("job_id", "seq", "connection_id", "timestamp", "size", "new_entries",
+                 "_snapshot", "_masker")
+
+    def __init__(self, job_id: str, seq: int, connection_id: str, snapshot: Snapshot,
+                 masker: Masker, timestamp: float) -> None:
+        self.job_id = job_id
+        self.seq = seq
+        self.connection_id = connection_id
+        self.timestamp = timestamp
+        self.size = snapshot.size
+        self.new_entries = snapshot.new_entries(job_id)
+        self._snapshot = snapshot
+        self._masker = masker
+
+    @property
+    def by_reference(self) -> bool:
+        """Stored as payload + entry numbers (no secrets to mask: sizes are exact then)."""
+        return not self._masker
+
+    @property
+    def text(self) -> str:
+        """The full payload JSON, masked."""
+        return self._masker.json_text(self._snapshot.text())
+
+    def split(self) -> tuple[str, str, list[tuple[int, str]]]:
+        """(payload without its history, the history's entry numbers, the entries to write
+        for this job), masked: what the store writes when the payload is not truncated."""
+        mask = self._masker.json_text
+        payload, refs = self._snapshot.split()
+        entries = [(e.entry_id, mask(e.encoded.decode("utf-8", "surrogatepass"))) for e in self.new_entries]
+        return mask(payload), mask(refs), entries
 
 
 class HistoryRecorder:
@@ -37,6 +86,8 @@ class HistoryRecorder:
         self._added = 0      # ops queued since start
         self._written = 0    # ops committed (or given up on) since start
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._failures: list[tuple[int, int]] = []  # (first, last] op counts of failed batches
+        self.last_error: BaseException | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="history-recorder")
@@ -64,20 +115,22 @@ class HistoryRecorder:
     def forget(self, job_id: str) -> None:
         self._preview.pop(job_id, None)
 
-    def crossing(self, job_id: str, seq: int, connection_id: str, text: str, timestamp: float) -> None:
+    def crossing(self, job_id: str, seq: int, connection_id: str, snapshot: Snapshot,
+                 masker: Masker, timestamp: float) -> None:
         if len(self._ops) >= MAX_QUEUED:
             self._dropped += 1
             if self._dropped == 1 or self._dropped % 1000 == 0:
                 log.warning("history writes are falling behind: %d connection payloads were not "
                             "recorded", self._dropped)
             return
-        self._add(("crossing", Crossing(job_id, seq, connection_id, text, timestamp)))
+        self._add(("crossing", CrossingRecord(job_id, seq, connection_id, snapshot, masker, timestamp)))
 
     def job_create(self, job_id: str, address: str, preset_name: str | None, mode: str,
                    start_time: float, parent_job_id: str | None,
-                   started_by: dict[str, Any] | None = None) -> None:
-        self._add(("job_create", job_id, address, preset_name, mode, start_time, parent_job_id,
-                   started_by))
+                   started_by: dict[str, Any] | None = None) -> int:
+        """Queue the job's record; returns its write number (for `committed`)."""
+        return self._add(("job_create", job_id, address, preset_name, mode, start_time, parent_job_id,
+                          started_by))
 
     def node_start(self, job_id: str, run_seq: int, node_id: str, module_id: str, start: float) -> None:
         self._add(("node_start", job_id, run_seq, node_id, module_id, start))
@@ -89,65 +142,73 @@ class HistoryRecorder:
                    result_text: str | None) -> None:
         self._add(("job_status", job_id, status, end, error, result_text))
 
-    def _add(self, op: tuple[Any, ...]) -> None:
+    def _add(self, op: tuple[Any, ...]) -> int:
         self._ops.append(op)
         self._added += 1
         if len(self._ops) >= BATCH_SIZE:
             self._wake.set()
+        return self._added
 
     # -- writing -----------------------------------------------------------------------------
 
     async def flush(self) -> None:
         """Return once everything queued before this call is committed. Many callers share
-        one commit: the writer takes all that is queued each time it writes."""
+        one commit: the writer takes all that is queued each time it writes. History is best
+        effort: a failed write is logged and the job goes on (see `committed` for the one
+        write that must not be lost silently)."""
         target = self._added
-        if self._written >= target:
-            return
-        if self._task is None or self._task.done():
-            future = asyncio.get_running_loop().create_future()
-            self._waiters.append((target, future))
-            await self._write_pending()
-            await future
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((target, future))
-        self._wake.set()
-        await future
+        if self._written < target:
+            if self._task is None or self._task.done():
+                await self._write_pending()
+            else:
+                future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._waiters.append((target, future))
+                self._wake.set()
+                await future
+
+    async def committed(self, op: int) -> None:
+        """Wait until the write numbered `op` (what `job_create` returned) is committed;
+        HistoryWriteError if its batch could not be written (a full disk, a read-only folder):
+        a job start is acknowledged only once it is on disk."""
+        if self._written < op:
+            await self.flush()
+        if any(first < op <= last for first, last in self._failures):
+            raise HistoryWriteError(self.last_error)
 
     async def _run(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL)
+                async with asyncio.timeout(FLUSH_INTERVAL):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
+            if self._wake.is_set() and len(self._ops) < BATCH_SIZE:
+                # Woken by a waiter: linger a moment so that the starts and ends arriving
+                # meanwhile share this commit (one database hop, one fsync, for many jobs).
+                await asyncio.sleep(LINGER_S)
             self._wake.clear()
             await self._write_pending()
 
     async def _write_pending(self) -> None:
         ops, self._ops = self._ops, []
-        failure: BaseException | None = None
+        first = self._written
         try:
             for start in range(0, len(ops), BATCH_SIZE * 4):
                 await self.store.write_batch(ops[start:start + BATCH_SIZE * 4], dict(self._preview))
         except EngineError as exc:  # a storage error (disk full, read-only): said once per batch
-            failure = exc
             log.error("could not record %d history entries: %s", len(ops), exc.message)
+            self.last_error = exc
+            self._failures = (self._failures + [(first, first + len(ops))])[-64:]
         except Exception as exc:  # noqa: BLE001 - history is best effort; the job goes on
-            failure = exc
             log.exception("could not record %d history entries", len(ops))
+            self.last_error = exc
+            self._failures = (self._failures + [(first, first + len(ops))])[-64:]
         finally:
-            first = self._written
             self._written += len(ops)
             still = []
             for target, future in self._waiters:
                 if target <= self._written:
-                    if future.done():
-                        continue
-                    # Whoever waited for something in this batch hears that it was not written
-                    # (a job start is then refused, not acknowledged).
-                    if failure is not None and target > first:
-                        future.set_exception(failure)
-                    else:
+                    if not future.done():
                         future.set_result(None)
                 else:
                     still.append((target, future))

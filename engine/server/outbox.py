@@ -23,6 +23,9 @@ from engine.events import Delivery
 log = logging.getLogger(__name__)
 
 SendFn = Callable[[str], Awaitable[None]]
+SendManyFn = Callable[[list[str]], Awaitable[None]]
+BATCH_FRAMES = 256               # at most this many frames per write...
+BATCH_CHARS = 512 * 1024         # ...and about this much text
 
 
 class OutboxOverflow(Exception):
@@ -32,8 +35,11 @@ class OutboxOverflow(Exception):
 class Outbox:
     def __init__(self, send: SendFn, *, label: str, limit: int = 1024,
                  hard_limit: int | None = None, limit_bytes: int = 8 * 1024 * 1024,
-                 hard_limit_bytes: int | None = None) -> None:
+                 hard_limit_bytes: int | None = None, send_many: SendManyFn | None = None) -> None:
         self._send = send
+        # Whatever queued up while the writer was busy leaves in one write (one socket call,
+        # one flow-control wait) instead of one per frame.
+        self._send_many = send_many
         self._label = label
         self.limit = limit
         self.hard_limit = hard_limit or limit * 4
@@ -54,18 +60,28 @@ class Outbox:
 
     def put(self, text: str, delivery: Delivery = Delivery.ESSENTIAL,
             coalesce_key: str | None = None) -> None:
-        """Queue a frame without waiting. Raises OutboxOverflow when hopeless."""
+        """Queue a frame without waiting. Raises OutboxOverflow when hopeless.
+
+        LATEST frames replace their queued predecessor (same key) always. DROPPABLE frames with
+        a key (a node's metric, an edge's update: engine/runtime/reporter.py) are queued like
+        any other while the client keeps up; once it falls behind, a new one replaces the
+        queued frame of the same key in place (so the node's latest status still arrives, in
+        its place) instead of being dropped; the frame it replaced counts as dropped."""
         if self._closed:
             return
-        if delivery is Delivery.LATEST and coalesce_key is not None:
-            pending = self._latest.get(coalesce_key)
-            if pending is not None:
-                self.queued_bytes += len(text) - len(pending[0])
-                pending[0] = text  # still queued: replace it in place, keep its position
-                return
+        pending = self._latest.get(coalesce_key) if coalesce_key is not None else None
+        if pending is not None and delivery is Delivery.LATEST:
+            self.queued_bytes += len(text) - len(pending[0])
+            pending[0] = text  # still queued: replace it in place, keep its position
+            return
         backlog = len(self._queue)
         if delivery is not Delivery.ESSENTIAL and (backlog >= self.limit
                                                    or self.queued_bytes + len(text) > self.limit_bytes):
+            if pending is not None:
+                self._count_drop(pending[0])
+                self.queued_bytes += len(text) - len(pending[0])
+                pending[0] = text
+                return
             self._count_drop(text)
             return
         if backlog >= self.hard_limit or self.queued_bytes + len(text) > self.hard_limit_bytes:
@@ -73,7 +89,7 @@ class Outbox:
                                  f"{self._label}")
         self.queued_bytes += len(text)
         holder = [text]
-        if delivery is Delivery.LATEST and coalesce_key is not None:
+        if coalesce_key is not None and delivery is not Delivery.ESSENTIAL:
             self._latest[coalesce_key] = holder
             holder.append(coalesce_key)
         self._queue.append(holder)
@@ -107,11 +123,25 @@ class Outbox:
                     return
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            holder = self._queue.popleft()
-            if len(holder) > 1:
-                self._latest.pop(holder[1], None)
-            self.queued_bytes -= len(holder[0])
-            await self._send(holder[0])
+            if self._send_many is None:
+                holder = self._queue.popleft()
+                self._unlatch(holder)
+                self.queued_bytes -= len(holder[0])
+                await self._send(holder[0])
+                continue
+            batch: list[str] = []
+            chars = 0
+            while self._queue and len(batch) < BATCH_FRAMES and chars < BATCH_CHARS:
+                holder = self._queue.popleft()
+                self._unlatch(holder)
+                batch.append(holder[0])
+                chars += len(holder[0])
+            self.queued_bytes -= chars
+            await self._send_many(batch)
+
+    def _unlatch(self, holder: list[str]) -> None:
+        if len(holder) > 1 and self._latest.get(holder[1]) is holder:
+            del self._latest[holder[1]]
 
     def close(self) -> None:
         """Stop after what is queued has been sent."""

@@ -9,6 +9,7 @@ through the handler registry; one client's slow request never holds up another c
 from __future__ import annotations
 
 import asyncio
+import functools
 import contextlib
 import hmac
 import logging
@@ -28,7 +29,7 @@ from engine.events import Event
 from engine.handlers.registry import HandlerRegistry, HandlerSpec, ReplyWhenReady, Request
 from engine.protocol.errors import EngineError, ErrorCode
 from engine.protocol.frames import IncomingFrame, error_frame, parse_frame, peek_request
-from engine.server.connection import ClientConnection
+from engine.server.connection import ClientConnection, send_texts
 from engine.server.outbox import Outbox, OutboxOverflow
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class EngineServer:
         # The one pairing question being asked (address, answer), if any: one dialog at a time.
         self._pairing: tuple[str, asyncio.Future[bool]] | None = None
         self._pairing_denied: dict[str, float] = {}  # address -> loop time its cool-down ends
+        self._refusals_logged: dict[str, float] = {}  # address -> when its refusal was last logged
         self.pairing_handler: PairingHandler | None = None
         self.on_authenticated: Callable[[ClientConnection, str, bool], None] | None = None
         # Runs while the server listens; it ends only when the server closes (the Engine
@@ -166,7 +168,8 @@ class EngineServer:
 
     async def _run_connection(self, ws: ServerConnection) -> None:
         conn = ClientConnection(ws=ws, outbox=None, remote=_remote(ws))  # type: ignore[arg-type]
-        conn.outbox = Outbox(ws.send, label=conn.label, limit=self.engine.config.outbox_limit)
+        conn.outbox = Outbox(ws.send, label=conn.label, limit=self.engine.config.outbox_limit,
+                             send_many=functools.partial(send_texts, ws))
         self._handshaking.discard(ws)
         self._connections[conn] = None
         writer = asyncio.create_task(self._write(conn), name=f"writer-{conn.id}")
@@ -376,6 +379,7 @@ class EngineServer:
         except NotAuthorized as refused:
             signer = refused.signer
             if not await self._pair(conn, signer):
+                self._refused(conn, signer)
                 raise
         owner = normalize_address(signer)
         first = owner not in conn.owners
@@ -466,6 +470,23 @@ class EngineServer:
             if not self.auth.owners.allows(key):
                 answer.cancel()
 
+    def _refused(self, conn: ClientConnection, signer: str) -> None:
+        """A valid signature of an address that is not an owner: log it (each address once in
+        REFUSAL_LOG_S) and, while owners exist, tell the desktop app (Engine.on_address_refused),
+        which may offer to allow it."""
+        key, now = normalize_address(signer), asyncio.get_running_loop().time()
+        if now - self._refusals_logged.get(key, -REFUSAL_LOG_S) >= REFUSAL_LOG_S:
+            self._refusals_logged[key] = now
+            while len(self._refusals_logged) > 256:
+                del self._refusals_logged[next(iter(self._refusals_logged))]
+            log.warning("refused %s from %s: not an owner of this engine", signer, conn.label)
+        hook = self.engine.on_address_refused
+        if hook is not None and len(self.auth.owners) > 0:
+            try:
+                hook(AccessRequest(signer, _origin(conn.ws), conn.remote))
+            except Exception:  # noqa: BLE001 - the refusal stands whatever the listener does
+                log.exception("the refused-address listener failed")
+
     # -- events ------------------------------------------------------------------------------
 
     def deliver(self, event: Event) -> None:
@@ -503,6 +524,7 @@ AUTHENTICATED_MAX_QUEUE = 16
 # Python-level checks then yield to the loop every few milliseconds); below it, the thread hop
 # would cost more than the parse.
 OFFLOAD_FRAME_CHARS = 64 * 1024
+REFUSAL_LOG_S = 600.0
 
 
 def _origin(ws: ServerConnection) -> str | None:

@@ -97,6 +97,14 @@ CREATE TABLE IF NOT EXISTS connection_history (
     PRIMARY KEY (job_id, seq)
 );
 CREATE INDEX IF NOT EXISTS history_by_connection ON connection_history (job_id, connection_id, seq);
+-- The engine-made history entries a job's crossings refer to (connection_history.history_refs),
+-- each written once instead of once per crossing (a payload carries up to 100 of them).
+CREATE TABLE IF NOT EXISTS history_entries (
+    job_id    TEXT NOT NULL,
+    entry_id  INTEGER NOT NULL,
+    entry     TEXT NOT NULL,            -- JSON of one history entry
+    PRIMARY KEY (job_id, entry_id)
+);
 CREATE TABLE IF NOT EXISTS trigger_rules (
     rule_id     TEXT PRIMARY KEY,
     address     TEXT NOT NULL,
@@ -146,6 +154,7 @@ CREATE INDEX IF NOT EXISTS dataset_rows_by_dataset ON dataset_rows (dataset_id, 
 # missing, so databases made by earlier versions open (see Database._open_sync).
 _ADDED_COLUMNS = (
     ("jobs", "started_by", "TEXT"),
+    ("connection_history", "history_refs", "TEXT"),  # the crossing's history as entry numbers
 )
 
 

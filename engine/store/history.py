@@ -151,13 +151,32 @@ def _job(conn: sqlite3.Connection, job_id: str) -> JobRecord | None:
                      started_by=json.loads(started_by) if started_by else None)
 
 
+def _entries(conn: sqlite3.Connection, job_id: str, ref_lists: list[list[Any]]) -> dict[int, Any]:
+    """The history entries (by number) that these crossings of `job_id` refer to."""
+    wanted = sorted({ref for refs in ref_lists for ref in refs if isinstance(ref, int)})
+    found: dict[int, Any] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for entry_id, text in conn.execute(f"SELECT entry_id, entry FROM history_entries WHERE job_id = ? "
+                                           f"AND entry_id IN ({marks})", (job_id, *chunk)):
+            found[entry_id] = json.loads(text)
+    return found
+
+
 def _connection_history(conn: sqlite3.Connection, job_id: str, connection_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute("SELECT connection_id, payload, timestamp, seq, size, truncated "
+    rows = conn.execute("SELECT connection_id, payload, timestamp, seq, size, truncated, history_refs "
                         "FROM connection_history WHERE job_id = ? AND connection_id = ? "
                         "ORDER BY seq", (job_id, connection_id)).fetchall()
+    entries = _entries(conn, job_id, [json.loads(r[6]) for r in rows if r[6] is not None])
     history = []
-    for conn_id, payload, timestamp, seq, size, truncated in rows:
-        item: dict[str, Any] = {"connection_id": conn_id, "payload": json.loads(payload),
+    for conn_id, payload, timestamp, seq, size, truncated, refs in rows:
+        body = json.loads(payload)
+        if refs is not None and isinstance(body, dict):
+            # Entries a failed batch never wrote are left out rather than invented.
+            body["history"] = [entries[ref] if isinstance(ref, int) else ref
+                               for ref in json.loads(refs) if not isinstance(ref, int) or ref in entries]
+        item: dict[str, Any] = {"connection_id": conn_id, "payload": body,
                                 "timestamp": timestamp, "seq": seq}
         if truncated:
             item["truncated"] = True

@@ -14,11 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from engine.runtime.state import ACTIVE_TEXTS
 from engine.store.db import Database
 
 log = logging.getLogger(__name__)
 
-ACTIVE_STATUSES = ("RUNNING", "PAUSED")
+ACTIVE_STATUSES = ACTIVE_TEXTS  # a job in one of these is still running (or was, at a crash)
 INTERRUPTED_ERROR = ("interrupted: the engine stopped (a crash, a restart or a power cut) "
                      "while this job was running")
 
@@ -100,7 +101,9 @@ def _stored_payload(text: str, preview_bytes: int) -> tuple[str, int, int]:
 _JOB_COLUMNS = ("job_id", "address", "preset_name", "mode", "status", "start_time", "end_time",
                 "error", "result", "parent_job_id", "started_by")
 _NODE_COLUMNS = ("job_id", "run_seq", "node_id", "module_id", "status", "start_time", "end_time", "error")
-_CROSSING_COLUMNS = ("job_id", "seq", "connection_id", "payload", "size", "truncated", "timestamp")
+_CROSSING_COLUMNS = ("job_id", "seq", "connection_id", "payload", "size", "truncated", "timestamp",
+                     "history_refs")
+_ENTRY_COLUMNS = ("job_id", "entry_id", "entry")
 _MAX_PARAMS = 30_000  # below SQLite's default limit of 32,766 bound parameters per statement
 
 
@@ -113,6 +116,7 @@ def _apply(conn: sqlite3.Connection, ops: list[tuple[Any, ...]], preview_bytes: 
     nodes: dict[tuple[str, int], list[Any]] = {}
     node_updates: dict[tuple[str, int], tuple[Any, ...]] = {}
     crossings: list[tuple[Any, ...]] = []
+    entries: list[tuple[Any, ...]] = []
     for op in ops:
         kind = op[0]
         if kind == "job_create":
@@ -139,9 +143,19 @@ def _apply(conn: sqlite3.Connection, ops: list[tuple[Any, ...]], preview_bytes: 
             else:
                 node_updates[(job_id, run_seq)] = (status, end, error)
         elif kind == "crossing":
-            c: Crossing = op[1]
-            stored, size, truncated = _stored_payload(c.text, preview_bytes.get(c.job_id, 64 * 1024))
-            crossings.append((c.job_id, c.seq, c.connection_id, stored, size, truncated, c.timestamp))
+            c: Crossing = op[1]  # or the runtime's CrossingRecord (engine/runtime/history.py)
+            limit = preview_bytes.get(c.job_id, 64 * 1024)
+            if getattr(c, "by_reference", False) and c.size <= limit:
+                # The history as entry numbers; each entry written once per job.
+                payload, refs, new = c.split()
+                crossings.append((c.job_id, c.seq, c.connection_id, payload, c.size, 0, c.timestamp, refs))
+                entries.extend((c.job_id, entry_id, text) for entry_id, text in new)
+                continue
+            stored, size, truncated = _stored_payload(c.text, limit)
+            crossings.append((c.job_id, c.seq, c.connection_id, stored, size, truncated, c.timestamp, None))
+            if getattr(c, "by_reference", False):
+                entries.extend((c.job_id, e.entry_id, e.encoded.decode("utf-8", "surrogatepass"))
+                               for e in c.new_entries)
         else:  # a programming error: fail loudly, the transaction rolls back
             raise ValueError(f"unknown history write {kind!r}")
     _insert_many(conn, "jobs", _JOB_COLUMNS, list(jobs.values()))
@@ -154,6 +168,7 @@ def _apply(conn: sqlite3.Connection, ops: list[tuple[Any, ...]], preview_bytes: 
                          "WHERE job_id = ? AND run_seq = ?",
                          [(*values, *key) for key, values in node_updates.items()])
     _insert_many(conn, "connection_history", _CROSSING_COLUMNS, crossings)
+    _insert_many(conn, "history_entries", _ENTRY_COLUMNS, entries)
 
 
 def _insert_many(conn: sqlite3.Connection, table: str, columns: tuple[str, ...],
@@ -194,8 +209,9 @@ def _enforce(conn: sqlite3.Connection, policies: list[RetentionPolicy],
         # Newest first; running jobs are never trimmed. Sub-workflow jobs follow their parent.
         rows = conn.execute(
             f"SELECT j.job_id, coalesce(j.end_time, j.start_time), "
-            f"coalesce(length(j.result), 0) + (SELECT coalesce(sum(length(h.payload)), 0) "
-            f" FROM connection_history h WHERE h.job_id = j.job_id) "
+            f"coalesce(length(j.result), 0) + (SELECT coalesce(sum(length(h.payload)) "
+            f"+ sum(coalesce(length(h.history_refs), 0)), 0) FROM connection_history h WHERE h.job_id = j.job_id) "
+            f"+ (SELECT coalesce(sum(length(e.entry)), 0) FROM history_entries e WHERE e.job_id = j.job_id) "
             f"FROM jobs j WHERE j.address = ? AND j.parent_job_id IS NULL "
             f"AND j.status NOT IN ({placeholders}) ORDER BY j.start_time DESC",
             (policy.address, *ACTIVE_STATUSES)).fetchall()
@@ -217,6 +233,7 @@ def _enforce(conn: sqlite3.Connection, policies: list[RetentionPolicy],
     for chunk in _chunks(list(doomed), 500):
         marks = ",".join("?" * len(chunk))
         conn.execute(f"DELETE FROM connection_history WHERE job_id IN ({marks})", chunk)
+        conn.execute(f"DELETE FROM history_entries WHERE job_id IN ({marks})", chunk)
         conn.execute(f"DELETE FROM node_runs WHERE job_id IN ({marks})", chunk)
         conn.execute(f"DELETE FROM jobs WHERE job_id IN ({marks})", chunk)
     return ids, sorted(doomed - set(ids))

@@ -72,16 +72,17 @@ def load_or_create_key(data_dir: Path) -> KeySource:
             return KeySource(stored.encode("ascii"), "keyring",
                              f"OS keyring ({type(keyring.get_keyring()).__name__})")
         except (keyring.errors.KeyringError, ValueError) as exc:
-            log.warning("the OS keyring failed (%s); keeping the secrets key in %s instead",
-                        exc, key_file)
+            why = f"the OS keyring failed ({exc})"
     else:
-        log.warning("no usable OS keyring; the secrets key is kept in %s, readable only by you",
-                    key_file)
+        why = "no usable OS keyring"
     if key_file.exists():
         key = _read_key_file(key_file)
     else:
         key = Fernet.generate_key()
         atomic_write_bytes(key_file, key, mode=0o600)
+    # Said only once the file really holds the key: a folder that cannot be read or written
+    # raises above, and the caller reports that instead.
+    log.warning("%s; the secrets key is kept in %s, readable only by you", why, key_file)
     return KeySource(key, "file", str(key_file))
 
 

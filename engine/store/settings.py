@@ -116,6 +116,8 @@ SETTINGS: dict[str, Setting] = {
     "dataset_max_row_bytes": Setting("integer", 64 * 1024, minimum=16, maximum=16 * 1024 * 1024),
     "dataset_max_rows": Setting("integer", 100_000, minimum=1, maximum=100_000_000),
     "dataset_max_total_bytes": Setting("integer", 256 * 1024 * 1024, minimum=16, maximum=2**50),
+    # The engine log's level, engine-wide, applied when saved; "" keeps --log-level.
+    "log_level": Setting("choice", "", choices=("", "DEBUG", "INFO", "WARNING", "ERROR")),
 }
 DEFAULT_SETTINGS: dict[str, Any] = {key: setting.default for key, setting in SETTINGS.items()}
 

@@ -147,7 +147,9 @@ async def make_app(desktop_config: DesktopConfig, opened: Opened, home: Path,
 def _dispose(app: DesktopApp) -> None:
     """Delete the app's Qt objects now, on this thread (not whenever and wherever the GC runs)."""
     objects: list[Any] = [app.status_window, app.menu, app.folders_dialog, app.settings_dialog,
-                          app.port_dialog, app.error_dialog, app.folders.picker,
+                          app.problem_dialog, app.data_dir_picker, app.folders.picker,
+                          app.about_dialog, app.confirm_dialog, app.link_dialog,
+                          *app.run_dialogs.values(),
                           *app.approvals.dialogs.values(), *app.pairing.dialogs.values()]
     if app.tray is not None:
         objects.append(app.tray.icon)

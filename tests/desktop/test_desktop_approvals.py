@@ -53,7 +53,7 @@ async def test_approved_from_the_dialog(make_app, owner, desktop_config):
         assert "Release" in text and "Ask the boss" in text and "Deploy to production?" in text
         assert ":" in dialog.time_left.text()  # m:ss left
         assert app.view.state is TrayState.APPROVAL
-        assert [a.text() for a in app.menu.approval_items] == ["Approve? Release · Ask the boss"]
+        assert [a.text() for a in app.menu.approval_items] == ["Approval waiting: Release · Ask the boss…"]
         del dialog, text  # the app alone keeps the dialog alive, as when a person clicks
         app.approvals.dialogs[approval_id].approve_button.click()
         events = await collect(client, job_id)

@@ -81,7 +81,7 @@ async def test_tray_says_when_no_keyring_is_usable(make_app, no_keyring, desktop
     assert mode(key_file) == 0o600
     note = "No usable OS keyring: keys are kept in files only you can read."
     assert note in app.tray.icon.toolTip()
-    assert note in [a.text() for a in app.menu.notes]
+    assert note in app.status_window.details_text()
     app.menu.settings.trigger()
     assert "readable only by you" in app.settings_dialog.secrets_note.text()
     # secret variables still work (encrypted with the file's key)
@@ -98,3 +98,20 @@ async def test_with_a_keyring_the_tray_has_no_warning(make_app, memory_keyring):
     assert "keyring" not in app.tray.icon.toolTip().lower()
     assert any(k[1].startswith("secrets-key:") for k in memory_keyring.entries)
     assert not os.path.exists(app.config.data_dir / "secrets.key")
+
+
+def test_the_key_file_is_named_only_once_it_holds_the_key(tmp_path, no_keyring, caplog):
+    """An unusable data folder: the log says the key could not be kept, never 'kept in'."""
+    import logging
+
+    import pytest
+
+    from engine.store.secret_key import load_or_create_key
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    caplog.set_level(logging.INFO)
+    with pytest.raises(OSError):
+        load_or_create_key(blocker / "data")
+    assert "is kept in" not in caplog.text
+    source = load_or_create_key(tmp_path / "data")
+    assert source.location == "file" and "is kept in" in caplog.text

@@ -7,6 +7,7 @@ answer the approval; an answer given elsewhere withdraws the notification.
 
 
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,8 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.service import ServiceInterface, method, signal
 
 from engine.client import EngineClient
-from tests.conftest import require_tool
+from desktop.notifications import NOTIFICATION_ICON, notification_icon
+from tests.conftest import REPO_ROOT, require_tool
 from tests.desktop.conftest import wait_until
 from tests.desktop.test_desktop_approvals import approval_flow
 from tests.runtime_support import collect, final, start
@@ -35,7 +37,7 @@ class NotificationServer(ServiceInterface):
     @method()
     def Notify(self, app_name: "s", replaces_id: "u", app_icon: "s", summary: "s", body: "s",  # noqa: F821
                actions: "as", hints: "a{sv}", expire_timeout: "i") -> "u":  # noqa: F821
-        self.shown.append({"id": len(self.shown) + 1, "app": app_name, "summary": summary,
+        self.shown.append({"id": len(self.shown) + 1, "app": app_name, "icon": app_icon, "summary": summary,
                            "body": body, "actions": dict(zip(actions[1::2], actions[0::2]))})
         return len(self.shown)
 
@@ -89,6 +91,7 @@ async def test_the_notifications_reject_button_answers(make_app, owner, desktop_
         await wait_until(lambda: notification_server.shown, what="the notification")
         shown = notification_server.shown[0]
         assert shown["app"] == "Flowork" and shown["summary"] == "Approval needed: Release"
+        assert shown["icon"] == notification_icon().as_uri()  # Flowork's, not the Python logo
         assert "Deploy to production?" in shown["body"]
         assert set(shown["actions"]) == {"Approve", "Reject", ""}  # "": a click on the body
         notification_server.ActionInvoked(shown["id"], shown["actions"]["Reject"])  # the click
@@ -111,3 +114,29 @@ async def test_an_answer_elsewhere_withdraws_the_notification(make_app, owner, d
         assert final(await collect(client, job_id))["status"] == "SUCCEEDED"
         await wait_until(lambda: notification_server.closed == [notification_server.shown[0]["id"]],
                          what="the notification to be withdrawn")
+
+
+def test_the_notification_icon_ships_in_the_bundle():
+    """The bundle's resources are where resource_path looks when frozen (sys._MEIPASS)."""
+    import sys
+    sys.path.insert(0, str(REPO_ROOT / "installer" / "pyinstaller"))
+    import bundle_config as cfg
+    bundled = {(Path(src).name, dest) for src, dest in cfg.resource_files(REPO_ROOT / "resources")}
+    *folders, name = NOTIFICATION_ICON
+    assert (name, str(Path("resources", *folders))) in bundled
+    assert notification_icon().is_file()
+
+
+async def test_a_failed_run_reaches_the_notification_server(make_app, owner, desktop_config, notification_server):
+    from tests.desktop.test_desktop_runs import failing_flow
+    desktop_config.update(owners=(owner.address,))
+    app = await make_app()
+    async with await EngineClient.connect(app.engine.url, owner.key) as client:
+        job_id = await start(client, failing_flow(), preset_name="Nightly import")
+        assert final(await collect(client, job_id))["status"] == "FAILED"
+    await wait_until(lambda: notification_server.shown, what="the failure notice")
+    shown = notification_server.shown[0]
+    assert shown["summary"] == "Workflow failed: Nightly import"
+    assert "Check stock" in shown["body"] and shown["icon"] == notification_icon().as_uri()
+    notification_server.ActionInvoked(shown["id"], shown["actions"]["Details…"])
+    await wait_until(lambda: job_id in app.run_dialogs, what="the run's details")

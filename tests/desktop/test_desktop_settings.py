@@ -30,7 +30,10 @@ async def test_port_owners_and_url_are_applied_and_kept(make_app, owner, strange
     assert dialog.engine_id.text() == app.engine_id and dialog.engine_id.isReadOnly()
     port = free_port()
     dialog.port.setValue(port)
-    dialog.owners.setPlainText(f"{owner.address}\n{stranger.address}\n")
+    assert list(dialog.owners.remove_buttons) == [owner.address]
+    dialog.owners.new_owner.setText(stranger.address)
+    dialog.owners.add_button.click()
+    assert list(dialog.owners.remove_buttons) == [owner.address, stranger.address]
     dialog.gui_url.setText("https://gui.example/")
     dialog.start_at_login.setChecked(True)
     dialog.save_button.click()
@@ -47,10 +50,10 @@ async def test_bad_input_is_refused_with_a_sentence(make_app, desktop_config):
     app = await make_app(start_engine=False)
     app.menu.settings.trigger()
     dialog = app.settings_dialog
-    dialog.owners.setPlainText("0x123")
+    dialog.owners.new_owner.setText("0x123")
     dialog.save_button.click()
     assert "is not an address" in dialog.error.text() and dialog.isVisible()
-    dialog.owners.setPlainText("")
+    dialog.owners.new_owner.setText("")
     dialog.gui_url.setText("flowork.cloud")
     dialog.save_button.click()
     assert "https://" in dialog.error.text()

@@ -65,6 +65,7 @@ async def test_token_from_settings_runs_cloudflared_with_it_in_the_environment(m
     assert "eyJ-secret-token" not in " ".join(psutil.Process(run["pid"]).cmdline())
     assert "Tunnel: running (wss://engine.example.com)" in app.tray.icon.toolTip()
     app.menu.open_gui.trigger()
+    await wait_until(lambda: opened.urls, what="the browser")
     assert "engineUrl=wss%3A%2F%2Fengine.example.com%2F%3FengineId%3D" in opened.urls[-1]
     assert desktop_config.secrets.get("tunnel_token") == "eyJ-secret-token"
 

@@ -251,12 +251,13 @@ async def test_http_request_follows_only_http_and_https_redirects(client: Engine
 
 @pytest.fixture
 def small_disk(tmp_path: Path):
-    """A real 3 MiB file system (tmpfs) for the data folder; needs root to mount."""
+    """A real 8 MiB file system (tmpfs) for the data folder (room for a new engine's database
+    and its WAL, whose first checkpoint comes later as the schema grows); needs root to mount."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("mount"):
         pytest.skip("mounting a small tmpfs needs root (and mount); this machine's user is not root")
     disk = tmp_path / "disk"
     disk.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)],
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)],
                           capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
@@ -267,14 +268,16 @@ def small_disk(tmp_path: Path):
 
 
 def fill(disk: Path) -> Path:
+    """Write until the file system refuses; then it is full, whoever filled it."""
     filler = disk / "filler"
-    with open(filler, "wb") as handle:
-        try:
+    try:
+        with open(filler, "wb") as handle:
             while True:
                 handle.write(b"\0" * 65536)
                 handle.flush()
-        except OSError:
-            pass
+    except OSError:
+        pass
+    assert shutil.disk_usage(disk).free < 65536, "the small disk did not fill up"
     return filler
 
 
@@ -297,7 +300,7 @@ async def test_on_a_full_disk_a_job_start_is_refused_and_a_restart_says_how_much
     text = str(refused.value)
     assert "is full" in text and "needs at least" in text and "free" in text, text
     assert "check that the folder is writable" not in text
-    filler.unlink()
+    filler.unlink(missing_ok=True)
     again = await make_engine(data_dir=data)
     async with await EngineClient.connect(again.url, owner.key) as client:
         status = await client.request("request_job_status", job_id="on-a-full-disk", check=False)

@@ -4,8 +4,8 @@ commit). SIMULATE writes nothing and logs what it would append."""
 
 import json
 
-from engine.runtime.context import ModuleError
-from engine.runtime.templating import MISSING, lookup
+from engine.components.api import ModuleError
+from engine.components.api import MISSING, lookup
 
 PREVIEW_CHARS = 300
 

@@ -2,7 +2,7 @@
 
 import math
 
-from engine.runtime.context import ModuleError
+from engine.components.api import ModuleError
 
 
 async def run(ctx, payload):

@@ -6,7 +6,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urljoin, urlsplit
 
-from engine.runtime.context import ModuleError
+from engine.components.api import ModuleError
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024

@@ -1,7 +1,7 @@
 """If condition: compare a field of payload.data; continue through `true` or `false`."""
 
-from engine.runtime.context import ModuleError
-from engine.runtime.templating import MISSING, lookup
+from engine.components.api import ModuleError
+from engine.components.api import MISSING, lookup
 
 OPERATORS = ("equals", "not_equals", "contains", "greater_than", "less_than", "exists")
 

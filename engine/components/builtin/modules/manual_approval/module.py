@@ -3,7 +3,7 @@
 In SIMULATE nobody is asked: the node says what it would ask and continues through APPROVED.
 """
 
-from engine.runtime.context import ModuleError
+from engine.components.api import ModuleError
 
 
 async def run(ctx, payload):

@@ -4,8 +4,8 @@ folder's handle (engine/files.py), never by a path checked beforehand."""
 
 import base64
 
+from engine.components.api import ModuleError
 from engine.protocol.errors import EngineError
-from engine.runtime.context import ModuleError
 
 MAX_BYTES = 16 * 1024 * 1024
 

@@ -2,7 +2,7 @@
 
 import json
 
-from engine.runtime.context import ModuleError
+from engine.components.api import ModuleError
 
 
 def _merge(target, source):

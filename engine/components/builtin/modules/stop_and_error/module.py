@@ -1,6 +1,6 @@
 """Stop and error: fail here with a message (through the error port when connected)."""
 
-from engine.runtime.context import ModuleError
+from engine.components.api import ModuleError
 
 
 async def run(ctx, payload):

@@ -1,7 +1,7 @@
 """Sub-workflow: run one of the owner's presets as a child job and pass its final payload on.
 In SIMULATE the child is simulated too."""
 
-from engine.runtime.context import ModuleError
+from engine.components.api import ModuleError
 
 
 async def run(ctx, payload):

@@ -4,8 +4,8 @@ worker thread, through the shared folder's handle (engine/files.py). SIMULATE wr
 import base64
 import json
 
+from engine.components.api import ModuleError
 from engine.protocol.errors import EngineError
-from engine.runtime.context import ModuleError
 
 MAX_BYTES = 64 * 1024 * 1024
 

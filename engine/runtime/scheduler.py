@@ -1,0 +1,241 @@
+"""Scheduling one job's graph: which nodes run, on which branch, with which copy of the payload.
+
+A branch is one task that walks the graph: it runs a node, and if the node leaves by one edge
+to an ordinary node it runs that node next, in the same task (a chain of `async def` modules
+with nothing to wait for costs no scheduler hop per node; the branch yields to the loop every
+YIELD_EVERY_S so a long chain never starves other clients). Each further edge starts its own
+branch with its own copy of the payload, so independent branches run concurrently while each
+branch's events stay in order (node RUNNING, its logs, SUCCESS/ERROR, its edges ACTIVE, then the
+next node). A node with several incoming edges runs once per arrival, except modules whose
+manifest says `wait_for_all_inputs` (merge): those run once every connected input has arrived
+(or, when nothing else can arrive any more, with what did).
+
+The frontier (ready work, merge inboxes, counters) is plain data (`Frontier`), so that a later
+step can checkpoint it at node boundaries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.runtime.graph import Edge, Graph, LoopConfig, Node
+from engine.runtime.loader import LoadedModule
+from engine.runtime.payload import Snapshot, fork
+from engine.runtime.reporter import JobReporter
+from engine.runtime.runner import JobFailure, NodeRunner
+
+log = logging.getLogger("engine.jobs")
+
+YIELD_EVERY_S = 0.002
+
+
+class Latch:
+    """asyncio.Event's set/clear/is_set/wait for one waiter, at a tenth of its size (a job
+    keeps two: a thousand waiting jobs are a thousand of each)."""
+
+    __slots__ = ("_open", "_waiter")
+
+    def __init__(self, open_: bool = False) -> None:
+        self._open = open_
+        self._waiter: asyncio.Future[None] | None = None
+
+    def is_set(self) -> bool:
+        return self._open
+
+    def set(self) -> None:
+        self._open = True
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._open = False
+
+    async def wait(self) -> None:
+        while not self._open:
+            if self._waiter is None or self._waiter.done():
+                self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+
+
+@dataclass(slots=True)
+class Frontier:
+    """Where one job is, as plain data."""
+
+    job_id: str
+    iteration: int = 0
+    node_runs: int = 0          # the loop guard (on the top job: sub-workflows count too)
+    run_seq: int = 0            # the last node run's number
+    running: dict[int, str] = field(default_factory=dict)       # run_seq -> node id, running now
+    attempts: dict[int, int] = field(default_factory=dict)      # run_seq -> retries so far
+    # merge node id -> edge id -> payloads (with their sizes) that arrived and wait
+    inbox: dict[str, dict[str, deque[tuple[dict[str, Any], int]]]] = field(default_factory=dict)
+    children: list[str] = field(default_factory=list)           # sub-workflow jobs running
+
+
+class Scheduler:
+    __slots__ = ("graph", "modules", "runner", "reporter", "frontier", "gate", "mode", "final",
+                 "_tasks", "_idle", "_failure")
+
+    def __init__(self, *, graph: Graph, modules: dict[str, LoadedModule], runner: NodeRunner,
+                 reporter: JobReporter, frontier: Frontier, gate: asyncio.Event, mode: str) -> None:
+        self.graph = graph
+        self.modules = modules
+        self.runner = runner
+        self.reporter = reporter
+        self.frontier = frontier
+        self.gate = gate
+        self.mode = mode
+        self.final: tuple[dict[str, Any], Snapshot] | None = None  # the last end node's output
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._idle = Latch()
+        self._failure: BaseException | None = None
+
+    # -- the job's iterations ---------------------------------------------------------------
+
+    async def run(self, initial: dict[str, Any], start_node_id: str | None) -> None:
+        loop = self.graph.loop
+        snapshot = Snapshot(initial) if loop.iterations > 1 else None
+        for index in range(loop.iterations):
+            self.frontier.iteration = index
+            if index > 0:
+                await self._between_iterations(loop)
+            if loop.iterations > 1:
+                self.reporter.line("Workflow", None, f"Iteration {index + 1} of {loop.iterations}.")
+            payload = snapshot.copy() if snapshot is not None and index < loop.iterations - 1 else initial
+            await self._run_graph(payload, start_node_id)
+
+    async def _between_iterations(self, loop: LoopConfig) -> None:
+        await self.gate.wait()
+        if loop.delay_type is None or self.mode == "SIMULATE":
+            return
+        if loop.delay_type == "random_range":
+            seconds = random.uniform(loop.delay_min, loop.delay_max)
+        else:
+            seconds = loop.delay_static
+        if seconds > 0:
+            self.reporter.line("Workflow", None, f"Waiting {seconds:.2f} s before the next iteration.")
+            await asyncio.sleep(seconds)
+
+    async def _run_graph(self, payload: dict[str, Any], start_node_id: str | None) -> None:
+        self.frontier.inbox = {}
+        self._failure = None
+        starts = self.graph.start_nodes(start_node_id)
+        if not starts:
+            return
+        snapshot = Snapshot(payload)
+        for index, node in enumerate(starts):
+            own = payload if index == 0 and not snapshot.lossy else snapshot.copy()
+            self._spawn(self._branch(node, own, snapshot.size))
+        try:
+            while True:
+                await self._idle.wait()
+                if self._failure is not None:
+                    raise self._failure
+                if not self._fire_partial_merges():
+                    return
+        finally:
+            await self.cancel()
+
+    # -- branches ---------------------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._branch_done)
+
+    def _branch_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            exc = task.exception()
+            if exc is not None and self._failure is None:
+                if not isinstance(exc, JobFailure):
+                    log.error("job %s: a branch failed unexpectedly", self.frontier.job_id, exc_info=exc)
+                self._failure = exc
+                for other in list(self._tasks):
+                    other.cancel()
+        if not self._tasks:
+            self._idle.set()
+
+    async def cancel(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _branch(self, node: Node, payload: dict[str, Any], size: int,
+                      inputs: list[dict[str, Any]] | None = None) -> None:
+        """Run `node`, then keep walking this branch while it leads to one ordinary node."""
+        gate, runner, graph = self.gate, self.runner, self.graph
+        slice_start = time.perf_counter()
+        current: Node | None = node
+        while current is not None:
+            if not gate.is_set():
+                await gate.wait()
+            outcome = await runner.run(current, payload, size, inputs)
+            edges, snapshot = outcome.edges, outcome.snapshot
+            if not edges:
+                self.final = (outcome.out, snapshot)
+                return
+            current, inputs = None, None
+            size = snapshot.size
+            out = outcome.out
+            # Every extra branch gets its own copy, made now, before any of them runs.
+            owns = ([snapshot.copy()] if snapshot.lossy else [out]) + fork(out, snapshot, len(edges) - 1)
+            for edge, own in zip(edges, owns):
+                self.reporter.crossed(edge, snapshot)
+                target = graph.nodes[edge.target]
+                if self.modules[target.module_id].waits_for_all_inputs:
+                    arrived = self._arrive(target, edge, own, size)
+                    if arrived is None:
+                        continue
+                    if current is None:  # this branch goes on with the merge
+                        current, payload, size, inputs = target, arrived[0][0], sum(s for _, s in arrived), [p for p, _ in arrived]
+                    else:
+                        self._spawn(self._branch(target, arrived[0][0], sum(s for _, s in arrived),
+                                                 [p for p, _ in arrived]))
+                elif current is None:
+                    current, payload = target, own
+                else:
+                    self._spawn(self._branch(target, own, size))
+            if current is not None and time.perf_counter() - slice_start > YIELD_EVERY_S:
+                await asyncio.sleep(0)  # a long chain lets the loop serve everyone else
+                slice_start = time.perf_counter()
+
+    # -- merge (wait for all inputs) ---------------------------------------------------------
+
+    def _arrive(self, target: Node, edge: Edge, payload: dict[str, Any],
+                size: int) -> list[tuple[dict[str, Any], int]] | None:
+        """Queue an arrival; every input's first payload once all have arrived, else None."""
+        inbox = self.frontier.inbox.setdefault(target.id, {})
+        inbox.setdefault(edge.id, deque()).append((payload, size))
+        expected = list(dict.fromkeys(e.id for e in self.graph.incoming.get(target.id, [])))
+        if all(inbox.get(edge_id) for edge_id in expected):
+            return [inbox[edge_id].popleft() for edge_id in expected]
+        return None
+
+    def _fire_partial_merges(self) -> bool:
+        """Nothing else can arrive: run waiting merges with what did arrive."""
+        fired = False
+        for node_id, inbox in self.frontier.inbox.items():
+            waiting = [(edge_id, queue) for edge_id, queue in inbox.items() if queue]
+            if not waiting:
+                continue
+            arrived = [queue.popleft() for _, queue in waiting]
+            node = self.graph.nodes[node_id]
+            expected = len({e.id for e in self.graph.incoming.get(node_id, [])})
+            self.reporter.line(node.name, node.id, f"Only {len(arrived)} of {expected} inputs arrived; "
+                               f"the other branches ended before reaching this node. Merging what arrived.",
+                               "WARN")
+            self._spawn(self._branch(node, arrived[0][0], sum(s for _, s in arrived),
+                                     [p for p, _ in arrived]))
+            fired = True
+        return fired

@@ -1,0 +1,40 @@
+"""What the runtime uses of the engine: one small typed object, handed in by the Engine
+(engine/app.py), instead of the whole Engine. The runtime hands each of its parts less still
+(engine/runtime/job.py `JobServices`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from engine.components.catalog import ComponentCatalog
+    from engine.events import Event
+    from engine.files import SharedFolders
+    from engine.store.db import Database
+    from engine.store.history import HistoryStore
+    from engine.store.presets import PresetsStore
+    from engine.store.settings import SettingsStore
+    from engine.store.variables import VariablesStore
+    from engine.workers import Workers
+
+
+@dataclass(frozen=True)
+class RuntimeLimits:
+    max_node_runs: int = 10_000       # the loop guard, per top-level job
+    approval_timeout_s: float = 3600.0
+
+
+@dataclass(frozen=True)
+class RuntimeServices:
+    db: "Database"                    # the jobs store and the history recorder write here
+    publish: Callable[["Event"], None]  # the event bus: the server routes frames to owners
+    workers: "Workers"                # CPU work off the loop (loading modules)
+    components: "ComponentCatalog"
+    settings: "SettingsStore"         # read per job: preview size, approvals, retention
+    variables: "VariablesStore"       # {{vars.NAME}} and the secrets to mask
+    presets: "PresetsStore"           # sub-workflows
+    history: "HistoryStore"           # request_job_status of a job that ended
+    shared_folders: "SharedFolders"   # ctx.resolve_path
+    datasets_for: Callable[[str, Any], Any] | None = None  # ctx.datasets: an owner's, within their settings
+    limits: RuntimeLimits = RuntimeLimits()

@@ -1,0 +1,123 @@
+"""Failed runs leave a trace: a notice naming the workflow and the node (rate-limited), a red
+cross on the icon until the menu is opened, a Recent runs menu with each run's status and
+details; and Stop engine / Restart / Quit ask before ending running workflows."""
+
+from __future__ import annotations
+
+from desktop.icons import TrayState
+from desktop.runs import FailureNotices, RecentRuns, Run
+from desktop.supervisor import State
+from engine.client import EngineClient
+from tests.desktop.conftest import wait_until
+from tests.desktop.test_desktop_approvals import Recorder
+from tests.runtime_support import collect, edge, final, node, start, workflow
+
+
+def failing_flow() -> dict:
+    return workflow([node("t", "manual_trigger"),
+                     node("boom", "stop_and_error", "Check stock", message="The stock file is empty.")],
+                    [edge("t", "boom")])
+
+
+def slow_flow() -> dict:
+    return workflow([node("t", "manual_trigger"), node("wait", "delay", seconds=30)], [edge("t", "wait")])
+
+
+async def test_a_failed_run_is_notified_with_workflow_and_node(make_app, owner, desktop_config):
+    desktop_config.update(owners=(owner.address,))
+    recorder = Recorder()
+    app = await make_app(notifier=recorder)
+    async with await EngineClient.connect(app.engine.url, owner.key) as client:
+        job_id = await start(client, failing_flow(), preset_name="Nightly import")
+        assert final(await collect(client, job_id))["status"] == "FAILED"
+        await wait_until(lambda: any(n["title"].startswith("Workflow failed") for n in recorder.sent))
+        (notice,) = [n for n in recorder.sent if n["title"].startswith("Workflow failed")]
+        assert notice["title"] == "Workflow failed: Nightly import"
+        assert "Check stock" in notice["message"] and "The stock file is empty." in notice["message"]
+        assert set(notice["buttons"]) == {"Details…", "Open web GUI"}
+        await wait_until(lambda: app.view.state is TrayState.RUN_FAILED, what="the red cross")
+        assert app.tray.state is TrayState.RUN_FAILED
+        assert app.menu.header.text() == "Flowork: “Nightly import” failed"
+
+        # the same workflow failing again at once: no second notice, but it is in Recent runs
+        again = await start(client, failing_flow(), preset_name="Nightly import")
+        await collect(client, again)
+        await wait_until(lambda: len(app.runs.runs) == 2, what="both runs listed")
+        assert len([n for n in recorder.sent if n["title"].startswith("Workflow failed")]) == 1
+
+        ok = await start(client, workflow([node("t", "manual_trigger")], []), preset_name="Hello")
+        await collect(client, ok)
+        await wait_until(lambda: len(app.menu.run_items) == 3, what="three runs in the menu")
+    labels = [a.text() for a in app.menu.run_items]
+    assert labels[0].startswith("✓ Hello — succeeded at ")
+    assert labels[1].startswith("✗ Nightly import — failed at ") and labels[2].startswith("✗ Nightly import")
+    assert app.view.state is TrayState.RUN_FAILED  # another workflow's success does not clear it
+    app.menu.aboutToShow.emit()  # the person looks at the menu: the failure has been seen
+    assert app.view.state is TrayState.IDLE
+
+    app.menu.run_items[1].trigger()
+    dialog = app.run_dialogs[again]
+    assert dialog.isVisible()
+    assert "Check stock" in dialog.text() and "The stock file is empty." in dialog.text()
+    assert again in dialog.informativeText()
+    notice["on_clicked"]()  # the first notice's click shows its own run
+    assert app.run_dialogs[job_id].isVisible()
+
+
+async def test_stop_and_quit_ask_while_a_workflow_runs(make_app, owner, desktop_config):
+    desktop_config.update(owners=(owner.address,))
+    app = await make_app()
+    async with await EngineClient.connect(app.engine.url, owner.key) as client:
+        await start(client, slow_flow(), preset_name="Long job")
+        await wait_until(lambda: app.running_jobs() == 1, what="the job to run")
+        app.menu.stop.trigger()
+        dialog = app.confirm_dialog
+        assert dialog.isVisible() and dialog.text() == "1 workflow is running — stop it anyway?"
+        assert dialog.defaultButton() is dialog.cancel_button  # Enter keeps the work
+        assert dialog.suspend_button is None  # durable jobs (#13) will offer it
+        dialog.cancel_button.click()
+        assert app.supervisor.state is State.RUNNING and app.running_jobs() == 1
+
+        app.menu.quit.trigger()
+        quit_dialog = app.confirm_dialog
+        assert quit_dialog.isVisible() and "stop it anyway?" in quit_dialog.text()
+        quit_dialog.cancel_button.click()
+        assert not app.finished.is_set()
+
+        app.menu.stop.trigger()
+        app.confirm_dialog.end_button.click()
+        await wait_until(lambda: app.supervisor.state is State.STOPPED, what="stop after confirming")
+
+
+async def test_nothing_running_means_no_question(make_app):
+    app = await make_app()
+    app.menu.quit.trigger()
+    await wait_until(app.finished.is_set, what="quit")
+    assert app.confirm_dialog is None
+
+
+def test_a_scheduled_run_says_what_started_it(qapp):
+    runs = RecentRuns(clock=lambda: 1000.0)
+    data = {"status": "RUNNING", "preset_name": "Backup", "start_time": 990.0,
+            "started_by": {"kind": "schedule", "rule_id": "r1"}}
+    runs.on_frame({"type": "workflow_status_update", "job_id": "j1", "status_data": data})
+    runs.on_frame({"type": "NODE_EXECUTION_METRIC", "job_id": "j1", "node_id": "n", "node_name": "Copy",
+                   "status": "ERROR", "error_message": "disk full"})
+    runs.on_frame({"type": "workflow_status_update", "job_id": "j1",
+                   "status_data": {**data, "status": "FAILED", "end_time": 999.0, "error": "Copy failed"}})
+    (run,) = runs.runs
+    assert run.label().endswith("(a schedule)") and run.label().startswith("✗ Backup — failed at")
+    assert run.failure() == "Node “Copy”: disk full" and run.failed_node == "Copy"
+
+
+def test_failure_notices_are_rate_limited_and_count_what_they_held_back():
+    now = [0.0]
+    notices = FailureNotices(clock=lambda: now[0])
+    a, b = (Run(job_id=x, workflow=x, status="FAILED", started_at=0) for x in "ab")
+    assert notices.admit(a) == 0
+    assert notices.admit(b) is None       # within 10 s of any notice
+    now[0] = 15
+    assert notices.admit(a) is None       # within a minute of a's notice
+    assert notices.admit(b) == 2          # b's turn; two were held back meanwhile
+    now[0] = 80
+    assert notices.admit(a) == 0
