@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from engine import __version__
+from engine.config import LOG_LEVELS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, help="where the engine keeps its data")
     p.add_argument("--log-dir", type=Path, help="where the rotating log file goes")
     p.add_argument("--no-engine", action="store_true", help="open the tray without starting the engine")
+    p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS,
+                   default=(os.environ.get("FLOWORK_LOG_LEVEL") or "INFO").strip().upper(),
+                   help="the log's level (default INFO, or $FLOWORK_LOG_LEVEL); job log lines are "
+                        "written at DEBUG")
     p.add_argument("--version", action="version", version=f"flowork {__version__}")
     return p
 
@@ -67,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             engine_args += ["--data-dir", str(args.data_dir)]
         if args.log_dir is not None:
             engine_args += ["--log-dir", str(args.log_dir)]
+        engine_args += ["--log-level", args.log_level]
         return cli.main(engine_args)
     return run_gui(args)
 
@@ -111,7 +117,7 @@ def run_gui(args: argparse.Namespace) -> int:
     config = DesktopConfig(folder=folder, data_dir=args.data_dir, log_dir=args.log_dir)
     # A windowed build (or a login start) may have no stderr at all.
     log_file = setup_logging(Path(config.log_dir), file_name="flowork-desktop.log",  # type: ignore[arg-type]
-                             to_stderr=sys.stderr is not None)
+                             level=args.log_level, to_stderr=sys.stderr is not None)
     tail = LogTail()
     if args.port is not None:
         config.update(port=args.port)

@@ -72,3 +72,33 @@ def test_without_a_display_flowork_runs_the_headless_engine(dirs, tmp_path, disp
         assert psutil.Process(proc.proc.pid).is_running()
     finally:
         assert proc.stop() == 0, proc.output()
+
+
+def test_log_level_debug_writes_job_lines_to_the_desktop_log(owner, tmp_path):
+    """flowork --log-level DEBUG: the in-process engine's job log lines (DEBUG since the runtime
+    redesign) reach flowork-desktop.log; at the default INFO they do not."""
+    from tests.runtime_support import collect, edge, node, start, workflow
+
+    def run_once(name: str, level: list[str]) -> str:
+        folder = tmp_path / name
+        (folder / "config").mkdir(parents=True)
+        (folder / "config" / "desktop.json").write_text(json.dumps({"owners": [owner.address]}))
+        app = Flowork(["--config-dir", str(folder / "config"), "--data-dir", str(folder / "data"),
+                       "--log-dir", str(folder / "logs"), "--port", "0", "--webhook-port", "0",
+                       "--hidden", *level])
+        try:
+            url = app.wait_for(r"engine at (ws://\S+?)\. Logs").group(1)
+
+            async def go() -> None:
+                async with await EngineClient.connect(url, owner.key) as client:
+                    wf = workflow([node("t", "manual_trigger"),
+                                   node("l", "log_message", message="level-check-line")], [edge("t", "l")])
+                    await collect(client, await start(client, wf))
+            asyncio.run(go())
+        finally:
+            code = app.stop()
+        assert code == 0, app.output()
+        return (folder / "logs" / "flowork-desktop.log").read_text()
+
+    assert "level-check-line" in run_once("debug", ["--log-level", "debug"])
+    assert "level-check-line" not in run_once("default", [])
