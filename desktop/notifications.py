@@ -26,8 +26,32 @@ def notification_icon() -> Path:
 Action = tuple[str, Callable[[], Any]]
 
 
+class OneLineFailures(logging.Filter):
+    """desktop-notifier logs a failed send (no notification service, no session bus) as a
+    warning with its traceback: in the log folder that reads like a crash, though Flowork falls
+    back to the tray's messages and says so. Keep the exception's text, drop the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_library_failures() -> None:
+    """Idempotent: one OneLineFailures filter on desktop-notifier's loggers."""
+    for name in ("desktop_notifier.backends.base", "desktop_notifier.main"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, OneLineFailures) for f in logger.filters):
+            logger.addFilter(OneLineFailures())
+
+
 class Notifier:
     def __init__(self, app_name: str = "Flowork", fallback: Callable[[str, str, Callable[[], Any] | None], None] | None = None) -> None:
+        quiet_library_failures()
         self._app_name = app_name
         self._notifier: Any = None
         self._broken = False

@@ -6,6 +6,8 @@ answer the approval; an answer given elsewhere withdraws the notification.
 
 
 
+import asyncio
+import logging
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.service import ServiceInterface, method, signal
 
 from engine.client import EngineClient
-from desktop.notifications import NOTIFICATION_ICON, notification_icon
+from desktop.notifications import NOTIFICATION_ICON, Notifier, notification_icon
 from tests.conftest import REPO_ROOT, require_tool
 from tests.desktop.conftest import wait_until
 from tests.desktop.test_desktop_approvals import approval_flow
@@ -140,3 +142,21 @@ async def test_a_failed_run_reaches_the_notification_server(make_app, owner, des
     assert "Check stock" in shown["body"] and shown["icon"] == notification_icon().as_uri()
     notification_server.ActionInvoked(shown["id"], shown["actions"]["Details…"])
     await wait_until(lambda: job_id in app.run_dialogs, what="the run's details")
+
+
+async def test_without_a_session_bus_the_log_gets_one_line_not_a_traceback(monkeypatch, tmp_path, caplog):
+    """No notification service: Flowork falls back to the tray's messages and the log says so
+    in a line, without desktop-notifier's traceback (which reads like a crash)."""
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path / 'no-such-bus'}")
+    shown: list[str] = []
+    notifier = Notifier(fallback=lambda title, message, clicked: shown.append(title))
+    with caplog.at_level(logging.INFO):
+        notifier.notify("Workflow failed: x", "node y")
+        for _ in range(200):
+            if shown:
+                break
+            await asyncio.sleep(0.05)
+    assert shown == ["Workflow failed: x"]
+    assert "using the tray's messages" in caplog.text
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
