@@ -136,6 +136,18 @@ class SharedFolders:
                 best = root
         return best
 
+    def protected_folders(self) -> tuple[Path, ...]:
+        """The engine's own folders and files, resolved: a folder watch drops their changes at
+        the watcher (the engine writes its database and log all the time); the handle walk
+        stays what refuses them."""
+        out = []
+        for path, _what in self._protected():
+            try:
+                out.append(Path(path).resolve())
+            except OSError:
+                continue
+        return tuple(out)
+
     def _guard(self) -> _Protected:
         return _Protected([(Path(p), what) for p, what in self._protected()])
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.client import EngineReplyError
+from engine.client import EngineClient, EngineReplyError
 from tests.triggers_support import next_run_end, save, triggered, triggers, wait_for
 
 
@@ -133,3 +133,35 @@ async def test_a_restart_without_the_share_disables_the_rule(make_engine, owner,
         assert rule["enabled"] is False and "shared folders" in rule["disabled_reason"]
     finally:
         await client.close()
+
+
+async def test_a_watch_on_a_shared_home_folder_never_fires_for_the_engines_own_files(
+        make_engine, owner, tmp_path) -> None:
+    """Sharing the home folder is the natural thing to do, and the engine's data and log folders
+    live inside it. Their files change all the time (the database, its WAL, the log): a watch on
+    home must never start a run for them, nor tell a workflow their names."""
+    home = tmp_path / "home"
+    data, logs = home / ".local" / "share" / "flowork", home / ".local" / "state" / "flowork" / "log"
+    logs.mkdir(parents=True)  # the CLI and the desktop app make it when they set up logging
+    engine = await make_engine(data_dir=data, log_dir=logs, roots=(home,))
+    async with await EngineClient.connect(engine.url, owner.key) as client:
+        await _watch_home(engine, client, home, data, logs)
+
+
+async def _watch_home(engine, client, home: Path, data: Path, logs: Path) -> None:
+    await save(client, "Home", triggered("t", "file_watch_trigger", folder=str(home),
+                                         events="created,modified,deleted", debounce_ms="50",
+                                         overlap="parallel"))
+    first = await write_until_run(client, home, "note.txt")  # the watch is up
+    assert first["status_data"]["result"]["data"]["path"].startswith(str(home))
+    await asyncio.sleep(1.0)
+    client.pending_events()
+    for index in range(5):  # the engine writes its database and log; so do we, in its folders
+        (data / f"probe-{index}").write_text("x")
+        (logs / f"probe-{index}").write_text("x")
+        await client.request("save_settings", settings={"language": f"l{index}"})
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1.5)
+    ends = [e for e in client.pending_events() if e.get("type") == "workflow_status_update"]
+    assert ends == [], [e["status_data"].get("result") for e in ends]
+    assert engine.running

@@ -359,7 +359,8 @@ class Automations:
         elif rule.parsed.watch is not None and rule.folder is not None:
             watch = FolderWatch(rule.folder, rule.parsed.watch,
                                 lambda changes, rid=record.rule_id: self._files_changed(rid, changes),
-                                lambda reason, rid=record.rule_id: self._spawn(self._watch_failed(rid, reason)))
+                                lambda reason, rid=record.rule_id: self._spawn(self._watch_failed(rid, reason)),
+                                ignore=self._shared.protected_folders)
             self._watches[record.rule_id] = watch
             watch.start()
 

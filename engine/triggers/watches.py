@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -25,8 +26,14 @@ KIND = {Change.added: "created", Change.modified: "modified", Change.deleted: "d
 class FolderWatch:
     def __init__(self, folder: Path, options: WatchOptions,
                  on_changes: Callable[[list[tuple[str, Path]]], None],
-                 on_failure: Callable[[str], None]) -> None:
+                 on_failure: Callable[[str], None],
+                 ignore: Callable[[], tuple[Path, ...]] = tuple) -> None:
         self.folder = folder
+        # Never even delivered: the engine's own folders under a watched one (its database and
+        # log change all the time), resolved off the loop when the watch starts. The owner's
+        # re-check of every change still refuses anything else.
+        self._ignore = ignore
+        self._ignored: tuple[str, ...] = ()
         self.options = options
         self._on_changes = on_changes
         self._on_failure = on_failure
@@ -48,12 +55,16 @@ class FolderWatch:
                 pass
             self._task = None
 
+    def _wanted(self, _change: Change, path: str) -> bool:
+        return not any(path == p or path.startswith(p + os.sep) for p in self._ignored)
+
     async def _run(self) -> None:
         wanted = set(self.options.events)
         try:
+            self._ignored = tuple(str(p) for p in await asyncio.to_thread(self._ignore))
             watcher = awatch(self.folder, stop_event=self._stop, debounce=self.options.debounce_ms,
                              step=min(50, self.options.debounce_ms), recursive=self.options.recursive,
-                             ignore_permission_denied=True)
+                             ignore_permission_denied=True, watch_filter=self._wanted)
             self.ready.set()
             async for batch in watcher:
                 picked: dict[tuple[str, str], tuple[str, Path]] = {}
