@@ -38,7 +38,6 @@ from desktop.errors import (CHOOSE_FOLDER, OPEN_LOGS, OTHER_PORT, RESTART, RETRY
 from desktop.port_conflict import free_port_near, port_holder
 from desktop.problem_dialog import ProblemDialog
 from desktop.refused import RefusedAddresses
-from desktop.run_dialog import RunDialog
 from desktop.runs import FailureNotices, RecentRuns, Run
 from desktop.settings_dialog import SettingsDialog, SettingsValues
 from desktop.status_window import StatusWindow
@@ -80,7 +79,6 @@ class DesktopApp(QObject):
         self.runs = RecentRuns()
         self.refused = RefusedAddresses(self.notifier, self.allow_owner, self.show_settings)
         self.failure_notices = FailureNotices()
-        self.run_dialogs: dict[str, RunDialog] = {}
         self.confirm_dialog: ConfirmEndDialog | None = None
         self.folders = SharedFolders(tuple(r for r in config.settings.roots if r.is_dir()),
                                      self._apply_roots)
@@ -209,7 +207,7 @@ class DesktopApp(QObject):
         logging.getLogger().removeHandler(self.log_tail)
         for window in (self.status_window, self.folders_dialog, self.settings_dialog,
                        self.problem_dialog, self.data_dir_picker, self.about_dialog,
-                       self.confirm_dialog, self.link_dialog, *self.run_dialogs.values()):
+                       self.confirm_dialog, self.link_dialog):
             if window is not None:
                 window.hide()
         self.finished.set()
@@ -314,21 +312,10 @@ class DesktopApp(QObject):
                              on_clicked=show)
 
     def show_run(self, job_id: str) -> None:
-        run = self.runs.get(job_id)
-        if run is None:
-            return
+        """A run from Recent runs or a failure notice: the Flowork window, on that run's detail
+        (a failed run opens on its failing node)."""
         self.runs.seen()
-        old = self.run_dialogs.pop(job_id, None)
-        if old is not None:
-            old.hide()
-            old.deleteLater()
-        dialog = RunDialog(run)
-        dialog.open_gui_button.clicked.connect(self.open_gui)
-        dialog.finished.connect(lambda _r, j=job_id, d=dialog: self.run_dialogs.get(j) is d
-                                and self.run_dialogs.pop(j).deleteLater())
-        self.run_dialogs[job_id] = dialog
-        dialog.show()
-        dialog.raise_()
+        self.open_window(job_id)
 
     # -- asking before work is ended ---------------------------------------------------------
 

@@ -149,7 +149,6 @@ def _dispose(app: DesktopApp) -> None:
     objects: list[Any] = [app.status_window, app.menu, app.folders_dialog, app.settings_dialog,
                           app.problem_dialog, app.data_dir_picker, app.folders.picker,
                           app.about_dialog, app.confirm_dialog, app.link_dialog,
-                          *app.run_dialogs.values(),
                           *app.approvals.dialogs.values(), *app.pairing.dialogs.values()]
     if app.tray is not None:
         objects.append(app.tray.icon)

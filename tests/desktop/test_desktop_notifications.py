@@ -21,6 +21,7 @@ from desktop.notifications import NOTIFICATION_ICON, Notifier, notification_icon
 from tests.conftest import REPO_ROOT, require_tool
 from tests.desktop.conftest import wait_until
 from tests.desktop.test_desktop_approvals import approval_flow
+from tests.desktop.test_desktop_runs import shown_run
 from tests.runtime_support import collect, final, start
 
 
@@ -141,7 +142,7 @@ async def test_a_failed_run_reaches_the_notification_server(make_app, owner, des
     assert shown["summary"] == "Workflow failed: Nightly import"
     assert "Check stock" in shown["body"] and shown["icon"] == notification_icon().as_uri()
     notification_server.ActionInvoked(shown["id"], shown["actions"]["Details…"])
-    await wait_until(lambda: job_id in app.run_dialogs, what="the run's details")
+    await wait_until(lambda: shown_run(app) == job_id, what="the run's details in the window")
 
 
 async def test_without_a_session_bus_the_log_gets_one_line_not_a_traceback(monkeypatch, tmp_path, caplog):

@@ -55,13 +55,21 @@ async def test_a_failed_run_is_notified_with_workflow_and_node(make_app, owner, 
     app.menu.aboutToShow.emit()  # the person looks at the menu: the failure has been seen
     assert app.view.state is TrayState.IDLE
 
-    app.menu.run_items[1].trigger()
-    dialog = app.run_dialogs[again]
-    assert dialog.isVisible()
-    assert "Check stock" in dialog.text() and "The stock file is empty." in dialog.text()
-    assert again in dialog.informativeText()
+    app.menu.run_items[1].trigger()  # the Flowork window, on that run's detail
+    await wait_until(lambda: shown_run(app) == again, what="the run in the window")
+    detail = app.window.window.runs.detail
+    assert app.window.window.isVisible()
+    assert "Check stock" in detail.error.text() and "The stock file is empty." in detail.error.text()
+    assert again in detail.facts.text()
     notice["on_clicked"]()  # the first notice's click shows its own run
-    assert app.run_dialogs[job_id].isVisible()
+    await wait_until(lambda: shown_run(app) == job_id, what="the first run in the window")
+
+
+def shown_run(app) -> str | None:
+    """The job id of the run the Flowork window's detail shows, if the window is open."""
+    window = app.window.window
+    run = window.runs.detail.run if window is not None and window.isVisible() else None
+    return run.job_id if run is not None else None
 
 
 async def test_stop_and_quit_ask_while_a_workflow_runs(make_app, owner, desktop_config):
