@@ -3,6 +3,9 @@
 # packaging linters, NSIS). Installs what is missing when it can (root with apt-get); otherwise
 # says what is missing, and the tests that need it are skipped (CI sets
 # FLOWORK_REQUIRE_SYSTEM_TESTS=1 so that they fail instead).
+# A line of scripts/system-packages.txt may name a command after the package: when that command
+# is already on PATH the package is not installed (Node.js from another source ships its own npm,
+# and Debian's npm package then conflicts with it: apt-get refuses with "held broken packages").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v dpkg-query >/dev/null; then
@@ -10,11 +13,14 @@ if ! command -v dpkg-query >/dev/null; then
     echo "Not a Debian system: skipping scripts/system-packages.txt (the tests that need them are skipped)" >&2
     exit 0
 fi
-mapfile -t packages < <(grep -v '^\s*#' scripts/system-packages.txt | awk 'NF {print $1}')
 missing=()
-for pkg in "${packages[@]}"; do
+while read -r pkg provides _; do
+    [ -n "$pkg" ] || continue
+    if [ -n "${provides:-}" ] && command -v "$provides" >/dev/null; then
+        continue
+    fi
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
+done < <(grep -v '^\s*#' scripts/system-packages.txt)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "Installing Debian packages: ${missing[*]}"
