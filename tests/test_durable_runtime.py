@@ -198,3 +198,61 @@ async def test_a_checkpoint_keeps_secrets_encrypted_and_restores_their_values(
     assert data["status"] == "SUCCEEDED", data
     assert target.read_text() == secret  # the restored job had the real value
     await client.close()
+
+
+async def released(engine, job_id: str) -> None:
+    deadline = time.monotonic() + 10
+    while job_id not in engine.runtime.dormant:
+        assert time.monotonic() < deadline, "the job was not released from memory"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_released_job_can_be_stopped_and_its_approval_is_withdrawn(make_engine, owner: Wallet) -> None:
+    engine = await make_engine(suspend_after_s=0.2)
+    client = await signed_in(engine.url, owner)
+    job_id = await start(client, approval_flow())
+    asked = await client.next_event("MANUAL_APPROVAL_REQUESTED")
+    await released(engine, job_id)
+    await client.request("stop_workflow", job_id=job_id)
+    resolved = await client.next_event("MANUAL_APPROVAL_RESOLVED")
+    assert resolved["approval_id"] == asked["approval_id"] and resolved["decided_by"] == "cancelled"
+    data = await wait_status(client, job_id, {"SUCCEEDED", "FAILED", "STOPPED"})
+    assert data["status"] == "STOPPED", data
+    assert engine.runtime.approvals.pending() == [] and not engine.runtime.dormant
+    await client.close()
+
+
+async def test_a_released_job_paused_then_answered_goes_on_only_when_resumed(make_engine, owner: Wallet) -> None:
+    engine = await make_engine(suspend_after_s=0.2)
+    client = await signed_in(engine.url, owner)
+    job_id = await start(client, approval_flow())
+    asked = await client.next_event("MANUAL_APPROVAL_REQUESTED")
+    await released(engine, job_id)
+    await client.request("pause_workflow", job_id=job_id)
+    assert (await status_of(client, job_id))["status"] == "PAUSED"
+    await client.request("manual_approval_response", approval_id=asked["approval_id"], decision="APPROVED")
+    await asyncio.sleep(0.8)  # woken by the answer, still paused, released again
+    assert (await status_of(client, job_id))["status"] == "PAUSED"
+    await client.request("resume_workflow", job_id=job_id)
+    data = await wait_status(client, job_id, {"SUCCEEDED", "FAILED", "STOPPED"})
+    assert data["status"] == "SUCCEEDED" and data["result"]["data"]["after"] == 2, data
+    assert data["result"]["data"]["approval"]["decision"] == "APPROVED"
+    await client.close()
+
+
+async def test_an_approval_that_expired_while_the_engine_was_down_takes_its_default(make_engine, owner: Wallet) -> None:
+    first = await make_engine()
+    client = await signed_in(first.url, owner)
+    job_id = await start(client, approval_flow(timeout_s=1))
+    await client.next_event("MANUAL_APPROVAL_REQUESTED")
+    await client.close()
+    await first.stop()
+    await asyncio.sleep(1.2)
+    second = await make_engine()
+    client = await signed_in(second.url, owner)
+    data = await wait_status(client, job_id, {"SUCCEEDED", "FAILED", "STOPPED"})
+    assert data["status"] == "SUCCEEDED", data
+    approval = data["result"]["data"]["approval"]
+    assert approval["decided_by"] == "timeout" and approval["decision"] == "REJECTED"
+    assert data["result"]["data"]["after"] == "rejected"
+    await client.close()

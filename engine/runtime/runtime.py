@@ -452,6 +452,8 @@ class Runtime:
         done = [job.job_id for job in live if job.stop()]
         for d in dormant:
             self._stop_on_wake.add(d.job_id)
+            for approval_id, _, _ in d.approvals:  # dialogs close; this wakes the job too
+                self.approvals.withdraw(approval_id, "the job was stopped")
             self._wake(d.job_id)
             done.append(d.job_id)
         return done
@@ -538,15 +540,14 @@ class Runtime:
         center = self.approvals
         for token in (t for j in tree.values() for t in j.tokens):
             wait = _wait_of(token.wait)
-            if wait is not None and wait.get("kind") == "approval" and not wait.get("decision"):
+            if (wait is not None and wait.get("kind") == "approval" and not wait.get("decision")
+                    and center.decided(wait["approval_id"]) is None):
                 future = center.ask(request_from_wait(wait), wait["context_id"])
                 future.add_done_callback(lambda _f, j=job_id: self._wake(j))
         for approval_id, _, deadline in dormant.approvals:
             self._wake_at(deadline, job_id)
         if dormant.delay_until is not None:
             self._wake_at(dormant.delay_until, job_id)
-        if any(center.decided(a) for a, _, _ in dormant.approvals):
-            self._wake(job_id)
 
     def _dormant_of(self, tree: dict[str, StoredJob], top: StoredJob) -> Dormant | None:
         """A Dormant for a tree with nothing to run now (paused, or every branch in an
@@ -561,7 +562,7 @@ class Runtime:
                     continue
                 wait = _wait_of(token.wait)
                 kind = wait.get("kind") if wait else None
-                if kind == "approval" and not wait.get("decision"):
+                if kind == "approval" and not wait.get("decision") and self.approvals.decided(wait["approval_id"]) is None:
                     deadline = float(wait["requested_at"]) + float(wait["timeout_s"])
                     approvals.append((wait["approval_id"], wait["default"], deadline))
                     waits_on_something = True
