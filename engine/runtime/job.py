@@ -259,7 +259,11 @@ class Job:
             restored = self.restored
             tokens = None
             if restored is not None:
-                tokens = restored.tokens
+                # No branch position, no node run and no end reached: it had not begun when
+                # the engine stopped (its record was committed, its first checkpoint not yet),
+                # so it begins now, from its start nodes.
+                begun_before = bool(restored.tokens) or self.frontier.run_seq > 0 or self.scheduler.final is not None
+                tokens = restored.tokens if begun_before else None
                 if restored.interrupted is not None and not restored.forced:
                     self.top.keep_checkpoint = True
                     raise JobFailure(
@@ -375,7 +379,13 @@ class Job:
             wait = approval_wait(request, self.top.job_id, default)
             if token is not None:
                 token.wait = wait
-                self.checkpoints.write(token)
+                # On disk before anyone hears of it: the id a person answers (in a
+                # notification, after a restart) must be the one the job waits for.
+                try:
+                    await self.checkpoints.committed(self.checkpoints.write(token))
+                except Exception:  # noqa: BLE001 - HistoryWriteError: asked anyway, in memory
+                    log.warning("job %s: the approval for node %s could not be checkpointed; it is "
+                                "asked anyway but will not survive a restart", self.job_id, node_id)
         else:
             request = request_from_wait(wait)
         resolution = center.decided(request.approval_id)

@@ -39,7 +39,7 @@ from engine.runtime.loader import LoadedModule, ModuleLoader
 from engine.runtime.reporter import JobReporter
 from engine.runtime.retention import Retention
 from engine.runtime.services import RuntimeServices
-from engine.runtime.payload import Snapshot, as_payload, decode
+from engine.runtime.payload import Snapshot, as_payload, decode, reserve_entry_ids
 from engine.runtime.state import ACTIVE_TEXTS, JobStatus
 from engine.runtime.templating import Masker, Renderer
 from engine.runtime.threads import ModuleThreads
@@ -506,7 +506,9 @@ class Runtime:
     # -- durable jobs: restoring, releasing, waking -------------------------------------------
 
     async def _load_tree(self, job_id: str) -> dict[str, StoredJob]:
-        return await self.services.db.run(stored_checkpoints.load_tree, job_id, self.services.sealer)
+        tree = await self.services.db.run(stored_checkpoints.load_tree, job_id, self.services.sealer)
+        reserve_entry_ids(max((j.max_entry_id for j in tree.values()), default=0))
+        return tree
 
     async def _restore_all(self) -> None:
         """At start: every unfinished job back, as a waiting (released) job or running again."""

@@ -64,6 +64,7 @@ class StoredJob:
     crossing_seq: int = 0  # the highest crossing number recorded
     node_runs: int = 0
     child_ids: list[str] = field(default_factory=list)
+    max_entry_id: int = 0  # the highest history entry number recorded for it
 
 
 def apply(conn: sqlite3.Connection, writes: Iterable[Any], sealer: Sealer | None) -> None:
@@ -146,6 +147,9 @@ def load_tree(conn: sqlite3.Connection, top_job_id: str, sealer: Sealer | None) 
         stored.run_seq, stored.node_runs = int(row[0]), int(row[1])
         stored.crossing_seq = int(conn.execute(
             "SELECT coalesce(max(seq), 0) FROM connection_history WHERE job_id = ?",
+            (stored.job_id,)).fetchone()[0])
+        stored.max_entry_id = int(conn.execute(
+            "SELECT coalesce(max(entry_id), 0) FROM history_entries WHERE job_id = ?",
             (stored.job_id,)).fetchone()[0])
         stored.child_ids = [r[0] for r in conn.execute(
             "SELECT job_id FROM jobs WHERE parent_job_id = ?", (stored.job_id,))]
