@@ -110,3 +110,17 @@ async def expect_event(client: EngineClient, msg_type: str, *, where=None, timeo
         return await client.next_event(msg_type, where=where, timeout=timeout)
     except asyncio.TimeoutError:
         raise AssertionError(f"no {msg_type} {what} within {timeout:g} s") from None
+
+
+async def assert_like_unknown(client: EngineClient, msg_type: str, job_id: str) -> None:
+    """`job_id` (another owner's) gets exactly the answer an id nobody ever used gets."""
+    unknown = "never-used-" + job_id[-8:]
+    theirs = await client.request(msg_type, job_id=job_id, check=False)
+    nobodys = await client.request(msg_type, job_id=unknown, check=False)
+    assert theirs.get("code") == nobodys.get("code") == "not_found", (theirs, nobodys)
+
+    def shape(reply: dict[str, Any], ident: str) -> dict[str, Any]:
+        return {k: (v.replace(ident, "ID") if isinstance(v, str) else v)
+                for k, v in reply.items() if k != "request_id"}
+
+    assert shape(theirs, job_id) == shape(nobodys, unknown)
