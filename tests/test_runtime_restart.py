@@ -123,7 +123,7 @@ async def test_a_stuck_sync_module_does_not_keep_the_engine_from_quitting(tmp_pa
     folder.mkdir(parents=True)
     (folder / "manifest.json").write_text('{"name": "Stuck", "properties": [], "output_ports": [{"name": "output"}]}')
     (folder / "module.py").write_text("import time\n\ndef run(ctx, payload):\n    time.sleep(3600)  # ignores ctx.cancelled\n")
-    engine = EngineProcess(data_dir, tmp_path / "logs", owner)
+    engine = EngineProcess(data_dir, tmp_path / "logs", owner, args=["--stop-grace-s", "1"])
     processes.append(engine)
     async with await EngineClient.connect(engine.url, owner.key) as client:
         job_id = await start(client, workflow([node("s", "stuck")], []))

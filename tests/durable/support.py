@@ -103,7 +103,7 @@ def run_count(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-async def expect_event(client: EngineClient, msg_type: str, *, where=None, timeout: float = 15.0,
+async def expect_event(client: EngineClient, msg_type: str | None, *, where=None, timeout: float = 15.0,
                        what: str = "") -> dict[str, Any]:
     """client.next_event, failing with a sentence instead of a bare TimeoutError."""
     try:
