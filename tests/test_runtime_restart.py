@@ -14,7 +14,7 @@ import pytest
 
 from engine.client import EngineClient
 from tests.conftest import Wallet
-from tests.durable.support import install_gate, run_count, sign_in, wait_for_history, wait_status
+from tests.durable.support import install_gate, run_count, sign_in, until, wait_for_history, wait_status
 from tests.engine_process import EngineProcess, processes  # noqa: F401 - the fixture
 from tests.runtime_support import collect, edge, final, node, start, workflow
 
@@ -153,7 +153,7 @@ async def test_a_job_whose_module_is_gone_after_the_restart_fails_with_a_clear_t
                                                node("g", "gone_gate", file=str(release), runs=str(runs))],
                                               [edge("s", "g")]))
         await client.next_event("NODE_EXECUTION_METRIC", where=running("g"))
-        assert run_count(runs) == 1
+        await until(lambda: run_count(runs) == 1, "the gate's first run")
         first.kill()
     shutil.rmtree(data_dir / "components" / "modules" / "gone_gate")  # uninstalled meanwhile
     second = first.restart()

@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -124,3 +124,13 @@ async def assert_like_unknown(client: EngineClient, msg_type: str, job_id: str) 
                 for k, v in reply.items() if k != "request_id"}
 
     assert shape(theirs, job_id) == shape(nobodys, unknown)
+
+
+async def until(condition: Callable[[], object], what: str, timeout: float = 15.0) -> None:
+    """Poll a condition outside the engine (a file a test component writes, a test server)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)

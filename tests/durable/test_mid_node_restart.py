@@ -5,19 +5,18 @@ finishes it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 
 from engine.client import EngineClient
 from tests.conftest import Wallet
 from tests.durable.support import (POSIX_ONLY, assert_like_unknown, expect_event, install_gate, run_count,
-                                   running, sign_in, wait_for_history, wait_status)
+                                   running, sign_in, until, wait_for_history, wait_status)
 from tests.runtime_support import collect, edge, final, node, start, workflow
 
 pytestmark = POSIX_ONLY
@@ -36,12 +35,12 @@ async def test_an_idempotent_node_killed_midway_runs_again_and_the_job_succeeds(
         job_id = await start(client, wf)
         await expect_event(client, "NODE_EXECUTION_METRIC", where=running("g"), what="for the gate")
         await wait_for_history(client, job_id, "c2")
-        assert run_count(runs) == 1
+        await until(lambda: run_count(runs) == 1, "the gate's first run")
         first.kill()
     second = restart(first)
     async with await EngineClient.connect(second.url, owner.key) as client:
         await sign_in(client)
-        await _until(lambda: run_count(runs) == 2, "the idempotent node to run again after the restart")
+        await until(lambda: run_count(runs) == 2, "the idempotent node to run again after the restart")
         release.write_text("go")
         done = await wait_status(client, job_id)
         assert done["status"] == "SUCCEEDED", done
@@ -102,7 +101,7 @@ async def test_a_non_idempotent_node_killed_midway_fails_the_job_and_resume_job_
     async with await EngineClient.connect(first.url, owner.key) as client:
         job_id = await start(client, wf, preset_name="Sync")
         await expect_event(client, "NODE_EXECUTION_METRIC", where=running("call"), what="for the request")
-        await _until(lambda: len(slow_server.paths) == 1, "the request to reach the server")
+        await until(lambda: len(slow_server.paths) == 1, "the request to reach the server")
         first.kill()  # the request is in flight: whether it took effect is unknown
     slow_server.release.set()  # from now on the server answers at once
 
@@ -136,11 +135,3 @@ async def test_a_non_idempotent_node_killed_midway_fails_the_job_and_resume_job_
         done = await client.request("request_job_status", job_id=job_id)
         assert done["status_data"]["status"] == "SUCCEEDED"
 
-
-async def _until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not condition():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
