@@ -5,6 +5,7 @@ owner's job answered exactly like an unknown one."""
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from engine.app import Engine
 from engine.client import EngineClient, EngineReplyError
 from tests.conftest import ClientFactory, Wallet
 from tests.runtime_support import collect, edge, final, node, run, start, workflow
+from tests.test_runtime_restart import EngineProcess, processes  # noqa: F401 - a fixture
 
 QUICK = workflow([node("s", "set_data", data={"a": 1})], [])
 FAILING = workflow([node("f", "stop_and_error", message="on purpose")], [])
@@ -181,3 +183,56 @@ async def test_another_owners_job_is_answered_like_an_unknown_one(make_engine, o
         assert engine.approvals.resolve(asked["approval_id"], "APPROVED")
         assert final(await collect(theirs, running))["status"] == "SUCCEEDED"
         await asyncio.sleep(0)
+
+
+# -- resume_job of a job a crash interrupted (real process, real SIGKILL) ----------------------
+
+HOLD = '''
+import os
+
+def run(ctx, payload):
+    """Not safe to repeat (no "idempotent" in its manifest): waits for a file, in a thread."""
+    while not os.path.exists(ctx.config["file"]):
+        if ctx.cancelled.wait(0.02):
+            return payload
+    payload["data"]["held"] = True
+    return payload
+'''
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
+async def test_a_job_killed_mid_node_is_resumed_by_resume_job(tmp_path, owner: Wallet, processes) -> None:
+    data_dir, log_dir, release = tmp_path / "data", tmp_path / "logs", tmp_path / "release"
+    folder = data_dir / "components" / "modules" / "hold"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text('{"name": "hold", "properties": [], "output_ports": [{"name": "output"}]}')
+    (folder / "module.py").write_text(HOLD)
+    wf = workflow([node("before", "set_data", data={"step": 1}), node("h", "hold", "Hold", file=str(release)),
+                   node("after", "set_data", data={"step": 2})], [edge("before", "h"), edge("h", "after")])
+    first = EngineProcess(data_dir, log_dir, owner)
+    processes.append(first)
+    async with await EngineClient.connect(first.url, owner.key) as client:
+        job_id = await start(client, wf, preset_name="Import")
+        await client.next_event("NODE_EXECUTION_METRIC", where=lambda e: e["node_id"] == "h" and e["status"] == "RUNNING")
+        first.kill()
+
+    second = EngineProcess(data_dir, log_dir, owner)
+    processes.append(second)
+    async with await EngineClient.connect(second.url, owner.key) as client:
+        data = (await client.request("request_job_status", job_id=job_id))["status_data"]
+        assert data["status"] == "FAILED" and data["resumable"] is True and "interrupted" in data["error"]
+        assert "'Hold'" in data["error"] or "'h'" in data["error"]  # names the node
+        (item,) = (await _list(client, status="FAILED"))["jobs"]
+        assert item["job_id"] == job_id and item["resumable"] is True and "result" not in item
+        release.write_text("go")
+        reply = await client.request("resume_job", job_id=job_id)
+        assert reply["type"] == "resume_job_response" and reply == {**reply, "job_id": job_id, "status": "RUNNING"}
+        events = await collect(client, job_id)
+        resumed = [e for e in events if e["type"] == "workflow_status_update"
+                   and e["status_data"]["status"] == "RUNNING"]
+        assert resumed and resumed[0]["status_data"].get("resumed") is True
+        done = final(events)
+        assert done["status"] == "SUCCEEDED" and done["result"]["data"] == {"step": 2, "held": True}
+        assert (await _refused(client, "resume_job", job_id=job_id))["code"] == "conflict"
+        assert [j["status"] for j in (await _list(client))["jobs"]] == ["SUCCEEDED"]
+    assert second.terminate() == 0
