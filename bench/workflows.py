@@ -71,6 +71,8 @@ class JobDriver:
     _waiters: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     _reader: asyncio.Task[None] | None = None
     on_terminal: Callable[[str], None] | None = None
+    # job id -> approval_id of each MANUAL_APPROVAL_REQUESTED heard (bench_waiting_jobs)
+    approvals: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     async def connect(cls, url: str) -> "JobDriver":
@@ -93,6 +95,10 @@ class JobDriver:
                         waiter.set_result(data)
                     if self.on_terminal is not None:
                         self.on_terminal(job_id)
+            elif '"MANUAL_APPROVAL_REQUESTED"' in text:
+                frame = json.loads(text)
+                if frame.get("type") == "MANUAL_APPROVAL_REQUESTED":
+                    self.approvals[frame["job_id"]] = frame["approval_id"]
             elif '"error"' in text:
                 frame = json.loads(text)
                 if frame.get("error"):

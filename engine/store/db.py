@@ -75,6 +75,8 @@ CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
 -- all of them or one status at a time; partial indexes skip sub-workflow jobs.
 CREATE INDEX IF NOT EXISTS runs_by_time ON jobs (start_time, job_id) WHERE parent_job_id IS NULL;
 CREATE INDEX IF NOT EXISTS runs_by_status ON jobs (status, start_time, job_id) WHERE parent_job_id IS NULL;
+-- One owner's runs one status at a time, the same way (request_jobs_list).
+CREATE INDEX IF NOT EXISTS runs_by_owner ON jobs (address, status, start_time, job_id) WHERE parent_job_id IS NULL;
 CREATE TABLE IF NOT EXISTS node_runs (
     job_id      TEXT NOT NULL,
     run_seq     INTEGER NOT NULL,
