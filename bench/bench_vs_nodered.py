@@ -237,7 +237,7 @@ async def measure(eng: Any, red: nr.NodeRed | None, signer: Signer, quick: bool)
     n = CHAIN_N[quick]
     runs, rounds = (300, 2) if quick else (5000, 5)
     chain_rounds, fan_rounds = (2, 3) if quick else (7, 15)
-    driver = await JobDriver.connect(eng.url)
+    driver = await JobDriver.connect(eng.url, signer)
     reader = MetricReader(await connect(eng.url, max_size=None, ping_interval=None))
     try:
         await reader.ws.send(signed_frames(signer, 1, "request_settings")[0])

@@ -96,7 +96,7 @@ class WaitingBench:
 
 
 async def measure(eng: Any, signer: Signer, jobs: int, trace: bool, settle_s: float) -> dict[str, Any]:
-    driver = await JobDriver.connect(eng.url)
+    driver = await JobDriver.connect(eng.url, signer)
     bench = WaitingBench(eng, driver, signer)
     try:
         warm = await bench.start_waiting(WARM_JOBS, "warm", 120)
