@@ -39,6 +39,8 @@ async def unheard_run(eng: Any, signer: Signer, wf: dict[str, Any]) -> float:
     """The chain with no client of its owner connected (the starter leaves once the job is
     accepted): the runtime's own cost, without event delivery. The engine's start/end times."""
     starter = await PlainClient.connect(eng.url)
+    # Signed in with a small frame first: the engine takes at most 64 KiB before that.
+    await starter.round_trip(signed_frames(signer, 1, "request_settings", prefix="in")[0], "in0")
     job_id, text = execute_frames(signer, wf, 1, prefix="quiet")[0]
     await starter.round_trip(text, job_id, timeout=60)
     starter.ws.transport.abort()
@@ -62,7 +64,7 @@ async def unheard_run(eng: Any, signer: Signer, wf: dict[str, Any]) -> float:
 
 async def measure(eng: Any, signer: Signer, nodes: int, rounds: int) -> dict[str, list[float]]:
     wf = chain([("set_data", CONFIG)] * nodes)
-    driver = await JobDriver.connect(eng.url)
+    driver = await JobDriver.connect(eng.url, signer)
     out: dict[str, list[float]] = {"engine": [], "direct": [], "engine_own": [], "frames": [], "cpu": [], "quiet": []}
     try:
         await driver.run(execute_frames(signer, wf, 1, prefix="warm"), timeout=300)

@@ -42,7 +42,7 @@ async def measure(eng: Any, key: str, count: int, rounds: int) -> dict[str, Any]
     signer = Signer(key)
     async with await EngineClient.connect(eng.url, key) as client:
         await client.request("create_dataset", name=DATASET)
-    driver = await JobDriver.connect(eng.url)
+    driver = await JobDriver.connect(eng.url, signer)
     rates: dict[str, list[float]] = {name: [] for name in WORKFLOWS}
     cpu: dict[str, list[float]] = {name: [] for name in WORKFLOWS}
     facts: dict[str, Any] = {"failed": 0, "appended": 0, "load": [os.getloadavg()[0]]}

@@ -25,7 +25,7 @@ def workflow(delay_s: float):
 
 
 async def measure(eng, signer: Signer, jobs: int, delay_s: float) -> dict:
-    driver = await JobDriver.connect(eng.url)
+    driver = await JobDriver.connect(eng.url, signer)
     samples: list[tuple[float, int, int]] = []
     stop = asyncio.Event()
 

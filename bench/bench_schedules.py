@@ -63,7 +63,7 @@ async def measure(eng: Any, key: str, rules: int, seconds: float) -> dict[str, A
                             signature=setup.signer.sign_workflow(wf))
     listed = (await setup.request("request_triggers"))["triggers"]
     await setup.close()
-    driver = await JobDriver.connect(eng.url)
+    driver = await JobDriver.connect(eng.url, signer)
     other_done = 0
     stop_other = asyncio.Event()
 

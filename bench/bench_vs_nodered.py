@@ -71,7 +71,10 @@ def install_components(data_dir: Path) -> None:
     for module_id, code in (("bench_build", BUILD_PY), ("bench_touch", TOUCH_PY)):
         folder = data_dir / "components" / "modules" / module_id
         folder.mkdir(parents=True, exist_ok=True)
+        # Pure functions of their input, like Node-RED's function nodes here: safe to run
+        # again after a crash, so no commit before each run (engine README, "Durable jobs").
         (folder / "manifest.json").write_text(json.dumps({"name": module_id, "properties": [],
+                                                          "idempotent": True,
                                                           "output_ports": [{"name": "output"}]}))
         (folder / "module.py").write_text(code)
 
@@ -234,7 +237,7 @@ async def measure(eng: Any, red: nr.NodeRed | None, signer: Signer, quick: bool)
     n = CHAIN_N[quick]
     runs, rounds = (300, 2) if quick else (5000, 5)
     chain_rounds, fan_rounds = (2, 3) if quick else (7, 15)
-    driver = await JobDriver.connect(eng.url)
+    driver = await JobDriver.connect(eng.url, signer)
     reader = MetricReader(await connect(eng.url, max_size=None, ping_interval=None))
     try:
         await reader.ws.send(signed_frames(signer, 1, "request_settings")[0])

@@ -43,7 +43,7 @@ async def bare_round(count: int) -> float:
 
 
 async def measure(eng: Any, signer: Signer, count: int, rounds: int) -> tuple[list[float], list[float], dict]:
-    driver = await JobDriver.connect(eng.url)
+    driver = await JobDriver.connect(eng.url, signer)
     facts: dict = {}
     try:
         wf = chain(SPECS)

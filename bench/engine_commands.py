@@ -20,6 +20,50 @@ def commands_for(engine: Any) -> dict[str, Command]:
                 "queued": sum(len(c.outbox) for c in connections),
                 "connections": [{"id": c.id, "authenticated": bool(c.owners),
                                  "dropped": getattr(c.outbox, "dropped", 0), "queued": len(c.outbox)}
-                                for c in connections]}
+                                for c in connections],
+                "released_jobs": _released(engine)}
 
-    return {"status": status}
+    async def memory(_args: list[str]) -> dict[str, Any]:
+        """The process's memory after a full garbage collection: resident (rss), its own pages
+        only (uss: no shared libraries), and the Python heap that tracemalloc sees when the
+        `trace` command started it (else null)."""
+        import gc
+        import psutil
+        import tracemalloc
+        gc.collect()
+        full = psutil.Process(os.getpid()).memory_full_info()
+        traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None
+        return {"rss": full.rss, "uss": full.uss, "traced": traced, "released_jobs": _released(engine)}
+
+    async def trace(_args: list[str]) -> dict[str, Any]:
+        """Start tracemalloc: the Python heap allocated from now on is counted by `memory`."""
+        import gc
+        import tracemalloc
+        gc.collect()
+        tracemalloc.start()
+        return {"tracing": True}
+
+    async def top(args: list[str]) -> dict[str, Any]:
+        """Where the traced Python heap is (tracemalloc on): the largest `N` source lines."""
+        import gc
+        import tracemalloc
+        if not tracemalloc.is_tracing():
+            return {"top": []}
+        gc.collect()
+        stats = tracemalloc.take_snapshot().statistics("lineno")[:int(args[0]) if args else 12]
+        return {"top": [{"where": f"{_short(s.traceback[0].filename)}:{s.traceback[0].lineno}",
+                         "bytes": s.size, "count": s.count} for s in stats]}
+
+    return {"status": status, "memory": memory, "trace": trace, "top": top}
+
+
+def _released(engine: Any) -> int | None:
+    """Jobs waiting in the database only (durable jobs); None for a runtime without them."""
+    runtime = engine.runtime
+    count = getattr(runtime, "released_job_count", None)
+    return count() if count is not None else None
+
+
+def _short(path: str) -> str:
+    """The last three parts of a source path (engine/runtime/job.py)."""
+    return "/".join(path.replace("\\", "/").rsplit("/", 3)[-3:])

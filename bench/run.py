@@ -19,7 +19,7 @@ from bench.common import REPO_ROOT, machine_info
 
 SCRIPTS = ("bench_auth", "bench_roundtrip", "bench_clients", "bench_listing", "bench_tray",
            "bench_preauth_flood", "bench_window",
-           "bench_workflow_rate", "bench_chain", "bench_many_jobs", "bench_slow_client",
+           "bench_workflow_rate", "bench_chain", "bench_many_jobs", "bench_waiting_jobs", "bench_slow_client",
            "bench_schedules", "bench_webhook",
            "bench_datasets", "bench_vs_nodered")
 

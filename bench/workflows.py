@@ -71,15 +71,35 @@ class JobDriver:
     _waiters: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     _reader: asyncio.Task[None] | None = None
     on_terminal: Callable[[str], None] | None = None
+    # job id -> approval_id of each MANUAL_APPROVAL_REQUESTED heard (bench_waiting_jobs)
+    approvals: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    async def connect(cls, url: str) -> "JobDriver":
+    async def connect(cls, url: str, signer: Any = None) -> "JobDriver":
+        """With `signer`, the connection signs in with a small frame first, as the GUI does:
+        until a connection has sent a valid signed frame the engine takes frames of at most
+        64 KiB only (a 1,000-node workflow is about 200 KB)."""
         from websockets.asyncio.client import connect
         driver = cls(await connect(url, max_size=None, ping_interval=None))
+        if signer is not None:
+            auth = fresh_auth_blocks(signer, 1)[0]
+            await driver.ws.send(json.dumps({"auth": auth, "payload": {"type": "request_settings",
+                                                                       "request_id": "sign-in"}}))
+            while '"sign-in"' not in await driver.ws.recv():
+                pass
         driver._reader = asyncio.create_task(driver._read())
         return driver
 
     async def _read(self) -> None:
+        try:
+            await self._read_frames()
+        finally:  # the connection is gone: whoever waits hears it instead of waiting forever
+            for waiter in self._waiters.values():
+                if not waiter.done():
+                    waiter.set_exception(ConnectionError("the engine closed the connection"))
+            self._waiters.clear()
+
+    async def _read_frames(self) -> None:
         async for text in self.ws:
             self.frames += 1
             if '"workflow_status_update"' in text:
@@ -93,6 +113,10 @@ class JobDriver:
                         waiter.set_result(data)
                     if self.on_terminal is not None:
                         self.on_terminal(job_id)
+            elif '"MANUAL_APPROVAL_REQUESTED"' in text:
+                frame = json.loads(text)
+                if frame.get("type") == "MANUAL_APPROVAL_REQUESTED":
+                    self.approvals[frame["job_id"]] = frame["approval_id"]
             elif '"error"' in text:
                 frame = json.loads(text)
                 if frame.get("error"):

@@ -24,7 +24,7 @@ from desktop.approvals import ApprovalsController, describe
 from desktop.automations_menu import AutomationsMenu
 from desktop.autostart import Autostart
 from desktop.config import DesktopConfig
-from desktop.confirm_end import ConfirmEndDialog
+from desktop.confirm_end import QUITTING, RESTARTING, STOPPING, ConfirmEndDialog, Ending
 from desktop.folders import SharedFolders, SharedFoldersDialog, folder_picker
 from desktop.icons import TrayState
 from desktop.links import HELP_URL, RELEASES_URL
@@ -188,11 +188,12 @@ class DesktopApp(QObject):
             self.tray.message("Flowork is in the tray", "The engine is stopped: choose Start "
                               "engine in the Flowork icon's menu.")
 
-    async def shutdown(self) -> None:
-        """Quit: the tunnel and the engine stop cleanly; nothing is left running."""
+    async def shutdown(self, *, suspend: bool = True) -> None:
+        """Quit: the tunnel and the engine stop cleanly; nothing is left running. The engine
+        keeps running workflows for its next start (`suspend`), or stops them."""
         self.tray_watch.stop()
         self.tunnel.stop()
-        await self.supervisor.stop()
+        await self.supervisor.stop(suspend=suspend)
         self.approvals.detach()
         self.pairing.close_all()
         await self.notifier.aclose()
@@ -323,18 +324,23 @@ class DesktopApp(QObject):
         engine = self.engine
         return engine.status().running_jobs if engine is not None else 0
 
-    def confirm_ending(self, verb: str, proceed: Callable[[], None]) -> bool:
-        """Run `proceed` now when nothing would be cut short; else ask first. True: done now."""
+    def confirm_ending(self, ending: Ending, proceed: Callable[[bool], None]) -> bool:
+        """Run `proceed(suspend=True)` now when no workflow is running; else say what becomes
+        of the running ones first: the main choice keeps them (`proceed(True)`: the engine
+        suspends them, they continue at its next start), the other stops them
+        (`proceed(False)`). True: done now."""
         running = self.running_jobs()
         if not running:
-            proceed()
+            proceed(True)
             return True
         if self.confirm_dialog is not None:
             self.confirm_dialog.hide()
             self.confirm_dialog.deleteLater()
-        # Durable jobs (#13) pass their "suspend and go on" action here as `suspend=`.
-        dialog = ConfirmEndDialog(verb, running, len(self.approvals.pending), suspend=None)
-        dialog.confirmed.connect(proceed)
+        engine = self.engine
+        grace_s = (engine.config if engine is not None else EngineConfig).stop_grace_s
+        dialog = ConfirmEndDialog(ending, running, len(self.approvals.pending), grace_s=grace_s)
+        dialog.confirmed.connect(lambda: proceed(True))
+        dialog.stop_chosen.connect(lambda: proceed(False))
         self.confirm_dialog = dialog
         dialog.show()
         dialog.raise_()
@@ -452,11 +458,14 @@ class DesktopApp(QObject):
         self._spawn(self.supervisor.start())
 
     def stop_engine(self) -> None:
-        self.confirm_ending("S&top engine", lambda: self._spawn(self.supervisor.stop()))
+        self.confirm_ending(STOPPING, lambda suspend: self._spawn(self.supervisor.stop(suspend=suspend)))
 
     def restart_engine(self) -> None:
         if self.supervisor.state is not State.STOPPED:  # a stopped engine stays stopped
-            self.confirm_ending("&Restart engine", lambda: self._spawn(self.supervisor.restart()))
+            self.confirm_ending(RESTARTING, self._restart)
+
+    def _restart(self, suspend: bool) -> None:
+        self._spawn(self.supervisor.restart(suspend=suspend))
 
     def ws_url(self) -> str | None:
         engine = self.engine
@@ -565,7 +574,7 @@ class DesktopApp(QObject):
         if self.engine is not None:
             self.engine.set_owners(list(values.owners))
         if (id_changed or port_changed) and self.supervisor.state is not State.STOPPED:
-            if not self.confirm_ending("&Restart engine", lambda: self._spawn(self.supervisor.restart())):
+            if not self.confirm_ending(RESTARTING, self._restart):
                 log.info("the new port or engine ID waits for the engine's restart")
         self.refresh()
 
@@ -624,14 +633,15 @@ class DesktopApp(QObject):
         self.open_link(RELEASES_URL)
 
     def request_quit(self) -> None:
-        """Quit from the menu or the window: ask first if workflows are running."""
-        self.confirm_ending("&Quit Flowork", self.quit)
+        """Quit from the menu or the window: say first what becomes of running workflows."""
+        self.confirm_ending(QUITTING, lambda suspend: self.quit(suspend=suspend))
 
-    def quit(self) -> None:
-        """Quit now (also what SIGTERM and SIGINT do: the system asked)."""
+    def quit(self, *, suspend: bool = True) -> None:
+        """Quit now (also what SIGTERM and SIGINT do: the system asked). Running workflows
+        are kept to continue at the next start, unless `suspend` is False (stopped)."""
         if not self._quitting:
             self._quitting = True
-            self._spawn(self.shutdown())
+            self._spawn(self.shutdown(suspend=suspend))
 
     def show_status_window(self) -> None:
         self.status_window.bring_up()
@@ -714,7 +724,7 @@ class DesktopApp(QObject):
             self.key_source = None
         if self.settings_dialog is not None:
             self.settings_dialog.set_data_dir(str(folder))
-        self.confirm_ending("&Restart engine", lambda: self._spawn(self.supervisor.restart()))
+        self.confirm_ending(RESTARTING, self._restart)
 
     # -- messages ----------------------------------------------------------------------------
 

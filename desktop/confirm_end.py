@@ -1,46 +1,86 @@
-"""Before Stop engine, Restart engine or Quit ends running workflows: ask, naming how many.
+"""Before Stop engine, Restart engine or Quit while workflows run: say what becomes of them.
 
-Issue #13 (durable jobs) adds "Suspend them" here: `suspend`, when given, is offered as a
-third choice that keeps the jobs to continue at the next start instead of stopping them.
+With durable jobs (issue 13) the engine's graceful stop keeps running workflows: each running
+step gets a few seconds (the engine's `stop_grace_s`) to finish, then every job is saved and
+continues when the engine starts again; approvals waiting for an answer are asked again then.
+That is the dialog's main button. The other one stops the workflows instead (recorded as
+stopped, their approvals withdrawn), the way every stop worked before.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 
-def question(running: int, approvals: int) -> tuple[str, str]:
-    """('1 workflow is running — stop it anyway?', what stopping does)."""
-    it = "it" if running == 1 else "them"
-    text = (f"1 workflow is running — stop {it} anyway?" if running == 1 else
-            f"{running} workflows are running — stop {it} anyway?")
-    waits = ("" if not approvals else
-             " 1 of them is waiting for your approval." if approvals == 1 else
-             f" {approvals} of them are waiting for your approval.")
-    return text, (f"Stopping ends {it} now; {it} will be recorded as stopped.{waits}")
+@dataclass(frozen=True)
+class Ending:
+    """One of the three ways the engine goes away, in the words of its dialog."""
+
+    verb: str        # the menu's and the main button's text (it keeps the workflows)
+    doing: str       # "Quitting", the start of the explanation
+    stop_verb: str   # the button that stops the workflows instead
+    again: str       # when kept workflows continue
+
+    @property
+    def title(self) -> str:
+        return f"{self.verb.replace('&', '')}?"
+
+
+QUITTING = Ending("&Quit Flowork", "Quitting", "Quit and &stop workflows", "when Flowork starts again")
+RESTARTING = Ending("&Restart engine", "Restarting", "Restart and &stop workflows",
+                 "as soon as the engine is back")
+STOPPING = Ending("S&top engine", "Stopping the engine", "Stop engine and &workflows",
+              "when the engine is started again")
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return one if n == 1 else many
+
+
+def question(ending: Ending, running: int, approvals: int, grace_s: float) -> tuple[str, str, str]:
+    """(the headline, what the main button does and the other offers, the fine print)."""
+    it = _plural(running, "it", "them")
+    text = (f"1 workflow is running. It will continue {ending.again}." if running == 1 else
+            f"{running} workflows are running. They will continue {ending.again}.")
+    waits = "" if not approvals else _plural(
+        approvals, " The approval waiting for your answer stays open and is asked again then.",
+        f" The {approvals} approvals waiting for your answer stay open and are asked again then.")
+    seconds = f"{grace_s:g} second{'s' if grace_s != 1 else ''}"
+    info = (f"{ending.doing} keeps {it}: a step that is running gets up to {seconds} to finish, "
+            f"then {_plural(running, 'the workflow is', 'the workflows are')} saved where "
+            f"{_plural(running, 'it', 'they')} stand.{waits} "
+            f"To end {it} now instead (recorded as stopped"
+            f"{', and their approvals withdrawn' if approvals else ''}), choose "
+            f"“{ending.stop_verb.replace('&', '')}”.")
+    details = (f"A step still running after {seconds} is cut short. When the engine starts "
+               f"again, a step that is safe to repeat runs again; any other is not repeated: "
+               f"its workflow ends as failed (interrupted) and can be resumed from that step "
+               f"with the engine's resume_job message. A delay ends at its original time. An approval whose time limit "
+               f"passes while the engine is not running takes its default answer.")
+    return text, info, details
 
 
 class ConfirmEndDialog(QMessageBox):
-    confirmed = Signal()
+    confirmed = Signal()        # go on and keep the workflows (the engine suspends them)
+    stop_chosen = Signal()      # go on and stop the workflows
 
-    def __init__(self, verb: str, running: int, approvals: int, *,
-                 suspend: Callable[[], None] | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, ending: Ending, running: int, approvals: int, *, grace_s: float,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        text, info = question(running, approvals)
-        self.setWindowTitle(f"{verb.replace('&', '')}?")
-        self.setIcon(QMessageBox.Icon.Warning)
+        text, info, details = question(ending, running, approvals, grace_s)
+        self.setWindowTitle(ending.title)
+        self.setIcon(QMessageBox.Icon.Question)
         self.setText(text)
         self.setInformativeText(info)
-        self.end_button = self.addButton(verb, QMessageBox.ButtonRole.DestructiveRole)
-        self.suspend_button = None
-        if suspend is not None:  # durable jobs (#13)
-            self.suspend_button = self.addButton("&Suspend them", QMessageBox.ButtonRole.AcceptRole)
-            self.suspend_button.clicked.connect(suspend)
+        self.setDetailedText(details)
+        self.keep_button = self.addButton(ending.verb, QMessageBox.ButtonRole.AcceptRole)
+        self.stop_button = self.addButton(ending.stop_verb, QMessageBox.ButtonRole.DestructiveRole)
         self.cancel_button = self.addButton(QMessageBox.StandardButton.Cancel)
-        self.setDefaultButton(self.cancel_button)  # Enter must not end someone's work
+        self.setDefaultButton(self.cancel_button)  # Enter changes nothing
         self.setEscapeButton(self.cancel_button)
-        self.end_button.clicked.connect(self.confirmed.emit)
+        self.keep_button.clicked.connect(self.confirmed.emit)
+        self.stop_button.clicked.connect(self.stop_chosen.emit)
         self.setModal(False)

@@ -94,17 +94,19 @@ class EngineSupervisor(QObject):
             if self.state is not State.RUNNING:
                 await self._start_once()
 
-    async def stop(self) -> None:
+    async def stop(self, *, suspend: bool = True) -> None:
+        """Stop the engine. `suspend`: its running workflows are kept and continue at its next
+        start (the engine's graceful stop); False: they are stopped."""
         async with self._lock:
             self._cancel_restart()
-            await self._stop_engine()
+            await self._stop_engine(suspend=suspend)
             self._set(State.STOPPED)
 
-    async def restart(self) -> None:
+    async def restart(self, *, suspend: bool = True) -> None:
         async with self._lock:
             self._cancel_restart()
             self.policy.reset()
-            await self._stop_engine()
+            await self._stop_engine(suspend=suspend)
             await self._start_once()
 
     # -- internals ---------------------------------------------------------------------------
@@ -133,7 +135,7 @@ class EngineSupervisor(QObject):
         self.engine_started.emit(engine)
         self._watch_task = asyncio.ensure_future(self._watch(engine))
 
-    async def _stop_engine(self) -> None:
+    async def _stop_engine(self, *, suspend: bool = True) -> None:
         if self._watch_task is not None:
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -145,7 +147,7 @@ class EngineSupervisor(QObject):
         self._set(State.STOPPING)
         self.engine_stopping.emit(engine)
         try:
-            await engine.stop()
+            await engine.stop(suspend=suspend)
         except Exception:  # noqa: BLE001 - a failed stop must not keep the app from going on
             log.exception("the engine did not stop cleanly")
         self.engine = None
@@ -198,3 +200,4 @@ class EngineSupervisor(QObject):
         if self._restart_task is not None:
             self._restart_task.cancel()
             self._restart_task = None
+

@@ -19,6 +19,8 @@ from typing import Any, Awaitable, Callable
 
 import platformdirs
 
+from cryptography.fernet import Fernet
+
 from engine import __version__
 from engine.auth.access import AccessRequest
 from engine.auth.frame_auth import FrameAuthenticator, OwnerList, normalize_address
@@ -72,6 +74,7 @@ class Engine:
         self.db: Database | None = None
         self.settings: SettingsStore
         self.variables: VariablesStore
+        self.sealer: Fernet | None = None
         self.presets: PresetsStore
         self.history: HistoryStore
         self.datasets: DatasetsStore
@@ -132,6 +135,7 @@ class Engine:
             self.key_location = key.location
             self.settings = SettingsStore(self.db)
             self.variables = VariablesStore(self.db, key.key)
+            self.sealer = Fernet(key.key)  # checkpoints of jobs with secrets (engine/store/checkpoints.py)
             self.presets = PresetsStore(self.db)
             self.history = HistoryStore(self.db)
             await asyncio.to_thread(self.components.scan)
@@ -216,15 +220,17 @@ class Engine:
             raise EngineStartError(f"The data folder {folder} is not writable ({exc.strerror}); "
                                    f"choose another with --data-dir.", reason="data_dir") from None
 
-    async def stop(self) -> None:
-        """Stop listening, stop jobs (recorded as interrupted), close storage. Also what to do
-        with an engine that failed (see wait_failed) before starting a new one."""
+    async def stop(self, *, suspend: bool = True) -> None:
+        """Stop listening, then the jobs, then storage. With `suspend` (the default) running
+        nodes get a grace period and every unfinished job is kept for the next start (durable
+        jobs); without, the jobs are stopped (recorded STOPPED). Also what to do with an engine
+        that failed (see wait_failed) before starting a new one."""
         if not self.running:
             return
         self.running = False
         if self._failed is not None and not self._failed.done():
             self._failed.set_result(None)  # stopped as asked: what ends from here on is no failure
-        await self._teardown()
+        await self._teardown(suspend=suspend)
         log.info("engine stopped")
 
     async def wait_failed(self) -> str | None:
@@ -259,7 +265,7 @@ class Engine:
         log.error("the engine no longer works: %s", reason, exc_info=exc)
         failed.set_result(reason)
 
-    async def _teardown(self) -> None:
+    async def _teardown(self, *, suspend: bool = True) -> None:
         self.workers.shutdown()
         if self._status_task is not None:
             self._status_task.cancel()
@@ -276,7 +282,7 @@ class Engine:
             await self.automations.stop()
             self.automations = None
         if self.runtime is not None:
-            await self.runtime.stop()
+            await self.runtime.stop(suspend=suspend)
             self.runtime = None
         if self.db is not None:
             await self.dataset_feed.close()
@@ -398,4 +404,8 @@ def _make_runtime(engine: Engine) -> Any:
         presets=engine.presets, history=engine.history, shared_folders=engine.shared_folders,
         datasets_for=engine.datasets_for,
         limits=RuntimeLimits(max_node_runs=engine.config.max_node_runs,
-                             approval_timeout_s=engine.config.approval_timeout_s)))
+                             approval_timeout_s=engine.config.approval_timeout_s,
+                             checkpoints=engine.config.checkpoints,
+                             suspend_after_s=engine.config.suspend_after_s,
+                             stop_grace_s=engine.config.stop_grace_s),
+        sealer=engine.sealer))

@@ -45,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"port of the webhook server (default 12346, 0 = any free port; ${env['webhook_port']})")
     p.add_argument("--no-webhooks", dest="webhooks", action="store_const", const=False,
                    help=f"run no webhook server (${env['webhooks']}=false)")
+    p.add_argument("--suspend-after-s", dest="suspend_after_s",
+                   help=f"seconds a job that only waits (approval, delay, pause) stays in memory before "
+                        f"it is kept in the database only (default 65; ${env['suspend_after_s']})")
+    p.add_argument("--stop-grace-s", dest="stop_grace_s",
+                   help=f"seconds a stop lets running nodes finish before the jobs are checkpointed "
+                        f"for the next start (default 5; ${env['stop_grace_s']})")
+    p.add_argument("--no-checkpoints", dest="checkpoints", action="store_const", const=False,
+                   help=f"keep jobs in memory only: a restart fails them (${env['checkpoints']}=false)")
     p.add_argument("--save-owners", action="store_true", default=False,
                    help="also store the --owner addresses in the data folder's config.json")
     p.add_argument("--version", action="version", version=f"flowork-engine {__version__}")

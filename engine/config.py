@@ -66,6 +66,12 @@ class EngineConfig:
     webhook_host: str = "127.0.0.1"
     webhook_port: int = 12346
     webhook_max_body: int = 1024 * 1024
+    # Durable jobs: checkpoints at node boundaries (off only to measure what they cost); a job
+    # that only waits (an approval, a delay, a pause) this long is released from memory; a
+    # graceful stop lets running nodes finish this long before it checkpoints and exits.
+    checkpoints: bool = True
+    suspend_after_s: float = 65.0
+    stop_grace_s: float = 5.0
 
     @property
     def url(self) -> str:
@@ -135,6 +141,9 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "webhook_host": ("FLOWORK_WEBHOOK_HOST", str),
     "webhook_port": ("FLOWORK_WEBHOOK_PORT", _parse_int),
     "webhook_max_body": ("FLOWORK_WEBHOOK_MAX_BODY", _parse_int),
+    "checkpoints": ("FLOWORK_CHECKPOINTS", _parse_bool),
+    "suspend_after_s": ("FLOWORK_SUSPEND_AFTER_S", _parse_float),
+    "stop_grace_s": ("FLOWORK_STOP_GRACE_S", _parse_float),
 }
 
 
@@ -171,6 +180,9 @@ def validate(config: EngineConfig) -> EngineConfig:
             raise ConfigError(f"The owner address {owner!r} is not a 0x-prefixed 40-digit hex address.")
     if config.status_interval <= 0:
         raise ConfigError("The status interval must be a positive number of seconds.")
+    if not config.suspend_after_s > 0 or not config.stop_grace_s >= 0:
+        raise ConfigError("suspend_after_s must be a positive number of seconds and stop_grace_s "
+                          "zero or more.")
     if config.freshness_s <= 0:
         raise ConfigError("The freshness window must be a positive number of seconds.")
     if config.auth_timeout_s <= 0:

@@ -55,7 +55,9 @@ class NodeHost(Protocol):
     def popup(self, node_id: str, title: str, content: Any) -> None: ...
 
     async def request_approval(self, node_id: str, node_name: str, module_id: str, message: str,
-                               timeout_s: float | None) -> Any: ...
+                               timeout_s: float | None, *, token: Any = None) -> Any: ...
+
+    async def durable_sleep(self, token: Any, seconds: float) -> None: ...
 
     def resolve_path(self, path: str, *, must_exist: bool = True) -> Path: ...
 
@@ -73,10 +75,11 @@ class NodeContext:
     """One node run's view of its job. Cheap to make: one per node run."""
 
     __slots__ = ("_host", "_loop", "job_id", "node_id", "node_name", "module_id", "mode",
-                 "config", "inputs", "_cancelled", "_cancel_requested")
+                 "config", "inputs", "_cancelled", "_cancel_requested", "token")
 
     def __init__(self, host: NodeHost, node_id: str, node_name: str, module_id: str,
-                 config: dict[str, Any], inputs: list[dict[str, Any]] | None = None) -> None:
+                 config: dict[str, Any], inputs: list[dict[str, Any]] | None = None,
+                 token: Any = None) -> None:
         self._host = host
         self._loop = host.loop
         self.job_id = host.job_id
@@ -88,6 +91,9 @@ class NodeContext:
         self.inputs = inputs or []  # every input payload, for modules that wait for all inputs
         self._cancelled: threading.Event | None = None
         self._cancel_requested = False
+        # The runtime's branch position (engine/runtime/checkpoint.py): where a durable wait
+        # (an approval, a delay, a sub-workflow) keeps what it waits for. Not for modules.
+        self.token = token
 
     @property
     def simulate(self) -> bool:
@@ -140,7 +146,7 @@ class NodeContext:
     async def request_approval(self, message: str, timeout_s: float | None = None) -> Any:
         """Ask the owner; returns an ApprovalResolution (decision APPROVED or REJECTED)."""
         return await self._host.request_approval(self.node_id, self.node_name, self.module_id,
-                                                 message, timeout_s)
+                                                 message, timeout_s, token=self.token)
 
     def request_approval_blocking(self, message: str, timeout_s: float | None = None) -> Any:
         """`request_approval` for a sync module (worker thread): waits, and gives up with
@@ -155,9 +161,16 @@ class NodeContext:
                     raise JobCancelled("the job was stopped") from None
 
     async def sleep(self, seconds: float) -> None:
-        """Wait (cancellable); does not wait at all in SIMULATE."""
-        if not self.simulate and seconds > 0:
+        """Wait (cancellable); does not wait at all in SIMULATE. The wait is durable: its end
+        is a wall-clock time kept in the job's checkpoint, so after a restart (or while the
+        job is released from memory) it still ends when it was meant to."""
+        if self.simulate or seconds <= 0:
+            return
+        durable = getattr(self._host, "durable_sleep", None)
+        if durable is None:
             await asyncio.sleep(seconds)
+        else:
+            await durable(self.token, seconds)
 
     def raise_if_cancelled(self) -> None:
         if self._cancel_requested:

@@ -17,6 +17,7 @@ AREA_MODULES = (
     "engine.handlers.history",
     "engine.handlers.catalogs",
     "engine.handlers.workflows",
+    "engine.handlers.jobs",
     "engine.handlers.approvals",
     "engine.handlers.triggers",
     "engine.handlers.datasets",

@@ -20,7 +20,8 @@ MODE = String(max_len=16, nullable=True, check=lambda v: None if v.upper() in ("
               else "must be 'EXECUTE' or 'SIMULATE'")
 
 
-def _runtime(req: Request) -> Any:
+def runtime_of(req: Request) -> Any:
+    """The running engine's runtime (EngineError while the engine is not running)."""
     runtime = req.engine.runtime
     if runtime is None:
         raise EngineError("internal_error", "The engine is not running.")
@@ -46,7 +47,7 @@ def _started(req: Request, ticket: Any, what: str) -> ReplyWhenReady:
 }))
 async def execute_workflow(req: Request) -> ReplyWhenReady:
     f = req.fields
-    ticket = await _runtime(req).start_job(
+    ticket = await runtime_of(req).start_job(
         req.owner, f["job_id"], f["workflow_data"], mode=(f.get("mode") or "EXECUTE"),
         initial_payload=f.get("initial_payload"), preset_name=f.get("preset_name"),
         start_node_id=f.get("start_node_id") or None)
@@ -71,7 +72,7 @@ async def execute_standalone_node(req: Request) -> ReplyWhenReady:
     workflow = {"nodes": [{"id": node_id, "name": node_data.get("name") or module_id,
                            "module_id": module_id, "config_values": config}],
                 "connections": []}
-    ticket = await _runtime(req).start_job(req.owner, req.fields["job_id"], workflow,
+    ticket = await runtime_of(req).start_job(req.owner, req.fields["job_id"], workflow,
                                            mode=req.fields.get("mode") or "EXECUTE",
                                            initial_payload=req.fields.get("initial_payload"),
                                            preset_name=f"standalone: {module_id}")
@@ -95,23 +96,23 @@ CONTROL_SCHEMA = Schema({"job_id": OPTIONAL_JOB_ID})
 
 @handler("pause_workflow", reply="status_response", schema=CONTROL_SCHEMA)
 async def pause_workflow(req: Request) -> dict[str, Any]:
-    return _control(req, "paused", _runtime(req).pause(req.owner, req.fields.get("job_id")))
+    return _control(req, "paused", runtime_of(req).pause(req.owner, req.fields.get("job_id")))
 
 
 @handler("resume_workflow", reply="status_response", schema=CONTROL_SCHEMA)
 async def resume_workflow(req: Request) -> dict[str, Any]:
-    return _control(req, "resumed", _runtime(req).resume(req.owner, req.fields.get("job_id")))
+    return _control(req, "resumed", runtime_of(req).resume(req.owner, req.fields.get("job_id")))
 
 
 @handler("stop_workflow", reply="status_response", schema=CONTROL_SCHEMA)
 async def stop_workflow(req: Request) -> dict[str, Any]:
-    return _control(req, "stopped", _runtime(req).stop_jobs(req.owner, req.fields.get("job_id")))
+    return _control(req, "stopped", runtime_of(req).stop_jobs(req.owner, req.fields.get("job_id")))
 
 
 @handler("request_job_status", reply="job_status_response", schema=Schema({"job_id": JOB_ID}))
 async def request_job_status(req: Request) -> dict[str, Any]:
     job_id = req.fields["job_id"]
-    status = await _runtime(req).job_status(req.owner, job_id)
+    status = await runtime_of(req).job_status(req.owner, job_id)
     if status is None:
         raise EngineError.not_found(f"The job '{job_id}'")
     return {"job_id": job_id, "status_data": status}

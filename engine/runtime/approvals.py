@@ -1,10 +1,15 @@
 """Manual approvals: one place that asks, waits, and takes the first answer.
 
-A manual-approval node asks through `ApprovalCenter.request`; the request goes to every
-connection of the job's owner (MANUAL_APPROVAL_REQUESTED) and to the desktop app's subscribers.
-Whoever answers first (a client's `manual_approval_response`, the desktop app through `resolve`,
-or the timeout) wins; everyone then hears MANUAL_APPROVAL_RESOLVED. Everything here runs on the
-event loop thread; nothing blocks.
+A manual-approval node asks through `ApprovalCenter.ask` (its job, engine/runtime/job.py, keeps
+the request's id and deadline in its checkpoint); the request goes to every connection of the
+job's owner (MANUAL_APPROVAL_REQUESTED) and to the desktop app's subscribers. Whoever answers
+first (a client's `manual_approval_response`, the desktop app through `resolve`, or the
+timeout) wins; everyone then hears MANUAL_APPROVAL_RESOLVED.
+
+A request outlives the job object that asked: a job released from memory while it waits, or
+restored after a restart, asks again with the same id, and `ask` then returns the pending
+request's future (or `decided` the answer that came meanwhile) instead of asking twice.
+Everything here runs on the event loop thread; nothing blocks.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ log = logging.getLogger(__name__)
 DECISIONS = ("APPROVED", "REJECTED")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ApprovalRequest:
     approval_id: str
     job_id: str
@@ -36,16 +41,26 @@ class ApprovalRequest:
     timeout_s: float
     workflow_name: str | None
 
+    @property
+    def deadline(self) -> float:
+        return self.requested_at + self.timeout_s
+
+    def remaining_s(self, now: float | None = None) -> float:
+        return max(0.0, self.deadline - (time.time() if now is None else now))
+
     def frame(self) -> dict[str, Any]:
+        """`timeout_s` is what is left of the wait, to a tenth of a second (a request asked
+        again after a restart says how long it still waits; `requested_at` stays the
+        original time), `expires_at` its wall-clock end."""
         return {"type": "MANUAL_APPROVAL_REQUESTED", "approval_id": self.approval_id,
                 "job_id": self.job_id, "workflow_context_id": self.job_id,
                 "node_id": self.node_id, "node_name": self.node_name,
                 "module_id": self.module_id, "message": self.message,
-                "requested_at": self.requested_at, "timeout_s": self.timeout_s,
-                "workflow_name": self.workflow_name}
+                "requested_at": self.requested_at, "timeout_s": round(self.remaining_s(), 1),
+                "expires_at": self.deadline, "workflow_name": self.workflow_name}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ApprovalResolution:
     approval_id: str
     decision: str
@@ -53,7 +68,7 @@ class ApprovalResolution:
     comment: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     request: ApprovalRequest
     future: asyncio.Future[ApprovalResolution]
@@ -64,6 +79,9 @@ class ApprovalCenter:
     def __init__(self, publish: Callable[[Event], None]) -> None:
         self._publish = publish  # the event bus's publish
         self._pending: dict[str, _Pending] = {}
+        # Answers not yet taken by their job (it was released from memory, or is being
+        # restored): `decided` hands them over, `forget` drops them.
+        self._decided: dict[str, ApprovalResolution] = {}
         self._subscribers: list[tuple[Callable[[ApprovalRequest], None],
                                       Callable[[ApprovalResolution], None]]] = []
 
@@ -96,6 +114,7 @@ class ApprovalCenter:
         if pending is None or pending.future.done():
             return False
         resolution = ApprovalResolution(approval_id, decision, decided_by, comment)
+        self._decided[approval_id] = resolution
         pending.future.set_result(resolution)
         self._announce_resolved(pending, resolution)
         return True
@@ -119,35 +138,46 @@ class ApprovalCenter:
                                                        key=lambda p: p.request.requested_at)
                 if p.request.owner == owner]
 
-    async def request(self, *, job_id: str, context_id: str, owner: str, node_id: str,
-                      node_name: str, module_id: str, message: str, timeout_s: float,
-                      default_decision: str, workflow_name: str | None) -> ApprovalResolution:
-        """Ask and wait. A timeout answers with `default_decision`; a cancelled job withdraws
-        the request (everyone hears it was resolved, so dialogs close)."""
-        request = ApprovalRequest(uuid.uuid4().hex, job_id, owner, node_id, node_name, module_id,
-                                  message, time.time(), timeout_s, workflow_name)
+    def ask(self, request: ApprovalRequest, context_id: str) -> "asyncio.Future[ApprovalResolution]":
+        """Ask (or, for a request already pending under its id, rejoin it without asking
+        again); the future is done with the first answer. The caller handles the timeout
+        (`resolve(..., decided_by="timeout")`) and a cancelled job (`withdraw`)."""
+        pending = self._pending.get(request.approval_id)
+        if pending is not None:
+            return pending.future
         future: asyncio.Future[ApprovalResolution] = asyncio.get_running_loop().create_future()
         pending = _Pending(request, future, context_id)
         self._pending[request.approval_id] = pending
-        self._publish(Event(owner, self._request_frame(pending), Delivery.ESSENTIAL))
+        self._publish(Event(request.owner, self._request_frame(pending), Delivery.ESSENTIAL))
         for on_requested, _ in list(self._subscribers):
             try:
                 on_requested(request)
             except Exception:  # one faulty subscriber must not stop the job
                 log.exception("approval subscriber failed")
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout_s)
-        except TimeoutError:
-            self.resolve(request.approval_id, default_decision, decided_by="timeout")
-            return future.result()
-        except asyncio.CancelledError:
-            if self._pending.pop(request.approval_id, None) is not None:
-                resolution = ApprovalResolution(request.approval_id, "REJECTED", "cancelled",
-                                                "the job ended before an answer came")
-                if not future.done():
-                    future.set_result(resolution)
-                self._announce_resolved(pending, resolution)
-            raise
+        return future
+
+    def decided(self, approval_id: str) -> ApprovalResolution | None:
+        """The answer to a request whose job has not taken it yet."""
+        return self._decided.get(approval_id)
+
+    def forget(self, approval_id: str) -> None:
+        """The job has its answer (and its checkpoint records it)."""
+        self._decided.pop(approval_id, None)
+
+    def withdraw(self, approval_id: str, reason: str = "the job ended before an answer came") -> None:
+        """The job that asked is over: everyone hears the request was resolved, so dialogs close."""
+        self._decided.pop(approval_id, None)
+        pending = self._pending.pop(approval_id, None)
+        if pending is None:
+            return
+        resolution = ApprovalResolution(approval_id, "REJECTED", "cancelled", reason)
+        if not pending.future.done():
+            pending.future.set_result(resolution)
+        self._announce_resolved(pending, resolution)
+
+    def waiting_future(self, approval_id: str) -> "asyncio.Future[ApprovalResolution] | None":
+        pending = self._pending.get(approval_id)
+        return pending.future if pending is not None else None
 
     def _request_frame(self, pending: _Pending) -> dict[str, Any]:
         frame = pending.request.frame()

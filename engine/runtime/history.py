@@ -142,6 +142,11 @@ class HistoryRecorder:
                    result_text: str | None) -> None:
         self._add(("job_status", job_id, status, end, error, result_text))
 
+    def checkpoint(self, write: Any) -> int:
+        """Queue a checkpoint write (engine/runtime/checkpoint.py); returns its write number.
+        Never dropped, unlike crossings: a restart depends on it."""
+        return self._add(("ckpt", write))
+
     def _add(self, op: tuple[Any, ...]) -> int:
         self._ops.append(op)
         self._added += 1

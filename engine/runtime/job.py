@@ -18,18 +18,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from engine.components.api import NodeContext
-from engine.runtime.approvals import ApprovalCenter
+from engine.runtime.approvals import ApprovalCenter, ApprovalRequest, ApprovalResolution
+from engine.runtime.checkpoint import JobCheckpoints, Token
 from engine.runtime.executor import Executor
 from engine.runtime.graph import Graph
 from engine.runtime.loader import LoadedModule
 from engine.runtime.payload import as_payload, public_result
 from engine.runtime.reporter import JobReporter
-from engine.runtime.runner import JobFailure, NodeRunner
+from engine.runtime.runner import Activity, JobFailure, NodeRunner
 from engine.runtime.scheduler import Frontier, Latch, Scheduler
 from engine.runtime.state import ACTIVE, JobStatus, check_transition
 from engine.runtime.templating import Masker, Renderer
@@ -55,6 +57,7 @@ class JobServices:
     flush: Callable[[], Awaitable[None]]     # the recorder's group commit
     max_node_runs: int
     approval_timeout_s: float
+    checkpoints: bool = True                 # durable jobs (EngineConfig.checkpoints)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +78,27 @@ class JobSpec:
     started_by: dict[str, Any] | None = None
 
 
+@dataclass(slots=True)
+class Restored:
+    """How a job came back from its checkpoint (engine/runtime/runtime.py `_restore`)."""
+
+    tokens: list[Token]           # its branches, where they were
+    interrupted: Token | None     # a token at a node that is not safe to repeat and had started
+    interrupted_node: str = ""    # that node, for the error text
+    forced: bool = False          # resume_job: run the interrupted node again anyway
+
+
 class Job:
     __slots__ = ("loop", "spec", "owner", "job_id", "mode", "preset_name", "services", "renderer",
                  "masker", "settings", "parent", "top", "depth", "status", "start_time", "end_time",
                  "error", "result", "final_payload", "task", "released", "begun", "gate",
                  "stop_reason", "refused", "create_op", "child_seq", "frontier", "reporter",
-                 "runner", "scheduler", "started_by")
+                 "runner", "scheduler", "started_by", "checkpoints", "activity", "restored",
+                 "keep_checkpoint", "tree")
 
     def __init__(self, spec: JobSpec, services: JobServices, *, renderer: Renderer,
-                 masker: Masker, settings: "SettingsView", parent: "Job | None" = None) -> None:
+                 masker: Masker, settings: "SettingsView", parent: "Job | None" = None,
+                 restored: Restored | None = None, tree: Any = None) -> None:
         self.loop = asyncio.get_running_loop()
         self.spec = spec
         self.owner = spec.owner
@@ -118,14 +133,24 @@ class Job:
         self.child_seq = 0   # sub-workflows started by this job, for their ids
         self.frontier = Frontier(spec.job_id)
         self.reporter = services.reporter
+        self.checkpoints = JobCheckpoints(services.reporter.recorder, job_id=spec.job_id,
+                                          top_job_id=self.top.job_id, sealed=bool(masker),
+                                          enabled=services.checkpoints)
+        self.activity: Activity = parent.activity if parent is not None else Activity()
+        self.restored = restored
+        self.keep_checkpoint = False  # ended FAILED by an interruption: resume_job may continue it
+        # The checkpointed jobs of this tree (engine/store/checkpoints.py StoredJob by id), for
+        # sub-workflows restored with it; only on a restored top-level job.
+        self.tree: dict[str, Any] = tree if tree is not None else (parent.tree if parent is not None else {})
         self.runner = NodeRunner(host=self, graph=spec.graph, modules=spec.modules,
                                  executor=services.executor, renderer=renderer, masker=masker,
                                  reporter=self.reporter, frontier=self.frontier,
                                  loop_guard=self.top.frontier if parent else self.frontier,
-                                 max_node_runs=services.max_node_runs, gate=self.gate, mode=spec.mode)
+                                 max_node_runs=services.max_node_runs, gate=self.gate, mode=spec.mode,
+                                 checkpoints=self.checkpoints, activity=self.activity)
         self.scheduler = Scheduler(graph=spec.graph, modules=spec.modules, runner=self.runner,
                                    reporter=self.reporter, frontier=self.frontier, gate=self.gate,
-                                   mode=spec.mode)
+                                   mode=spec.mode, checkpoints=self.checkpoints)
 
     # -- facts the handlers and the desktop app read -----------------------------------------
 
@@ -141,6 +166,10 @@ class Job:
             data["error"] = self.error
         if self.result is not None:
             data["result"] = self.result
+        if self.restored is not None and not self.status.is_final():
+            data["resumed"] = True
+        if self.keep_checkpoint:
+            data["resumable"] = True
         return data
 
     def status_frame(self) -> dict[str, Any]:
@@ -191,7 +220,14 @@ class Job:
         self.reporter.line("Workflow", None, "Resumed.")
         return True
 
+    def hold(self) -> None:
+        """No new node starts (a graceful stop: running nodes finish), without the job
+        becoming PAUSED: it goes on as it was after the restart."""
+        self.gate.clear()
+
     def stop(self, reason: str = "user") -> bool:
+        """Stop the job: "user" and "engine" end it STOPPED; "suspend" ends only its task,
+        leaving it unfinished in its checkpoint (released from memory, or at a graceful stop)."""
         if self.status not in ACTIVE or self.task is None or self.task.done():
             return False
         self.stop_reason = self.stop_reason or reason
@@ -220,19 +256,41 @@ class Job:
             if self.refused is not None:
                 raise JobFailure(self.refused)  # its start could not be recorded: nothing runs
             self.begun = True
+            restored = self.restored
+            tokens = None
+            if restored is not None:
+                # No branch position, no node run and no end reached: it had not begun when
+                # the engine stopped (its record was committed, its first checkpoint not yet),
+                # so it begins now, from its start nodes.
+                begun_before = bool(restored.tokens) or self.frontier.run_seq > 0 or self.scheduler.final is not None
+                tokens = restored.tokens if begun_before else None
+                if restored.interrupted is not None and not restored.forced:
+                    self.top.keep_checkpoint = True
+                    raise JobFailure(
+                        f"interrupted: the engine stopped while node '{restored.interrupted_node}' "
+                        f"was running. That module is not marked safe to run twice "
+                        f"(\"idempotent\"), so the job stopped there instead of running it "
+                        f"again. Send resume_job to run it again and go on from there.",
+                        restored.interrupted.node_id)
+                if not self.is_child and self.gate.is_set():
+                    self.reporter.line("Workflow", None, "Resumed from its checkpoint after the engine restarted.")
             if not self.is_child:
                 self.reporter.status(self.status_data())
-            log.debug("job %s started (%s, workflow %r, owner %s)", self.job_id, self.mode,
-                      self.preset_name, self.owner)
+            log.debug("job %s %s (%s, workflow %r, owner %s)", self.job_id,
+                      "resumed" if restored else "started", self.mode, self.preset_name, self.owner)
             initial = as_payload(self.spec.initial_payload)
             if graph.timeout_s:
                 async with asyncio.timeout(graph.timeout_s):
-                    await self.scheduler.run(initial, self.spec.start_node_id)
+                    await self.scheduler.run(initial, self.spec.start_node_id, tokens)
             else:
-                await self.scheduler.run(initial, self.spec.start_node_id)
+                await self.scheduler.run(initial, self.spec.start_node_id, tokens)
         except asyncio.CancelledError:
             cancelled = True
             status = JobStatus.STOPPED
+            if self.top.stop_reason == "suspend":
+                await self.scheduler.cancel()
+                self.runner.cancel_running()
+                raise  # kept unfinished in its checkpoint; no status change
             if self.stop_reason == "engine":
                 error = "interrupted: the engine was stopped while this job was running"
         except TimeoutError:
@@ -248,6 +306,13 @@ class Job:
         await self._finish(status, error)
         if cancelled and self.is_child:
             raise asyncio.CancelledError
+
+    def take_final(self, stored: bytes | None) -> None:
+        """A restored job's final payload, from its checkpoint (a branch that ended before)."""
+        if stored is not None:
+            from engine.runtime.payload import Snapshot, decode
+            out = as_payload(decode(stored))
+            self.scheduler.final = (out, Snapshot(out))
 
     async def _finish(self, status: JobStatus, error: str | None) -> None:
         self.runner.cancel_running()
@@ -268,6 +333,8 @@ class Job:
         elif log.isEnabledFor(logging.DEBUG):
             log.debug("job %s %s after %.2f s", self.job_id, status.value.lower(),
                       (self.end_time or time.time()) - self.start_time)
+        if not self.is_child and not self.top.keep_checkpoint:
+            self.checkpoints.done()
         await published
         self.reporter.forget()
 
@@ -294,16 +361,93 @@ class Job:
         return self.services.datasets_for(self.owner, self.settings)
 
     async def request_approval(self, node_id: str, node_name: str, module_id: str, message: str,
-                               timeout_s: float | None) -> Any:
-        timeout = timeout_s if timeout_s and timeout_s > 0 else self.settings["approval_timeout_s"]
-        default = self.settings["approval_default_decision"]  # typed and checked (engine/store/settings.py)
-        return await self.services.approvals.request(
-            job_id=self.job_id, context_id=self.top.job_id, owner=self.owner, node_id=node_id,
-            node_name=node_name, module_id=module_id, message=self.masker.text(message),
-            timeout_s=timeout, default_decision=default, workflow_name=self.top.preset_name)
+                               timeout_s: float | None, *, token: Token | None = None) -> Any:
+        """Ask the owner and wait. Durable: the request's id and deadline are in the node's
+        token, so the same request is asked again (or its answer taken) after a restart or
+        once the job is back from being released from memory."""
+        center = self.services.approvals
+        wait = token.wait if token is not None and token.wait and token.wait.get("kind") == "approval" else None
+        if wait is not None and wait.get("decision"):
+            d = wait["decision"]
+            return ApprovalResolution(wait["approval_id"], d["decision"], d["decided_by"], d.get("comment"))
+        if wait is None:
+            timeout = timeout_s if timeout_s and timeout_s > 0 else self.settings["approval_timeout_s"]
+            default = self.settings["approval_default_decision"]  # typed and checked (engine/store/settings.py)
+            request = ApprovalRequest(uuid.uuid4().hex, self.job_id, self.owner, node_id, node_name,
+                                      module_id, self.masker.text(message), time.time(), timeout,
+                                      self.top.preset_name)
+            wait = approval_wait(request, self.top.job_id, default)
+            if token is not None:
+                token.wait = wait
+                # On disk before anyone hears of it: the id a person answers (in a
+                # notification, after a restart) must be the one the job waits for.
+                try:
+                    await self.checkpoints.committed(self.checkpoints.write(token))
+                except Exception:  # noqa: BLE001 - HistoryWriteError: asked anyway, in memory
+                    log.warning("job %s: the approval for node %s could not be checkpointed; it is "
+                                "asked anyway but will not survive a restart", self.job_id, node_id)
+        else:
+            request = request_from_wait(wait)
+        resolution = center.decided(request.approval_id)
+        if resolution is None:
+            future = center.ask(request, wait["context_id"])
+            self.activity.leave()  # waiting for a person is not work: the job may be released
+            try:
+                remaining = request.remaining_s()
+                if remaining <= 0:
+                    center.resolve(request.approval_id, wait["default"], decided_by="timeout")
+                resolution = await asyncio.wait_for(asyncio.shield(future), max(remaining, 0.0) or None)
+            except TimeoutError:
+                center.resolve(request.approval_id, wait["default"], decided_by="timeout")
+                resolution = future.result()
+            except asyncio.CancelledError:
+                if self.top.stop_reason != "suspend":
+                    center.withdraw(request.approval_id)
+                raise
+            finally:
+                self.activity.enter()
+        center.forget(request.approval_id)
+        if token is not None:
+            wait["decision"] = {"decision": resolution.decision, "decided_by": resolution.decided_by,
+                                "comment": resolution.comment}
+            self.checkpoints.write(token)
+        return resolution
+
+    async def durable_sleep(self, token: Token | None, seconds: float) -> None:
+        """ctx.sleep: the end is a wall-clock time in the node's token, so a delay ends when
+        it was meant to, whatever happened to the engine meanwhile."""
+        wait = token.wait if token is not None and token.wait and token.wait.get("kind") == "delay" else None
+        if wait is None:
+            wait = {"kind": "delay", "until": time.time() + seconds}
+            if token is not None:
+                token.wait = wait
+                self.checkpoints.write(token)
+        remaining = wait["until"] - time.time()
+        if remaining <= 0:
+            return
+        self.activity.leave()
+        try:
+            await asyncio.sleep(remaining)
+        finally:
+            self.activity.enter()
 
     async def run_child(self, ctx: NodeContext, preset_name: str, payload: dict[str, Any]) -> dict[str, Any]:
         return await self.services.run_child(self, ctx, preset_name, payload)
+
+
+def approval_wait(request: ApprovalRequest, context_id: str, default: str) -> dict[str, Any]:
+    """An approval as a token's durable wait: enough to ask it again after a restart."""
+    return {"kind": "approval", "approval_id": request.approval_id, "job_id": request.job_id,
+            "owner": request.owner, "node_id": request.node_id, "node_name": request.node_name,
+            "module_id": request.module_id, "message": request.message,
+            "requested_at": request.requested_at, "timeout_s": request.timeout_s,
+            "workflow_name": request.workflow_name, "context_id": context_id, "default": default}
+
+
+def request_from_wait(wait: dict[str, Any]) -> ApprovalRequest:
+    return ApprovalRequest(wait["approval_id"], wait["job_id"], wait["owner"], wait["node_id"],
+                           wait["node_name"], wait["module_id"], wait["message"],
+                           float(wait["requested_at"]), float(wait["timeout_s"]), wait.get("workflow_name"))
 
 
 def _preview_limit(settings: Any) -> int:

@@ -31,6 +31,14 @@ class LoadedModule:
     def waits_for_all_inputs(self) -> bool:
         return bool(self.component.manifest.get("wait_for_all_inputs"))
 
+    @property
+    def idempotent(self) -> bool:
+        """The manifest's `"idempotent": true`: running it twice with the same input does no
+        harm, so a run cut short by a crash is simply run again after the restart. A module
+        without it is not re-run: its start is committed before it runs, and a crash during
+        it ends the job FAILED (resumable on request)."""
+        return self.component.manifest.get("idempotent") is True
+
 
 class ModuleLoader:
     def __init__(self, catalog: ComponentCatalog) -> None:

@@ -36,6 +36,18 @@ class PayloadNotJSON(ValueError):
 
 
 _entry_ids = itertools.count(1)
+_entry_floor = 0
+
+
+def reserve_entry_ids(above: int) -> None:
+    """Number new history entries above `above`: a job restored from its checkpoint keeps the
+    entries it recorded before the restart under their numbers (history_entries is keyed by
+    job and number), so this process must not hand those numbers out again for it."""
+    global _entry_ids, _entry_floor
+    if above > _entry_floor:
+        _entry_floor = above
+        current = next(_entry_ids)
+        _entry_ids = itertools.count(max(current, above + 1))
 
 
 class HistoryEntry(dict):

@@ -70,6 +70,10 @@ class JobReporter:
     def forget(self) -> None:
         self.recorder.forget(self.job_id)
 
+    def resume_numbering(self, crossing_seq: int) -> None:
+        """A restored job goes on numbering its crossings after the last one recorded."""
+        self._crossing_seq = crossing_seq
+
     # -- nodes --------------------------------------------------------------------------------
 
     def node_running(self, node: Any, run_seq: int, input_size: int, started: float) -> None:

@@ -25,6 +25,7 @@ from engine.runtime.reporter import JobReporter
 from engine.runtime.templating import Masker, Renderer, TemplateError
 
 if TYPE_CHECKING:
+    from engine.runtime.checkpoint import JobCheckpoints, Token
     from engine.runtime.scheduler import Frontier
 
 log = logging.getLogger("engine.jobs")
@@ -47,16 +48,43 @@ class NodeOutcome:
     snapshot: Snapshot        # its bytes: what each crossing records, what extra branches copy
 
 
+class Activity:
+    """How many node runs of one top-level job (its sub-workflows included) are busy, i.e.
+    running and not in a durable wait (an approval, a delay, a sub-workflow's own nodes), and
+    since when none is: a job with nothing busy for long enough is released from memory
+    (engine/runtime/runtime.py)."""
+
+    __slots__ = ("busy", "idle_since")
+
+    def __init__(self) -> None:
+        self.busy = 0
+        self.idle_since = time.monotonic()
+
+    def enter(self) -> None:
+        self.busy += 1
+
+    def leave(self) -> None:
+        self.busy -= 1
+        if self.busy <= 0:
+            self.busy = 0
+            self.idle_since = time.monotonic()
+
+    def idle_for(self, now: float) -> float:
+        return now - self.idle_since if self.busy == 0 else 0.0
+
+
 class NodeRunner:
     """Runs the nodes of one job (one runner per job; the frontier holds the counters)."""
 
     __slots__ = ("host", "graph", "modules", "executor", "renderer", "masker", "reporter",
-                 "frontier", "loop_guard", "max_node_runs", "gate", "mode", "contexts")
+                 "frontier", "loop_guard", "max_node_runs", "gate", "mode", "contexts",
+                 "checkpoints", "activity")
 
     def __init__(self, *, host: NodeHost, graph: Graph, modules: dict[str, LoadedModule],
                  executor: Executor, renderer: Renderer, masker: Masker, reporter: JobReporter,
                  frontier: "Frontier", loop_guard: "Frontier", max_node_runs: int,
-                 gate: asyncio.Event, mode: str) -> None:
+                 gate: asyncio.Event, mode: str, checkpoints: "JobCheckpoints",
+                 activity: Activity) -> None:
         self.host = host
         self.graph = graph
         self.modules = modules
@@ -70,6 +98,8 @@ class NodeRunner:
         self.gate = gate
         self.mode = mode
         self.contexts: set[NodeContext] = set()
+        self.checkpoints = checkpoints
+        self.activity = activity
 
     def _config(self, node: Node, module: LoadedModule, data: Any) -> dict[str, Any]:
         """The module's view of the node's config: declared properties parsed and checked
@@ -79,7 +109,8 @@ class NodeRunner:
                               lambda value: render(value, data))
 
     async def run(self, node: Node, payload: dict[str, Any], input_size: int,
-                  inputs: list[dict[str, Any]] | None = None) -> NodeOutcome:
+                  inputs: list[dict[str, Any]] | None = None,
+                  token: "Token | None" = None) -> NodeOutcome:
         guard = self.loop_guard
         guard.node_runs += 1
         if guard.node_runs > self.max_node_runs:
@@ -89,6 +120,16 @@ class NodeRunner:
                 f"condition that ends the loop, or raise max_node_runs in the engine settings.",
                 node.id)
         module = self.modules[node.module_id]
+        if token is not None and not module.idempotent and self.checkpoints.enabled and self.mode == "EXECUTE":
+            # Its side effects happen at most once: its start is on disk before it runs, so
+            # a crash during it is known after the restart (and it is not run again).
+            token.state = "running"
+            try:
+                await self.checkpoints.committed(self.checkpoints.write(token))
+            except Exception as exc:  # noqa: BLE001 - HistoryWriteError: the disk refused
+                raise JobFailure(f"Node '{node.name}' ({node.module_id}) was not started: the engine "
+                                 f"could not record its start ({exc}). Check the disk holding the "
+                                 f"data folder, then run the workflow again.", node.id) from None
         frontier = self.frontier
         frontier.run_seq += 1
         run_seq = frontier.run_seq
@@ -98,8 +139,10 @@ class NodeRunner:
         reporter.node_running(node, run_seq, input_size, started)
         clock = time.perf_counter()
         failed: str | None = None
+        activity = self.activity
+        activity.enter()
         try:
-            result = await self._attempts(node, module, payload, inputs, run_seq)
+            result = await self._attempts(node, module, payload, inputs, run_seq, token)
         except asyncio.CancelledError:
             reporter.node_stopped(run_seq)
             raise
@@ -113,6 +156,7 @@ class NodeRunner:
                          if log.isEnabledFor(logging.DEBUG) else "")
                 log.info("job %s node %s (%s) raised%s", frontier.job_id, node.id, node.module_id, trace)
         finally:
+            activity.leave()
             frontier.running.pop(run_seq, None)
             frontier.attempts.pop(run_seq, None)
         elapsed_ms = (time.perf_counter() - clock) * 1000.0
@@ -147,7 +191,8 @@ class NodeRunner:
         return NodeOutcome(out, edges, snapshot)
 
     async def _attempts(self, node: Node, module: LoadedModule, payload: dict[str, Any],
-                        inputs: list[dict[str, Any]] | None, run_seq: int) -> Any:
+                        inputs: list[dict[str, Any]] | None, run_seq: int,
+                        token: "Token | None") -> Any:
         config = self._config(node, module, payload.get("data"))
         retries = int(min(max(number_or(config.get("retry_max"), 0), 0), MAX_RETRIES))
         delay = max(number_or(config.get("retry_delay_s"), 0), 0)
@@ -155,7 +200,7 @@ class NodeRunner:
         backup = Snapshot(payload) if retries else None
         for attempt in range(retries + 1):
             ctx = NodeContext(self.host, node.id, node.name, node.module_id, config,
-                              inputs if inputs is not None else [payload])
+                              inputs if inputs is not None else [payload], token=token)
             if not module.is_async:
                 ctx.cancelled  # noqa: B018 - made now: the module's thread will look at it
             self.contexts.add(ctx)

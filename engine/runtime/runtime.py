@@ -1,4 +1,4 @@
-"""The runtime: starts jobs, controls them, records them, and answers for them after a restart.
+"""The runtime: starts jobs, controls them, records them, and brings them back after a restart.
 
 The Engine creates one Runtime with the few services it uses (engine/runtime/services.py) and
 calls start/stop. Handlers call `start` (which owns the start handshake: the job begins once
@@ -6,30 +6,45 @@ its acknowledgement is out, and the acknowledgement waits for the job's record t
 `pause`/`resume`/`stop_jobs` and `job_status`; the Engine asks `snapshot(owner)` for what a
 newly signed-in connection must hear. The runtime knows no socket: it publishes events on the
 engine's bus. Where a node runs sits behind the executor (engine/runtime/executor.py).
+
+Durable jobs: every job is checkpointed at node boundaries (engine/runtime/checkpoint.py). A
+job with nothing busy (only approvals, delays or a pause left) for `suspend_after_s` is
+released from memory and kept as a small `Dormant` entry that wakes it (restores it from its
+checkpoint) when an approval is answered, a delay ends or it is resumed. A start restores every
+unfinished job the same way; a graceful stop (`stop(suspend=True)`) lets running nodes finish
+for a grace period and leaves the jobs unfinished for the next start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
+import orjson
+
 from engine.components.api import ModuleError, NodeContext
+from engine.events import Delivery, Event
 from engine.protocol.errors import EngineError, ErrorCode
 from engine.runtime.approvals import ApprovalCenter
 from engine.runtime.executor import Executor, LocalExecutor
 from engine.runtime.graph import Graph, parse_workflow
+from engine.runtime.checkpoint import DoneWrite, Token
 from engine.runtime.history import HistoryRecorder, HistoryWriteError
-from engine.runtime.job import Job, JobServices, JobSpec
+from engine.runtime.job import Job, JobServices, JobSpec, Restored, request_from_wait
 from engine.runtime.loader import LoadedModule, ModuleLoader
 from engine.runtime.reporter import JobReporter
 from engine.runtime.retention import Retention
 from engine.runtime.services import RuntimeServices
-from engine.runtime.state import JobStatus
+from engine.runtime.payload import Snapshot, as_payload, decode, reserve_entry_ids
+from engine.runtime.state import ACTIVE_TEXTS, JobStatus
 from engine.runtime.templating import Masker, Renderer
 from engine.runtime.threads import ModuleThreads
+from engine.store import checkpoints as stored_checkpoints
+from engine.store.checkpoints import StoredJob
 from engine.store.jobs import INTERRUPTED_ERROR, JobsStore
 
 log = logging.getLogger(__name__)
@@ -46,6 +61,35 @@ def job_id_taken(job_id: str) -> EngineError:
     for the asker to learn."""
     return EngineError(ErrorCode.CONFLICT, f"The job id '{job_id}' cannot start a new run; every "
                        f"run needs a new job_id.", job_id=job_id)
+
+
+class Dormant:
+    """A job released from memory: what the runtime keeps of it (a few hundred bytes; its
+    approvals stay pending in the ApprovalCenter), everything else is in its checkpoint."""
+
+    __slots__ = ("job_id", "owner", "status", "start_time", "preset_name", "mode", "started_by",
+                 "approvals", "delay_until")
+
+    def __init__(self, job_id: str, owner: str, status: str, start_time: float,
+                 preset_name: str | None, mode: str, started_by: Any,
+                 approvals: tuple[tuple[str, str, float], ...], delay_until: float | None) -> None:
+        self.job_id = job_id
+        self.owner = owner
+        self.status = status
+        self.start_time = start_time
+        self.preset_name = preset_name
+        self.mode = mode
+        self.started_by = started_by
+        self.approvals = approvals      # (approval_id, default decision, deadline)
+        self.delay_until = delay_until  # the earliest delay's end
+
+    def status_data(self) -> dict[str, Any]:
+        return {"status": self.status, "start_time": self.start_time, "end_time": None,
+                "preset_name": self.preset_name, "mode": self.mode, "started_by": self.started_by}
+
+    def status_frame(self) -> dict[str, Any]:
+        return {"type": "workflow_status_update", "job_id": self.job_id,
+                "status_data": self.status_data()}
 
 
 @dataclass(frozen=True)
@@ -73,11 +117,24 @@ class Runtime:
         self._interrupted: dict[str, tuple[str, dict[str, Any]]] = {}
         self._used_ids: set[str] = set()  # every recorded job id; retention removes from it
         self.retention: Retention | None = None
+        self.dormant: dict[str, Dormant] = {}   # released from memory, waiting in the database
+        self._resumable: dict[str, str] = {}    # FAILED by an interruption: job id -> owner
+        self._waking: set[str] = set()          # being restored right now
+        self._stop_on_wake: set[str] = set()
+        self._wakeups: list[tuple[float, str]] = []  # (wall-clock time, job id), a heap
+        self._wakeup_timer: asyncio.TimerHandle | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._stopping = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    @property
+    def durable(self) -> bool:
+        return self.services.limits.checkpoints
+
     async def start(self) -> None:
-        self.store = JobsStore(self.services.db)
+        self.store = JobsStore(self.services.db, self.services.sealer)
         self.recorder = HistoryRecorder(self.store)
         self.recorder.start()
         now = time.time()
@@ -92,14 +149,46 @@ class Runtime:
                         len(self._interrupted), ", ".join(self._interrupted))
         self._used_ids = await self.store.job_ids()
         self.retention = Retention(self.store, self.services.settings,
-                                   on_deleted=self._used_ids.difference_update)
+                                   on_deleted=self._forget_deleted)
         self.retention.start()
+        await self._restore_all()
+        if self.durable:
+            self._sweeper = asyncio.create_task(self._sweep(), name="release-waiting-jobs")
 
-    async def stop(self) -> None:
-        """Stop every job (recorded STOPPED, "interrupted"), then write out the history."""
+    def _forget_deleted(self, job_ids: Any) -> None:
+        self._used_ids.difference_update(job_ids)
+        for job_id in job_ids:
+            self._resumable.pop(job_id, None)
+
+    async def stop(self, *, suspend: bool = True) -> None:
+        """Stop the runtime, then write out the history. With `suspend` (the default, and
+        durable jobs on), no new node starts, running nodes get `stop_grace_s` to finish, and
+        every job stays unfinished in its checkpoint for the next start; without, every job
+        is stopped (recorded STOPPED, "interrupted")."""
+        self._stopping = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._wakeup_timer is not None:
+            self._wakeup_timer.cancel()
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         jobs = list(self.jobs.values())
-        for job in jobs:
-            job.stop(reason="engine")
+        if suspend and self.durable:
+            for job in jobs:
+                job.hold()
+            deadline = time.monotonic() + self.services.limits.stop_grace_s
+            while any(job.activity.busy for job in jobs) and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            for job in jobs:
+                job.stop(reason="suspend")
+            if jobs or self.dormant:
+                log.info("%d job(s) kept for the next start (%d were running, %d waiting)",
+                         len(jobs) + len(self.dormant), len(jobs), len(self.dormant))
+        else:
+            for job in jobs:
+                job.stop(reason="engine")
         tasks = [job.task for job in jobs if job.task is not None]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -115,7 +204,12 @@ class Runtime:
         return {what: task for what, task in tasks.items() if task is not None}
 
     def running_job_count(self) -> int:
-        return len(self.jobs)
+        """Unfinished jobs: running, paused or waiting (released from memory included)."""
+        return len(self.jobs) + len(self.dormant)
+
+    def released_job_count(self) -> int:
+        """Waiting jobs kept only in the database (released from memory)."""
+        return len(self.dormant)
 
     def snapshot(self, owner: str) -> list[dict[str, Any]]:
         """What a connection of `owner` that just signed in must hear: the status of each of
@@ -123,6 +217,7 @@ class Runtime:
         Engine, for the server) sends them."""
         owner = owner.lower()
         frames = [job.status_frame() for job in self.jobs.values() if job.owner == owner]
+        frames += [d.status_frame() for d in self.dormant.values() if d.owner == owner]
         frames += self.approvals.frames_for(owner)
         frames += [frame for address, frame in self._interrupted.values() if address == owner]
         return frames
@@ -190,6 +285,7 @@ class Runtime:
             # Recorded with the job's first batch of history (no write of its own to wait for).
             job.create_op = job.reporter.created(preset_name, job.start_time, None,
                                                  _preview_bytes(settings), job.started_by)
+            job.checkpoints.spec(_spec_of(spec, workflow, None), Snapshot(as_payload(initial_payload)))
             if hold:
                 job.released.clear()
             self._used_ids.add(job_id)
@@ -208,13 +304,19 @@ class Runtime:
                            run_child=self.run_child, flush=self.recorder.flush,
                            datasets_for=self.services.datasets_for,
                            max_node_runs=limits.max_node_runs,
-                           approval_timeout_s=limits.approval_timeout_s)
+                           approval_timeout_s=limits.approval_timeout_s,
+                           checkpoints=limits.checkpoints)
 
     async def _run_top(self, job: Job) -> None:
         try:
             await job.run()
         finally:
             self.jobs.pop(job.job_id, None)
+            if job.keep_checkpoint:
+                self._resumable[job.job_id] = job.owner
+                self._interrupted[job.job_id] = (job.owner, job.status_frame())
+                while len(self._interrupted) > REMEMBER_INTERRUPTED:
+                    self._interrupted.pop(next(iter(self._interrupted)))
             if self.retention is not None:
                 self.retention.poke()
 
@@ -240,7 +342,34 @@ class Runtime:
 
     async def run_child(self, parent: Job, ctx: NodeContext, preset_name: str,
                         payload: dict[str, Any]) -> dict[str, Any]:
-        """A sub-workflow: one of the owner's presets as a child job, awaited by its node."""
+        """A sub-workflow: one of the owner's presets as a child job, awaited by its node.
+        Durable: the child's id is in the node's token, so after a restart the node finds the
+        child it started (restored from its own checkpoint, or its result if it had ended)."""
+        token: Token | None = ctx.token
+        wait = token.wait if token is not None and token.wait and token.wait.get("kind") == "child" else None
+        stored: StoredJob | None = parent.tree.get(wait["child_id"]) if wait else None
+        if stored is not None and stored.status == JobStatus.SUCCEEDED.value and stored.final is not None:
+            ctx.log(f"The sub-job {stored.job_id} had finished before the restart; taking its result.")
+            return as_payload(decode(stored.final))
+        if stored is not None:
+            child = await self._rebuild(stored, parent=parent)
+            ctx.log(f"Resuming the sub-job {child.job_id} of the preset '{child.preset_name}'.")
+        else:
+            child = await self._new_child(parent, ctx, preset_name, payload, token)
+        parent.frontier.children.append(child.job_id)
+        parent.activity.leave()  # the child's own nodes are the work now
+        try:
+            await child.run()
+        finally:
+            parent.activity.enter()
+            parent.frontier.children.remove(child.job_id)
+        if child.status is not JobStatus.SUCCEEDED:
+            raise ModuleError(f"the sub-workflow '{child.preset_name}' {child.status.value.lower()}: "
+                              f"{child.error or 'no details'}")
+        return child.final_payload or {"data": {}, "history": []}
+
+    async def _new_child(self, parent: Job, ctx: NodeContext, preset_name: str,
+                         payload: dict[str, Any], token: Token | None) -> Job:
         if parent.depth + 1 >= MAX_SUB_WORKFLOW_DEPTH:
             raise ModuleError(f"sub-workflows are nested deeper than {MAX_SUB_WORKFLOW_DEPTH} "
                               f"levels; does the preset '{preset_name}' call itself?")
@@ -263,16 +392,12 @@ class Runtime:
                     parent=parent)
         child.reporter.created(preset_name, child.start_time, parent.top.job_id,
                                _preview_bytes(parent.settings), child.started_by)
+        child.checkpoints.spec(_spec_of(spec, found[1], parent.top.job_id), Snapshot(as_payload(payload)))
+        if token is not None:
+            token.wait = {"kind": "child", "child_id": child_id}
+            parent.checkpoints.write(token)
         ctx.log(f"Running the preset '{preset_name}' as sub-job {child_id}.")
-        parent.frontier.children.append(child_id)
-        try:
-            await child.run()
-        finally:
-            parent.frontier.children.remove(child_id)
-        if child.status is not JobStatus.SUCCEEDED:
-            raise ModuleError(f"the sub-workflow '{preset_name}' {child.status.value.lower()}: "
-                              f"{child.error or 'no details'}")
-        return child.final_payload or {"data": {}, "history": []}
+        return child
 
     # -- control -----------------------------------------------------------------------------
 
@@ -287,24 +412,347 @@ class Runtime:
             return [job]
         return [job for job in self.jobs.values() if job.owner == owner]
 
+    def _targets(self, owner: str, job_id: str | None) -> tuple[list[Job], list[Dormant]]:
+        """Live and released jobs a control message names (EngineError if it names none of
+        the owner's: another owner's job reads exactly like an unknown one)."""
+        owner = owner.lower()
+        if job_id and job_id not in self.jobs:
+            dormant = self.dormant.get(job_id)
+            if dormant is not None and dormant.owner == owner:
+                return [], [dormant]
+        live = self.jobs_of(owner, job_id)
+        dormant_all = [] if job_id else [d for d in self.dormant.values() if d.owner == owner]
+        return live, dormant_all
+
     def pause(self, owner: str, job_id: str | None) -> list[str]:
-        return [job.job_id for job in self.jobs_of(owner, job_id) if job.pause()]
+        live, dormant = self._targets(owner, job_id)
+        done = [job.job_id for job in live if job.pause()]
+        for d in dormant:
+            if d.status == JobStatus.RUNNING.value:
+                d.status = JobStatus.PAUSED.value
+                self.recorder.job_status(d.job_id, d.status, None, None, None)
+                self.services.publish(_status_event(d))
+                done.append(d.job_id)
+        return done
 
     def resume(self, owner: str, job_id: str | None) -> list[str]:
-        return [job.job_id for job in self.jobs_of(owner, job_id) if job.resume()]
+        live, dormant = self._targets(owner, job_id)
+        done = [job.job_id for job in live if job.resume()]
+        for d in dormant:
+            if d.status == JobStatus.PAUSED.value:
+                d.status = JobStatus.RUNNING.value
+                self.recorder.job_status(d.job_id, d.status, None, None, None)
+                self.services.publish(_status_event(d))
+                self._wake(d.job_id)
+                done.append(d.job_id)
+        return done
 
     def stop_jobs(self, owner: str, job_id: str | None) -> list[str]:
-        return [job.job_id for job in self.jobs_of(owner, job_id) if job.stop()]
+        live, dormant = self._targets(owner, job_id)
+        done = [job.job_id for job in live if job.stop()]
+        for d in dormant:
+            self._stop_on_wake.add(d.job_id)
+            for approval_id, _, _ in d.approvals:  # dialogs close; this wakes the job too
+                self.approvals.withdraw(approval_id, "the job was stopped")
+            self._wake(d.job_id)
+            done.append(d.job_id)
+        return done
 
     async def job_status(self, owner: str, job_id: str) -> dict[str, Any] | None:
-        """status_data of a running or recorded job of `owner`, None if there is none."""
+        """status_data of a running, waiting or recorded job of `owner`, None if there is none."""
+        owner = owner.lower()
         job = self.jobs.get(job_id)
-        if job is not None and job.owner == owner.lower():
+        if job is not None and job.owner == owner:
             return job.status_frame()["status_data"]
+        dormant = self.dormant.get(job_id)
+        if dormant is not None and dormant.owner == owner:
+            return dormant.status_data()
         record = await self.services.history.job(job_id)
-        if record is None or record.address != owner.lower():
+        if record is None or record.address != owner:
             return None
-        return record.status_data()
+        data = record.status_data()
+        if self._resumable.get(job_id) == owner:
+            data["resumable"] = True
+        return data
+
+    async def resume_job(self, owner: str, job_id: str) -> None:
+        """Continue a job that ended FAILED by an interruption from its checkpoint, running
+        the interrupted node again. EngineError NOT_FOUND (unknown, or another owner's: the
+        same answer) or CONFLICT (running, or not resumable)."""
+        owner = owner.lower()
+        live = self.jobs.get(job_id) or self.dormant.get(job_id)
+        if live is not None and live.owner == owner or job_id in self._waking:
+            raise EngineError(ErrorCode.CONFLICT, f"The job '{job_id}' has not ended; there is "
+                              f"nothing to resume.", job_id=job_id)
+        if self._resumable.get(job_id) != owner:
+            record = await self.services.history.job(job_id)
+            if record is None or record.address != owner:
+                raise EngineError(ErrorCode.NOT_FOUND, f"No job '{job_id}' was found.", job_id=job_id)
+            raise EngineError(ErrorCode.CONFLICT, f"The job '{job_id}' cannot be resumed: only a "
+                              f"job that an engine stop interrupted keeps a checkpoint to resume "
+                              f"from (this one is {record.status}).", job_id=job_id)
+        del self._resumable[job_id]
+        self._interrupted.pop(job_id, None)
+        await self.recorder.flush()
+        tree = await self._load_tree(job_id)
+        again = [j.job_id for j in tree.values() if j.status == JobStatus.FAILED.value]
+        await self.services.db.transaction(stored_checkpoints.set_status, again,
+                                           JobStatus.RUNNING.value, None, None)
+        for stored in tree.values():
+            if stored.job_id in again:
+                stored.status, stored.error = JobStatus.RUNNING.value, None
+        await self._restore_live(job_id, tree=tree, forced=True)
+
+    # -- durable jobs: restoring, releasing, waking -------------------------------------------
+
+    async def _load_tree(self, job_id: str) -> dict[str, StoredJob]:
+        tree = await self.services.db.run(stored_checkpoints.load_tree, job_id, self.services.sealer)
+        reserve_entry_ids(max((j.max_entry_id for j in tree.values()), default=0))
+        return tree
+
+    async def _restore_all(self) -> None:
+        """At start: every unfinished job back, as a waiting (released) job or running again."""
+        tops = await self.services.db.run(stored_checkpoints.resumable_tops)
+        restored = 0
+        for job_id, address, status in tops:
+            if status in ACTIVE_TEXTS:
+                try:
+                    await self._bring_back(job_id)
+                    restored += 1
+                except Exception:  # noqa: BLE001 - one broken checkpoint must not stop the engine
+                    log.exception("job %s could not be restored", job_id)
+            elif status == JobStatus.FAILED.value:
+                self._resumable[job_id] = address
+        if restored:
+            log.info("%d unfinished job(s) restored from their checkpoints (%d waiting, %d running)",
+                     restored, len(self.dormant), len(self.jobs))
+
+    async def _bring_back(self, job_id: str) -> None:
+        """Restore one job from its checkpoint: released (Dormant) when it only waits, else
+        running. Everything it waits for is taken from its tokens."""
+        tree = await self._load_tree(job_id)
+        top = tree.get(job_id)
+        if top is None:
+            return
+        dormant = self._dormant_of(tree, top)
+        if dormant is None:
+            await self._restore_live(job_id, tree=tree)
+            return
+        self.dormant[job_id] = dormant
+        center = self.approvals
+        for token in (t for j in tree.values() for t in j.tokens):
+            wait = _wait_of(token.wait)
+            if (wait is not None and wait.get("kind") == "approval" and not wait.get("decision")
+                    and center.decided(wait["approval_id"]) is None):
+                future = center.ask(request_from_wait(wait), wait["context_id"])
+                future.add_done_callback(lambda _f, j=job_id: self._wake(j))
+        for approval_id, _, deadline in dormant.approvals:
+            self._wake_at(deadline, job_id)
+        if dormant.delay_until is not None:
+            self._wake_at(dormant.delay_until, job_id)
+
+    def _dormant_of(self, tree: dict[str, StoredJob], top: StoredJob) -> Dormant | None:
+        """A Dormant for a tree with nothing to run now (paused, or every branch in an
+        approval, a delay that has not ended, a sub-workflow or a merge's inbox); else None."""
+        approvals: list[tuple[str, str, float]] = []
+        delay_until: float | None = None
+        waits_on_something = False
+        now = time.time()
+        for stored in tree.values():
+            for token in stored.tokens:
+                if token.edge_id is not None:
+                    continue
+                wait = _wait_of(token.wait)
+                kind = wait.get("kind") if wait else None
+                if kind == "approval" and not wait.get("decision") and self.approvals.decided(wait["approval_id"]) is None:
+                    deadline = float(wait["requested_at"]) + float(wait["timeout_s"])
+                    approvals.append((wait["approval_id"], wait["default"], deadline))
+                    waits_on_something = True
+                elif kind == "delay" and float(wait["until"]) > now:
+                    until = float(wait["until"])
+                    delay_until = until if delay_until is None else min(delay_until, until)
+                    waits_on_something = True
+                elif kind == "child" and wait["child_id"] in tree:
+                    continue
+                elif top.status != JobStatus.PAUSED.value:
+                    return None  # this branch has work to do now
+        if top.status != JobStatus.PAUSED.value and not waits_on_something:
+            return None
+        spec = orjson.loads(top.spec)
+        return Dormant(top.job_id, spec["owner"], top.status, top.start_time, spec.get("preset_name"),
+                       spec.get("mode", "EXECUTE"), spec.get("started_by"), tuple(approvals), delay_until)
+
+    def _wake_at(self, when: float, job_id: str) -> None:
+        heapq.heappush(self._wakeups, (when, job_id))
+        if self._wakeups[0][0] == when:
+            self._arm_wakeups()
+
+    def _arm_wakeups(self) -> None:
+        if self._wakeup_timer is not None:
+            self._wakeup_timer.cancel()
+            self._wakeup_timer = None
+        if self._wakeups and not self._stopping:
+            delay = max(0.0, self._wakeups[0][0] - time.time())
+            self._wakeup_timer = asyncio.get_running_loop().call_later(delay, self._wakeups_due)
+
+    def _wakeups_due(self) -> None:
+        """Deadlines of released jobs: approvals that timed out take their default, delays
+        that ended wake their job."""
+        self._wakeup_timer = None
+        now = time.time()
+        while self._wakeups and self._wakeups[0][0] <= now + 0.001:
+            _, job_id = heapq.heappop(self._wakeups)
+            dormant = self.dormant.get(job_id)
+            if dormant is None:
+                continue
+            for approval_id, default, deadline in dormant.approvals:
+                if deadline <= now + 0.001 and self.approvals.find(approval_id) is not None:
+                    self.approvals.resolve(approval_id, default, decided_by="timeout")
+            if dormant.delay_until is not None and dormant.delay_until <= now + 0.001:
+                self._wake(job_id)
+        self._arm_wakeups()
+
+    def _wake(self, job_id: str) -> None:
+        if self._stopping or self.dormant.pop(job_id, None) is None:
+            return
+        self._spawn_background(self._restore_live(job_id), f"wake-{job_id}")
+
+    def _spawn_background(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _restore_live(self, job_id: str, *, tree: dict[str, StoredJob] | None = None,
+                            forced: bool = False) -> None:
+        """Build the job again from its checkpoint and run it from where its branches were."""
+        self._waking.add(job_id)
+        try:
+            if tree is None:
+                await self.recorder.flush()  # a pause or an answer queued meanwhile is read back
+                tree = await self._load_tree(job_id)
+            top = tree.get(job_id)
+            if top is None:
+                return
+            try:
+                job = await self._rebuild(top, tree=tree, forced=forced)
+            except (EngineError, ModuleError, ValueError, KeyError) as exc:
+                self._fail_unrestorable(top, exc)
+                return
+            self.jobs[job_id] = job
+            self._used_ids.add(job_id)
+            job.task = asyncio.create_task(self._run_top(job), name=f"job-{job_id}")
+            if job_id in self._stop_on_wake:
+                self._stop_on_wake.discard(job_id)
+                job.stop()
+        finally:
+            self._waking.discard(job_id)
+
+    async def _rebuild(self, stored: StoredJob, *, parent: Job | None = None,
+                       tree: dict[str, StoredJob] | None = None, forced: bool = False) -> Job:
+        """A Job object from a checkpointed one (top-level, or a sub-workflow of `parent`)."""
+        spec_data = orjson.loads(stored.spec)
+        where = "workflow_data" if parent is None else f"preset '{spec_data.get('preset_name')}'"
+        graph = parse_workflow(spec_data["workflow"], where)
+        modules = await self._load_modules(graph, where)
+        owner = spec_data["owner"]
+        spec = JobSpec(owner=owner, job_id=stored.job_id, graph=graph, modules=modules,
+                       mode=spec_data.get("mode", "EXECUTE"), initial_payload=spec_data.get("initial_payload"),
+                       preset_name=spec_data.get("preset_name"), start_node_id=spec_data.get("start_node_id"),
+                       started_by=spec_data.get("started_by"))
+        if parent is None:
+            renderer, masker, settings = await self._owner_context(owner, uses_variables(graph))
+        else:
+            renderer, masker, settings = parent.renderer, parent.masker, parent.settings
+            forced = bool(parent.top.restored and parent.top.restored.forced)
+        restored = _restored_tokens(stored, modules, graph, forced)
+        job = Job(spec, self._job_services(spec, masker, is_child=parent is not None),
+                  renderer=renderer, masker=masker, settings=settings, parent=parent,
+                  restored=restored, tree=tree)
+        job.start_time = stored.start_time
+        job.frontier.run_seq = stored.run_seq
+        job.frontier.node_runs = stored.node_runs
+        job.reporter.resume_numbering(stored.crossing_seq)
+        job.child_seq = len(stored.child_ids)
+        job.checkpoints.token_seq = max((t.token_id for t in restored.tokens), default=0)
+        job.take_final(stored.final)
+        job.reporter.recorder.set_preview_bytes(stored.job_id, _preview_bytes(settings))
+        if stored.status == JobStatus.PAUSED.value and parent is None:
+            job.status = JobStatus.PAUSED
+            job.gate.clear()
+        return job
+
+    def _fail_unrestorable(self, stored: StoredJob, exc: BaseException) -> None:
+        message = getattr(exc, "message", None) or str(exc)
+        text = (f"The job could not be resumed after the engine restarted: {message}. "
+                f"Run the workflow again.")
+        log.warning("job %s could not be restored: %s", stored.job_id, message)
+        now = time.time()
+        self.recorder.job_status(stored.job_id, JobStatus.FAILED.value, now, text, None)
+        self.recorder.checkpoint(DoneWrite(stored.job_id, stored.job_id))
+        try:
+            owner = orjson.loads(stored.spec)["owner"]
+        except Exception:  # noqa: BLE001
+            return
+        self._interrupted[stored.job_id] = (owner, {
+            "type": "workflow_status_update", "job_id": stored.job_id,
+            "status_data": {"status": JobStatus.FAILED.value, "start_time": stored.start_time,
+                            "end_time": now, "error": text}})
+
+    async def _sweep(self) -> None:
+        """Release jobs that have had nothing busy for `suspend_after_s` from memory."""
+        after = self.services.limits.suspend_after_s
+        period = min(5.0, max(after / 4, 0.05))
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for job in list(self.jobs.values()):
+                if (job.begun and job.task is not None and not job.task.done()
+                        and job.stop_reason is None and job.activity.idle_for(now) >= after):
+                    self._spawn_background(self._release(job), f"release-{job.job_id}")
+
+    async def _release(self, job: Job) -> None:
+        if not job.stop(reason="suspend"):
+            return
+        assert job.task is not None
+        await asyncio.gather(job.task, return_exceptions=True)
+        await self.recorder.flush()
+        if job.status.is_final() or self._stopping:
+            return
+        log.debug("job %s released from memory while it waits", job.job_id)
+        await self._bring_back(job.job_id)
+
+def _wait_of(text: str | None) -> dict[str, Any] | None:
+    return orjson.loads(text) if text else None
+
+
+def _restored_tokens(stored: StoredJob, modules: dict[str, LoadedModule], graph: Graph,
+                     forced: bool) -> Restored:
+    tokens: list[Token] = []
+    interrupted: Token | None = None
+    name = ""
+    for row in stored.tokens:
+        if row.node_id not in graph.nodes:
+            raise ValueError(f"its checkpoint names a node ({row.node_id!r}) its workflow does not have")
+        snapshots = tuple(Snapshot(as_payload(p)) for p in decode(row.payloads))
+        token = Token(row.token_id, row.node_id, row.iteration, snapshots, edge_id=row.edge_id,
+                      state=row.state, wait=_wait_of(row.wait))
+        node = graph.nodes[row.node_id]
+        if (row.edge_id is None and row.state == "running" and not modules[node.module_id].idempotent
+                and interrupted is None):
+            interrupted, name = token, node.name
+        tokens.append(token)
+    return Restored(tokens, interrupted, name, forced)
+
+
+def _spec_of(spec: JobSpec, workflow: Any, top_job_id: str | None) -> dict[str, Any]:
+    """What a checkpoint keeps of a job's start (its initial payload is added by SpecWrite)."""
+    return {"owner": spec.owner, "workflow": workflow, "mode": spec.mode,
+            "preset_name": spec.preset_name, "start_node_id": spec.start_node_id,
+            "started_by": spec.started_by, "top_job_id": top_job_id}
+
+
+def _status_event(dormant: Dormant) -> Event:
+    return Event(dormant.owner, dormant.status_frame(), Delivery.ESSENTIAL)
 
 
 def uses_variables(graph: Graph) -> bool:

@@ -10,8 +10,10 @@ next node). A node with several incoming edges runs once per arrival, except mod
 manifest says `wait_for_all_inputs` (merge): those run once every connected input has arrived
 (or, when nothing else can arrive any more, with what did).
 
-The frontier (ready work, merge inboxes, counters) is plain data (`Frontier`), so that a later
-step can checkpoint it at node boundaries.
+Each branch is a `Token` (engine/runtime/checkpoint.py) that is checkpointed as it moves: the
+node it goes to and the payload it carries there, written with the history of the node that
+sent it. An arrival waiting in a merge's inbox is a token too. A restored job (`run(...,
+restored=...)`) starts its branches from its tokens instead of its start nodes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.runtime.checkpoint import JobCheckpoints, Token
 from engine.runtime.graph import Edge, Graph, LoopConfig, Node
 from engine.runtime.loader import LoadedModule
 from engine.runtime.payload import Snapshot, fork
@@ -74,17 +77,21 @@ class Frontier:
     run_seq: int = 0            # the last node run's number
     running: dict[int, str] = field(default_factory=dict)       # run_seq -> node id, running now
     attempts: dict[int, int] = field(default_factory=dict)      # run_seq -> retries so far
-    # merge node id -> edge id -> payloads (with their sizes) that arrived and wait
-    inbox: dict[str, dict[str, deque[tuple[dict[str, Any], int]]]] = field(default_factory=dict)
+    # merge node id -> edge id -> arrivals that wait (payload, size, snapshot, token)
+    inbox: dict[str, dict[str, deque["Arrival"]]] = field(default_factory=dict)
     children: list[str] = field(default_factory=list)           # sub-workflow jobs running
+
+
+Arrival = tuple[dict[str, Any], int, Snapshot, "Token | None"]
 
 
 class Scheduler:
     __slots__ = ("graph", "modules", "runner", "reporter", "frontier", "gate", "mode", "final",
-                 "_tasks", "_idle", "_failure")
+                 "checkpoints", "_tasks", "_idle", "_failure")
 
     def __init__(self, *, graph: Graph, modules: dict[str, LoadedModule], runner: NodeRunner,
-                 reporter: JobReporter, frontier: Frontier, gate: asyncio.Event, mode: str) -> None:
+                 reporter: JobReporter, frontier: Frontier, gate: asyncio.Event, mode: str,
+                 checkpoints: JobCheckpoints) -> None:
         self.graph = graph
         self.modules = modules
         self.runner = runner
@@ -92,6 +99,7 @@ class Scheduler:
         self.frontier = frontier
         self.gate = gate
         self.mode = mode
+        self.checkpoints = checkpoints
         self.final: tuple[dict[str, Any], Snapshot] | None = None  # the last end node's output
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle = Latch()
@@ -99,11 +107,17 @@ class Scheduler:
 
     # -- the job's iterations ---------------------------------------------------------------
 
-    async def run(self, initial: dict[str, Any], start_node_id: str | None) -> None:
+    async def run(self, initial: dict[str, Any], start_node_id: str | None,
+                  restored: list[Token] | None = None) -> None:
+        """The job's iterations; a restored job goes on in its tokens' iteration."""
         loop = self.graph.loop
         snapshot = Snapshot(initial) if loop.iterations > 1 else None
-        for index in range(loop.iterations):
+        first = max((t.iteration for t in restored), default=self.frontier.iteration) if restored is not None else 0
+        for index in range(first, loop.iterations):
             self.frontier.iteration = index
+            if restored is not None and index == first:
+                await self._resume_graph(restored)
+                continue
             if index > 0:
                 await self._between_iterations(loop)
             if loop.iterations > 1:
@@ -130,12 +144,37 @@ class Scheduler:
         if not starts:
             return
         snapshot = Snapshot(payload)
+        iteration = self.frontier.iteration
         for index, node in enumerate(starts):
             own = payload if index == 0 and not snapshot.lossy else snapshot.copy()
-            self._spawn(self._branch(node, own, snapshot.size))
+            token = self.checkpoints.new_token(node.id, iteration, (snapshot,))
+            self._spawn(self._branch(token, node, own, snapshot.size))
+        await self._until_done()
+
+    async def _resume_graph(self, tokens: list[Token]) -> None:
+        """Branches from checkpointed tokens: arrivals back into their merges' inboxes, the
+        others run the node they were at (the runtime checked that it may run again)."""
+        self.frontier.inbox = {}
+        self._failure = None
+        graph = self.graph
+        for token in tokens:
+            node = graph.nodes[token.node_id]
+            payloads = [s.copy() for s in token.snapshots]
+            if token.edge_id is not None:
+                inbox = self.frontier.inbox.setdefault(node.id, {})
+                inbox.setdefault(token.edge_id, deque()).append(
+                    (payloads[0], token.snapshots[0].size, token.snapshots[0], token))
+                continue
+            inputs = payloads if len(payloads) > 1 or self.modules[node.module_id].waits_for_all_inputs else None
+            size = sum(s.size for s in token.snapshots)
+            self._spawn(self._branch(token, node, payloads[0], size, inputs))
+        await self._until_done()
+
+    async def _until_done(self) -> None:
         try:
             while True:
-                await self._idle.wait()
+                if self._tasks:
+                    await self._idle.wait()
                 if self._failure is not None:
                     raise self._failure
                 if not self._fire_partial_merges():
@@ -171,56 +210,75 @@ class Scheduler:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _branch(self, node: Node, payload: dict[str, Any], size: int,
+    async def _branch(self, token: Token, node: Node, payload: dict[str, Any], size: int,
                       inputs: list[dict[str, Any]] | None = None) -> None:
         """Run `node`, then keep walking this branch while it leads to one ordinary node."""
-        gate, runner, graph = self.gate, self.runner, self.graph
+        gate, runner, graph, checkpoints = self.gate, self.runner, self.graph, self.checkpoints
         slice_start = time.perf_counter()
         current: Node | None = node
         while current is not None:
             if not gate.is_set():
                 await gate.wait()
-            outcome = await runner.run(current, payload, size, inputs)
+            outcome = await runner.run(current, payload, size, inputs, token)
             edges, snapshot = outcome.edges, outcome.snapshot
             if not edges:
                 self.final = (outcome.out, snapshot)
+                checkpoints.final(snapshot)
+                checkpoints.drop(token)
                 return
             current, inputs = None, None
             size = snapshot.size
             out = outcome.out
+            iteration = token.iteration
             # Every extra branch gets its own copy, made now, before any of them runs.
             owns = ([snapshot.copy()] if snapshot.lossy else [out]) + fork(out, snapshot, len(edges) - 1)
             for edge, own in zip(edges, owns):
                 self.reporter.crossed(edge, snapshot)
                 target = graph.nodes[edge.target]
                 if self.modules[target.module_id].waits_for_all_inputs:
-                    arrived = self._arrive(target, edge, own, size)
+                    arrived = self._arrive(target, edge, own, size, snapshot, iteration)
                     if arrived is None:
                         continue
+                    merged = (arrived[0][0], sum(a[1] for a in arrived), [a[0] for a in arrived])
+                    snapshots = tuple(a[2] for a in arrived)
+                    for arrival in arrived:
+                        if arrival[3] is not None:
+                            checkpoints.drop(arrival[3])
                     if current is None:  # this branch goes on with the merge
-                        current, payload, size, inputs = target, arrived[0][0], sum(s for _, s in arrived), [p for p, _ in arrived]
+                        current, (payload, size, inputs) = target, merged
+                        checkpoints.move(token, target.id, snapshots)
                     else:
-                        self._spawn(self._branch(target, arrived[0][0], sum(s for _, s in arrived),
-                                                 [p for p, _ in arrived]))
+                        other = checkpoints.new_token(target.id, iteration, snapshots)
+                        self._spawn(self._branch(other, target, *merged))
                 elif current is None:
                     current, payload = target, own
+                    checkpoints.move(token, target.id, (snapshot,))
                 else:
-                    self._spawn(self._branch(target, own, size))
-            if current is not None and time.perf_counter() - slice_start > YIELD_EVERY_S:
+                    other = checkpoints.new_token(target.id, iteration, (snapshot,))
+                    self._spawn(self._branch(other, target, own, size))
+            if current is None:
+                checkpoints.drop(token)
+                return
+            if time.perf_counter() - slice_start > YIELD_EVERY_S:
                 await asyncio.sleep(0)  # a long chain lets the loop serve everyone else
                 slice_start = time.perf_counter()
 
     # -- merge (wait for all inputs) ---------------------------------------------------------
 
-    def _arrive(self, target: Node, edge: Edge, payload: dict[str, Any],
-                size: int) -> list[tuple[dict[str, Any], int]] | None:
-        """Queue an arrival; every input's first payload once all have arrived, else None."""
+    def _arrive(self, target: Node, edge: Edge, payload: dict[str, Any], size: int,
+                snapshot: Snapshot, iteration: int) -> list[Arrival] | None:
+        """Queue an arrival (a token of its own while it waits); every input's first arrival
+        once all have arrived, else None."""
         inbox = self.frontier.inbox.setdefault(target.id, {})
-        inbox.setdefault(edge.id, deque()).append((payload, size))
+        queue = inbox.setdefault(edge.id, deque())
         expected = list(dict.fromkeys(e.id for e in self.graph.incoming.get(target.id, [])))
-        if all(inbox.get(edge_id) for edge_id in expected):
-            return [inbox[edge_id].popleft() for edge_id in expected]
-        return None
+        fire = all(inbox.get(edge_id) or edge_id == edge.id for edge_id in expected)
+        if fire and not queue:  # taken at once: no need to checkpoint the arrival
+            queue.append((payload, size, snapshot, None))
+        else:
+            token = self.checkpoints.new_token(target.id, iteration, (snapshot,), edge_id=edge.id)
+            queue.append((payload, size, snapshot, token))
+        return [inbox[edge_id].popleft() for edge_id in expected] if fire else None
 
     def _fire_partial_merges(self) -> bool:
         """Nothing else can arrive: run waiting merges with what did arrive."""
@@ -235,7 +293,11 @@ class Scheduler:
             self.reporter.line(node.name, node.id, f"Only {len(arrived)} of {expected} inputs arrived; "
                                f"the other branches ended before reaching this node. Merging what arrived.",
                                "WARN")
-            self._spawn(self._branch(node, arrived[0][0], sum(s for _, s in arrived),
-                                     [p for p, _ in arrived]))
+            for arrival in arrived:
+                if arrival[3] is not None:
+                    self.checkpoints.drop(arrival[3])
+            token = self.checkpoints.new_token(node.id, self.frontier.iteration, tuple(a[2] for a in arrived))
+            self._spawn(self._branch(token, node, arrived[0][0], sum(a[1] for a in arrived),
+                                     [a[0] for a in arrived]))
             fired = True
         return fired

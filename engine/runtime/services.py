@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from engine.components.catalog import ComponentCatalog
     from engine.events import Event
     from engine.files import SharedFolders
+    from engine.store.checkpoints import Sealer
     from engine.store.db import Database
     from engine.store.history import HistoryStore
     from engine.store.presets import PresetsStore
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 class RuntimeLimits:
     max_node_runs: int = 10_000       # the loop guard, per top-level job
     approval_timeout_s: float = 3600.0
+    checkpoints: bool = True          # durable jobs: checkpoints at node boundaries
+    suspend_after_s: float = 65.0     # a job that only waits this long is released from memory
+    stop_grace_s: float = 5.0         # a graceful stop lets running nodes finish this long
 
 
 @dataclass(frozen=True)
@@ -38,3 +42,4 @@ class RuntimeServices:
     shared_folders: "SharedFolders"   # ctx.resolve_path
     datasets_for: Callable[[str, Any], Any] | None = None  # ctx.datasets: an owner's, within their settings
     limits: RuntimeLimits = RuntimeLimits()
+    sealer: "Sealer | None" = None    # encrypts checkpoints of jobs with secrets (the engine's key)

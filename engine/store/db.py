@@ -75,6 +75,8 @@ CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
 -- all of them or one status at a time; partial indexes skip sub-workflow jobs.
 CREATE INDEX IF NOT EXISTS runs_by_time ON jobs (start_time, job_id) WHERE parent_job_id IS NULL;
 CREATE INDEX IF NOT EXISTS runs_by_status ON jobs (status, start_time, job_id) WHERE parent_job_id IS NULL;
+-- One owner's runs one status at a time, the same way (request_jobs_list).
+CREATE INDEX IF NOT EXISTS runs_by_owner ON jobs (address, status, start_time, job_id) WHERE parent_job_id IS NULL;
 CREATE TABLE IF NOT EXISTS node_runs (
     job_id      TEXT NOT NULL,
     run_seq     INTEGER NOT NULL,
@@ -105,6 +107,31 @@ CREATE TABLE IF NOT EXISTS history_entries (
     entry     TEXT NOT NULL,            -- JSON of one history entry
     PRIMARY KEY (job_id, entry_id)
 );
+-- Durable jobs (engine/store/checkpoints.py): one row per unfinished job (its spec, what it
+-- needs to be rebuilt after a restart) and one per branch position (a token: the node it is at,
+-- the payload it carries, what it waits for). Written with the history's group commit; removed
+-- when the top-level job ends, except for a job that ended FAILED by interruption (resume_job).
+CREATE TABLE IF NOT EXISTS job_checkpoints (
+    job_id      TEXT PRIMARY KEY,
+    top_job_id  TEXT NOT NULL,
+    spec        BLOB NOT NULL,          -- JSON (or Fernet token when the job has secrets)
+    final       BLOB,                   -- the last end node's payload, same encoding
+    updated_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS checkpoints_by_top ON job_checkpoints (top_job_id);
+CREATE TABLE IF NOT EXISTS job_tokens (
+    job_id      TEXT NOT NULL,
+    token_id    INTEGER NOT NULL,
+    top_job_id  TEXT NOT NULL,
+    node_id     TEXT NOT NULL,
+    edge_id     TEXT,                   -- set while the token waits in a merge's inbox
+    state       TEXT NOT NULL,          -- ready | running (a non-idempotent node started)
+    iteration   INTEGER NOT NULL,
+    payload     BLOB NOT NULL,          -- JSON list of the payloads it carries (merge: several)
+    wait        TEXT,                   -- JSON: the durable wait of the node it runs
+    PRIMARY KEY (job_id, token_id)
+);
+CREATE INDEX IF NOT EXISTS tokens_by_top ON job_tokens (top_job_id);
 CREATE TABLE IF NOT EXISTS trigger_rules (
     rule_id     TEXT PRIMARY KEY,
     address     TEXT NOT NULL,

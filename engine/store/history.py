@@ -13,7 +13,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from engine.runtime.state import JobStatus
 from engine.store.db import Database
+
+STATUS_TEXTS: tuple[str, ...] = tuple(s.value for s in JobStatus)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class RunRow:
     started_by: dict[str, Any] | None
     nodes_done: int        # distinct nodes with a finished run
     node_runs: int         # node runs recorded (a loop runs a node more than once)
+    checkpointed: bool = False  # a durable-jobs checkpoint row is kept (resume_job may continue it)
 
     @property
     def cursor(self) -> Cursor:
@@ -89,11 +93,13 @@ class ConnectionRow:
 
 @dataclass(frozen=True)
 class RunFilter:
-    """Which runs a page holds: any of `statuses` (all when empty) whose workflow name, job id
-    or error contains `text` (case-insensitive)."""
+    """Which runs a page holds: any of `statuses` (all when empty) of `owner` (everyone's when
+    None; lower-case, as stored) whose workflow name, job id or error contains `text`
+    (case-insensitive)."""
 
     statuses: tuple[str, ...] = ()
     text: str = ""
+    owner: str | None = None
 
 
 class HistoryStore:
@@ -111,11 +117,11 @@ class HistoryStore:
         limit = max(1, min(int(limit), 1000))
         needle = where.text.strip().casefold()
         if not needle:
-            return await self._db.run(_runs_page, where.statuses, before, after, limit)
+            return await self._db.run(_runs_page, where.statuses, where.owner, before, after, limit)
         found: list[RunRow] = []
         while len(found) < limit:
             rows, before, exhausted = await self._db.run(
-                _search_slice, where.statuses, needle, before, after, limit - len(found))
+                _search_slice, where.statuses, where.owner, needle, before, after, limit - len(found))
             found += rows
             if exhausted:
                 break
@@ -191,7 +197,7 @@ _RUN_COLUMNS = ("j.job_id, j.address, j.preset_name, j.mode, j.status, j.start_t
                 "j.error, {started_by}, "
                 "(SELECT count(DISTINCT n.node_id) FROM node_runs n WHERE n.job_id = j.job_id "
                 "AND n.status != 'RUNNING'), "
-                "(SELECT count(*) FROM node_runs n WHERE n.job_id = j.job_id)")
+                "(SELECT count(*) FROM node_runs n WHERE n.job_id = j.job_id), {checkpointed}")
 
 
 def _has_started_by(conn: sqlite3.Connection) -> bool:
@@ -199,12 +205,21 @@ def _has_started_by(conn: sqlite3.Connection) -> bool:
     return any(row[1] == "started_by" for row in conn.execute("PRAGMA table_info(jobs)"))
 
 
+def _has_checkpoints(conn: sqlite3.Connection) -> bool:
+    """`job_checkpoints` (durable jobs, issue 13) exists in databases of engines that have it."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                        "AND name = 'job_checkpoints'").fetchone() is not None
+
+
 def _columns(conn: sqlite3.Connection) -> str:
-    return _RUN_COLUMNS.format(started_by="j.started_by" if _has_started_by(conn) else "NULL")
+    checkpointed = ("EXISTS (SELECT 1 FROM job_checkpoints c WHERE c.job_id = j.job_id)"
+                    if _has_checkpoints(conn) else "0")
+    return _RUN_COLUMNS.format(started_by="j.started_by" if _has_started_by(conn) else "NULL",
+                               checkpointed=checkpointed)
 
 
 def _run_row(row: Sequence[Any]) -> RunRow:
-    *head, started_by, done, runs = row
+    *head, started_by, done, runs, checkpointed = row
     parsed: dict[str, Any] | None = None
     if started_by:
         try:
@@ -212,7 +227,8 @@ def _run_row(row: Sequence[Any]) -> RunRow:
             parsed = value if isinstance(value, dict) else None
         except ValueError:
             parsed = None
-    return RunRow(*head, started_by=parsed, nodes_done=int(done), node_runs=int(runs))
+    return RunRow(*head, started_by=parsed, nodes_done=int(done), node_runs=int(runs),
+                  checkpointed=bool(checkpointed))
 
 
 SEARCH_SLICE = 4000  # runs a text search reads per database call (about 10 ms)
@@ -227,33 +243,43 @@ def _keyset(before: Cursor | None, after: Cursor | None) -> tuple[str, list[Any]
     return sql, args
 
 
-def _runs_page(conn: sqlite3.Connection, statuses: Sequence[str], before: Cursor | None,
-               after: Cursor | None, limit: int) -> list[RunRow]:
+def _owner_filter(owner: str | None) -> tuple[str, list[Any]]:
+    return (" AND j.address = ?", [owner]) if owner is not None else ("", [])
+
+
+def _runs_page(conn: sqlite3.Connection, statuses: Sequence[str], owner: str | None,
+               before: Cursor | None, after: Cursor | None, limit: int) -> list[RunRow]:
     columns = _columns(conn)
     keyset_sql, keyset_args = _keyset(before, after)
-    # One indexed walk per status (runs_by_status), merged here: an IN list would make SQLite
-    # sort every matching run before it could stop at `limit`.
+    owner_sql, owner_args = _owner_filter(owner)
+    # One indexed walk per status (runs_by_status; runs_by_owner for one owner's, every status
+    # in turn when none is asked for), merged here: an IN list would make SQLite sort every
+    # matching run before it could stop at `limit`.
+    if owner is not None and not statuses:
+        statuses = STATUS_TEXTS
     rows: list[RunRow] = []
     for status in statuses or (None,):
         status_sql, status_args = (" AND j.status = ?", [status]) if status is not None else ("", [])
-        sql = (f"SELECT {columns} FROM jobs j WHERE j.parent_job_id IS NULL{status_sql}"
+        sql = (f"SELECT {columns} FROM jobs j WHERE j.parent_job_id IS NULL{owner_sql}{status_sql}"
                f"{keyset_sql} ORDER BY j.start_time DESC, j.job_id DESC LIMIT ?")
-        rows += [_run_row(r) for r in conn.execute(sql, [*status_args, *keyset_args, limit])]
+        rows += [_run_row(r) for r in conn.execute(sql, [*owner_args, *status_args, *keyset_args, limit])]
     if len(statuses) > 1:
         rows.sort(key=lambda r: r.cursor, reverse=True)
     return rows[:limit]
 
 
-def _search_slice(conn: sqlite3.Connection, statuses: Sequence[str], needle: str,
-                  before: Cursor | None, after: Cursor | None,
+def _search_slice(conn: sqlite3.Connection, statuses: Sequence[str], owner: str | None,
+                  needle: str, before: Cursor | None, after: Cursor | None,
                   want: int) -> tuple[list[RunRow], Cursor | None, bool]:
     """(matching runs, where the next slice starts, whether the range is exhausted) for the
     next SEARCH_SLICE runs older than `before`. `needle` is casefolded."""
     keyset_sql, keyset_args = _keyset(before, after)
+    owner_sql, owner_args = _owner_filter(owner)
     candidates = conn.execute(
         f"SELECT j.job_id, j.start_time, j.status, j.preset_name, j.error FROM jobs j "
-        f"INDEXED BY runs_by_time WHERE j.parent_job_id IS NULL{keyset_sql} "
-        f"ORDER BY j.start_time DESC, j.job_id DESC LIMIT ?", [*keyset_args, SEARCH_SLICE]).fetchall()
+        f"INDEXED BY runs_by_time WHERE j.parent_job_id IS NULL{owner_sql}{keyset_sql} "
+        f"ORDER BY j.start_time DESC, j.job_id DESC LIMIT ?",
+        [*owner_args, *keyset_args, SEARCH_SLICE]).fetchall()
     matches: list[tuple[str, float]] = []
     for job_id, start, status, preset, error in candidates:
         if statuses and status not in statuses:

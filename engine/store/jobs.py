@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from engine.runtime.state import ACTIVE_TEXTS
+from engine.store import checkpoints
+from engine.store.checkpoints import Sealer
 from engine.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -51,8 +53,9 @@ class RetentionResult:
 
 
 class JobsStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, sealer: Sealer | None = None) -> None:
         self._db = db
+        self.sealer = sealer  # opens and seals checkpoints of jobs with secrets
 
     async def job_ids(self) -> set[str]:
         """Every recorded job id (bounded by retention), so a reused id is refused without a
@@ -67,11 +70,12 @@ class JobsStore:
         each waited onto the disk (synchronous=NORMAL for these transactions only): a power
         cut may lose the last fraction of a second of history, never settings or presets,
         and the throughput is no longer bound by the disk's flush latency."""
-        await self._db.transaction_unsynced(_apply, ops, preview_bytes)
+        await self._db.transaction_unsynced(_apply, ops, preview_bytes, self.sealer)
 
     async def mark_interrupted(self, now: float | None = None) -> list[tuple[str, str, str | None, float]]:
-        """Jobs left RUNNING/PAUSED by a crash become FAILED ("interrupted"). Returns
-        (job_id, address, preset_name, start_time) of each top-level job changed."""
+        """Jobs left RUNNING/PAUSED by a crash that have no checkpoint to restore them from
+        (checkpoints were off, or the records predate them) become FAILED ("interrupted").
+        Returns (job_id, address, preset_name, start_time) of each top-level job changed."""
         return await self._db.transaction(_mark_interrupted, now or time.time())
 
     async def owners_with_jobs(self) -> list[str]:
@@ -107,7 +111,8 @@ _ENTRY_COLUMNS = ("job_id", "entry_id", "entry")
 _MAX_PARAMS = 30_000  # below SQLite's default limit of 32,766 bound parameters per statement
 
 
-def _apply(conn: sqlite3.Connection, ops: list[tuple[Any, ...]], preview_bytes: dict[str, int]) -> None:
+def _apply(conn: sqlite3.Connection, ops: list[tuple[Any, ...]], preview_bytes: dict[str, int],
+           sealer: Sealer | None = None) -> None:
     """Fold the queued writes into a few multi-row statements. A job or node run that starts
     and ends within one batch becomes one row; few statements also mean few hand-overs of the
     interpreter lock between this thread and the event loop."""
@@ -117,9 +122,12 @@ def _apply(conn: sqlite3.Connection, ops: list[tuple[Any, ...]], preview_bytes: 
     node_updates: dict[tuple[str, int], tuple[Any, ...]] = {}
     crossings: list[tuple[Any, ...]] = []
     entries: list[tuple[Any, ...]] = []
+    saves: list[Any] = []
     for op in ops:
         kind = op[0]
-        if kind == "job_create":
+        if kind == "ckpt":
+            saves.append(op[1])
+        elif kind == "job_create":
             _, job_id, address, preset_name, mode, start, parent, started_by = op
             jobs[job_id] = [job_id, address, preset_name, mode, "RUNNING", start, None, None, None,
                             parent, json.dumps(started_by) if started_by else None]
@@ -169,6 +177,8 @@ def _apply(conn: sqlite3.Connection, ops: list[tuple[Any, ...]], preview_bytes: 
                          [(*values, *key) for key, values in node_updates.items()])
     _insert_many(conn, "connection_history", _CROSSING_COLUMNS, crossings)
     _insert_many(conn, "history_entries", _ENTRY_COLUMNS, entries)
+    if saves:
+        checkpoints.apply(conn, saves, sealer)
 
 
 def _insert_many(conn: sqlite3.Connection, table: str, columns: tuple[str, ...],
@@ -185,18 +195,23 @@ def _insert_many(conn: sqlite3.Connection, table: str, columns: tuple[str, ...],
         conn.execute(head + ", ".join([one] * len(chunk)), [v for row in chunk for v in row])
 
 
+_NOT_RESTORABLE = "NOT EXISTS (SELECT 1 FROM job_checkpoints c WHERE c.job_id = jobs.job_id)"
+
+
 def _mark_interrupted(conn: sqlite3.Connection, now: float) -> list[tuple[str, str, str | None, float]]:
     placeholders = ",".join("?" * len(ACTIVE_STATUSES))
+    where = f"status IN ({placeholders}) AND {_NOT_RESTORABLE}"
     rows = conn.execute(f"SELECT job_id, address, preset_name, start_time, parent_job_id FROM jobs "
-                        f"WHERE status IN ({placeholders})", ACTIVE_STATUSES).fetchall()
+                        f"WHERE {where}", ACTIVE_STATUSES).fetchall()
+    # Node runs cut short by the crash are over either way (a restored job runs them anew).
+    conn.execute("UPDATE node_runs SET status = 'ERROR', error = 'interrupted', end_time = ? "
+                 "WHERE status = 'RUNNING'", (now,))
     if not rows:
         return []
     conn.execute(f"UPDATE jobs SET status = 'FAILED', error = ?, end_time = coalesce(("
                  f"SELECT max(coalesce(n.end_time, n.start_time)) FROM node_runs n "
-                 f"WHERE n.job_id = jobs.job_id), start_time) WHERE status IN ({placeholders})",
+                 f"WHERE n.job_id = jobs.job_id), start_time) WHERE {where}",
                  (INTERRUPTED_ERROR, *ACTIVE_STATUSES))
-    conn.execute("UPDATE node_runs SET status = 'ERROR', error = 'interrupted', end_time = ? "
-                 "WHERE status = 'RUNNING'", (now,))
     return [(job_id, address, preset, start) for job_id, address, preset, start, parent in rows
             if parent is None]
 
@@ -235,6 +250,8 @@ def _enforce(conn: sqlite3.Connection, policies: list[RetentionPolicy],
         conn.execute(f"DELETE FROM connection_history WHERE job_id IN ({marks})", chunk)
         conn.execute(f"DELETE FROM history_entries WHERE job_id IN ({marks})", chunk)
         conn.execute(f"DELETE FROM node_runs WHERE job_id IN ({marks})", chunk)
+        conn.execute(f"DELETE FROM job_tokens WHERE job_id IN ({marks})", chunk)
+        conn.execute(f"DELETE FROM job_checkpoints WHERE job_id IN ({marks})", chunk)
         conn.execute(f"DELETE FROM jobs WHERE job_id IN ({marks})", chunk)
     return ids, sorted(doomed - set(ids))
 

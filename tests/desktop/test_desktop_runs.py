@@ -80,20 +80,22 @@ async def test_stop_and_quit_ask_while_a_workflow_runs(make_app, owner, desktop_
         await wait_until(lambda: app.running_jobs() == 1, what="the job to run")
         app.menu.stop.trigger()
         dialog = app.confirm_dialog
-        assert dialog.isVisible() and dialog.text() == "1 workflow is running — stop it anyway?"
-        assert dialog.defaultButton() is dialog.cancel_button  # Enter keeps the work
-        assert dialog.suspend_button is None  # durable jobs (#13) will offer it
+        assert dialog.isVisible()
+        assert dialog.text() == "1 workflow is running. It will continue when the engine is started again."
+        assert dialog.defaultButton() is dialog.cancel_button  # Enter changes nothing
+        assert dialog.keep_button.text() == "S&top engine"
+        assert dialog.stop_button.text() == "Stop engine and &workflows"
         dialog.cancel_button.click()
         assert app.supervisor.state is State.RUNNING and app.running_jobs() == 1
 
         app.menu.quit.trigger()
         quit_dialog = app.confirm_dialog
-        assert quit_dialog.isVisible() and "stop it anyway?" in quit_dialog.text()
+        assert quit_dialog.isVisible() and "continue when Flowork starts again" in quit_dialog.text()
         quit_dialog.cancel_button.click()
         assert not app.finished.is_set()
 
         app.menu.stop.trigger()
-        app.confirm_dialog.end_button.click()
+        app.confirm_dialog.keep_button.click()
         await wait_until(lambda: app.supervisor.state is State.STOPPED, what="stop after confirming")
 
 
