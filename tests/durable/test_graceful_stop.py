@@ -1,14 +1,18 @@
 """SIGTERM (a logout, an upgrade, `systemctl stop`) with 50 jobs in flight: the engine exits 0,
-no job is recorded FAILED or STOPPED, and after the restart every one of them finishes."""
+no job is recorded FAILED or STOPPED, and after the restart every one of them finishes. A node
+running at the SIGTERM finishes within the grace period, no new node starts, and after the
+restart the job goes on from there (that node is not run again)."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
 
 from engine.client import EngineClient
 from tests.conftest import Wallet
-from tests.durable.support import POSIX_ONLY, approval_flow, delay_flow, expect_event, running, sign_in, wait_status
+from tests.durable.support import (POSIX_ONLY, SlowServer, approval_flow, delay_flow, expect_event, running,
+                                   sign_in, until, wait_status)
 from tests.runtime_support import edge, node, start, workflow
 
 pytestmark = POSIX_ONLY
@@ -90,3 +94,37 @@ async def test_sigterm_suspends_50_running_jobs_and_all_finish_after_the_restart
             assert data["chain"] == "done"
     assert await asyncio.to_thread(second.terminate, 30) == 0
     assert checkpoint_count(second.db_path) == 0  # removed when the jobs ended
+
+
+def recorded_nodes(db_path, job_id: str) -> list[tuple[str, str]]:
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
+        return list(db.execute("SELECT node_id, status FROM node_runs WHERE job_id = ? ORDER BY run_seq", (job_id,)))
+
+
+async def test_a_node_running_at_sigterm_finishes_and_the_next_one_waits_for_the_restart(
+        start_engine, restart, owner: Wallet, slow_server: SlowServer) -> None:
+    wf = workflow([node("t", "manual_trigger"), node("s", "set_data", data={"before": 1}),
+                   node("call", "http_request", url=slow_server.url("/slow"), timeout_s=60),
+                   node("a", "set_data", data={"after": 2})],
+                  [edge("t", "s"), edge("s", "call"), edge("call", "a")])
+    first = start_engine(args=["--stop-grace-s", "20"])
+    async with await EngineClient.connect(first.url, owner.key) as client:
+        job_id = await start(client, wf)
+        await until(lambda: len(slow_server.paths) == 1, "the request to reach the server")
+        first.proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)  # the stop is under way while the request is still open
+        slow_server.release.set()  # the node ends well within the grace period
+        rc = await asyncio.to_thread(first.proc.wait, 30)
+    assert rc == 0, first.stderr()
+    ran = recorded_nodes(first.db_path, job_id)
+    # The running node finished; no new node started during the stop.
+    assert ran == [("t", "SUCCESS"), ("s", "SUCCESS"), ("call", "SUCCESS")], ran
+    assert recorded_statuses(first.db_path, [job_id]) == {job_id: "RUNNING"}
+
+    second = restart(first)
+    async with await EngineClient.connect(second.url, owner.key) as client:
+        done = await wait_status(client, job_id)
+        assert done["status"] == "SUCCEEDED", done
+        data = done["result"]["data"]
+        assert (data["before"], data["response"]["body"], data["after"]) == (1, {"served": 1}, 2)
+    assert slow_server.paths == ["/slow"]  # its effect happened once

@@ -5,17 +5,11 @@ finishes it."""
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
-
-import pytest
 
 from engine.client import EngineClient
 from tests.conftest import Wallet
-from tests.durable.support import (POSIX_ONLY, assert_like_unknown, expect_event, install_gate, run_count,
+from tests.durable.support import (POSIX_ONLY, SlowServer, assert_like_unknown, expect_event, install_gate, run_count,
                                    running, sign_in, until, wait_for_history, wait_status)
 from tests.runtime_support import collect, edge, final, node, start, workflow
 
@@ -47,48 +41,6 @@ async def test_an_idempotent_node_killed_midway_runs_again_and_the_job_succeeds(
         # Its input came from the checkpoint before it; its first, unfinished run left nothing.
         assert done["result"]["data"] == {"before": 1, "gate": 1, "after": 2}
     assert run_count(runs) == 2
-
-
-class SlowServer:
-    """A real HTTP server on 127.0.0.1 that holds every request until `release` is set."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.paths: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.paths.append(self.path)
-                outer.release.wait(60)
-                body = json.dumps({"served": len(outer.paths)}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def slow_server() -> Iterator[SlowServer]:
-    server = SlowServer()
-    yield server
-    server.close()
 
 
 async def test_a_non_idempotent_node_killed_midway_fails_the_job_and_resume_job_finishes_it(
