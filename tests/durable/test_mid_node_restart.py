@@ -5,6 +5,8 @@ finishes it."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from pathlib import Path
 
 from engine.client import EngineClient
@@ -64,6 +66,7 @@ async def test_a_non_idempotent_node_killed_midway_fails_the_job_and_resume_job_
         assert "interrupted" in failed["error"] and ("'call'" in failed["error"] or "'Call the API'" in failed["error"]), failed
         assert failed["resumable"] is True
         assert slow_server.paths == ["/slow"]  # not sent again on its own
+        assert checkpoint_rows(second.db_path, job_id) == 1  # kept for resume_job
         async with await EngineClient.connect(second.url, stranger.key) as other:
             await sign_in(other)
             await assert_like_unknown(other, "resume_job", job_id)
@@ -86,4 +89,11 @@ async def test_a_non_idempotent_node_killed_midway_fails_the_job_and_resume_job_
         assert again.get("code") == "conflict", again
         done = await client.request("request_job_status", job_id=job_id)
         assert done["status_data"]["status"] == "SUCCEEDED"
+    assert await asyncio.to_thread(second.terminate, 30) == 0
+    assert checkpoint_rows(second.db_path, job_id) == 0  # removed once the job ended
+
+
+def checkpoint_rows(db_path: Path, job_id: str) -> int:
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
+        return db.execute("SELECT count(*) FROM job_checkpoints WHERE job_id = ?", (job_id,)).fetchone()[0]
 
