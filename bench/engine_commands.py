@@ -43,7 +43,18 @@ def commands_for(engine: Any) -> dict[str, Command]:
         tracemalloc.start()
         return {"tracing": True}
 
-    return {"status": status, "memory": memory, "trace": trace}
+    async def top(args: list[str]) -> dict[str, Any]:
+        """Where the traced Python heap is (tracemalloc on): the largest `N` source lines."""
+        import gc
+        import tracemalloc
+        if not tracemalloc.is_tracing():
+            return {"top": []}
+        gc.collect()
+        stats = tracemalloc.take_snapshot().statistics("lineno")[:int(args[0]) if args else 12]
+        return {"top": [{"where": f"{_short(s.traceback[0].filename)}:{s.traceback[0].lineno}",
+                         "bytes": s.size, "count": s.count} for s in stats]}
+
+    return {"status": status, "memory": memory, "trace": trace, "top": top}
 
 
 def _released(engine: Any) -> int | None:
@@ -51,3 +62,8 @@ def _released(engine: Any) -> int | None:
     runtime = engine.runtime
     count = getattr(runtime, "released_job_count", None)
     return count() if count is not None else None
+
+
+def _short(path: str) -> str:
+    """The last three parts of a source path (engine/runtime/job.py)."""
+    return "/".join(path.replace("\\", "/").rsplit("/", 3)[-3:])

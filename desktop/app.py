@@ -337,7 +337,7 @@ class DesktopApp(QObject):
             self.confirm_dialog.hide()
             self.confirm_dialog.deleteLater()
         engine = self.engine
-        grace_s = getattr(engine.config if engine is not None else EngineConfig, "stop_grace_s", 5.0)
+        grace_s = (engine.config if engine is not None else EngineConfig).stop_grace_s
         dialog = ConfirmEndDialog(ending, running, len(self.approvals.pending), grace_s=grace_s)
         dialog.confirmed.connect(lambda: proceed(True))
         dialog.stop_chosen.connect(lambda: proceed(False))

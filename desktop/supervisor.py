@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import time
 from enum import Enum
@@ -148,7 +147,7 @@ class EngineSupervisor(QObject):
         self._set(State.STOPPING)
         self.engine_stopping.emit(engine)
         try:
-            await _stop(engine, suspend)
+            await engine.stop(suspend=suspend)
         except Exception:  # noqa: BLE001 - a failed stop must not keep the app from going on
             log.exception("the engine did not stop cleanly")
         self.engine = None
@@ -202,9 +201,3 @@ class EngineSupervisor(QObject):
             self._restart_task.cancel()
             self._restart_task = None
 
-
-async def _stop(engine: Engine, suspend: bool) -> None:
-    if "suspend" in inspect.signature(engine.stop).parameters:
-        await engine.stop(suspend=suspend)
-    else:  # an engine from before durable jobs: its stop stops the workflows
-        await engine.stop()

@@ -14,7 +14,7 @@ from engine.app import Engine
 from engine.client import EngineClient, EngineReplyError
 from tests.conftest import ClientFactory, Wallet
 from tests.runtime_support import collect, edge, final, node, run, start, workflow
-from tests.test_runtime_restart import EngineProcess, processes  # noqa: F401 - a fixture
+from tests.engine_process import EngineProcess, processes  # noqa: F401 - a fixture
 
 QUICK = workflow([node("s", "set_data", data={"a": 1})], [])
 FAILING = workflow([node("f", "stop_and_error", message="on purpose")], [])
@@ -225,6 +225,7 @@ async def test_a_job_killed_mid_node_is_resumed_by_resume_job(tmp_path, owner: W
         (item,) = (await _list(client, status="FAILED"))["jobs"]
         assert item["job_id"] == job_id and item["resumable"] is True and "result" not in item
         release.write_text("go")
+        client.pending_events()  # what sign-in told (the FAILED status) is not news
         reply = await client.request("resume_job", job_id=job_id)
         assert reply["type"] == "resume_job_response" and reply == {**reply, "job_id": job_id, "status": "RUNNING"}
         events = await collect(client, job_id)
