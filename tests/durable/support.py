@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,6 +18,15 @@ from engine.client import EngineClient
 from tests.runtime_support import TERMINAL, edge, node, workflow
 
 POSIX_ONLY = pytest.mark.skipif(os.name != "posix", reason="SIGKILL and SIGTERM are POSIX")
+
+
+def query(db_path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows from the engine's database, opened read-only (the engine may be running)."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
 
 
 def approval_flow(timeout_s: float = 600) -> dict[str, Any]:

@@ -5,20 +5,18 @@ restart neither starts over."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+from pathlib import Path
 
 from engine.client import EngineClient
 from tests.conftest import Wallet
-from tests.durable.support import POSIX_ONLY, expect_event, running, sign_in, wait_for_history, wait_status
+from tests.durable.support import POSIX_ONLY, expect_event, query, running, sign_in, wait_for_history, wait_status
 from tests.runtime_support import edge, node, start, workflow
 
 pytestmark = POSIX_ONLY
 
 
-def node_runs(db_path, job_id: str) -> list[str]:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        return [row[0] for row in db.execute("SELECT node_id FROM node_runs WHERE job_id = ? ORDER BY run_seq",
-                                             (job_id,))]
+def node_runs(db_path: Path, job_id: str) -> list[str]:
+    return [row[0] for row in query(db_path, "SELECT node_id FROM node_runs WHERE job_id = ? ORDER BY run_seq", job_id)]
 
 
 async def test_a_merge_keeps_the_input_that_arrived_before_the_kill(start_engine, restart, owner: Wallet) -> None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
+from pathlib import Path
 
 from engine.client import EngineClient
 from tests.conftest import Wallet
 from tests.durable.support import (POSIX_ONLY, SlowServer, approval_flow, delay_flow, expect_event, running,
-                                   sign_in, until, wait_status)
+                                   query, sign_in, until, wait_status)
 from tests.runtime_support import edge, node, start, workflow
 
 pytestmark = POSIX_ONLY
@@ -29,21 +29,19 @@ def chain() -> dict:
     return workflow(nodes, [edge(a, b) for a, b in zip(ids, ids[1:])])
 
 
-def recorded_statuses(db_path, job_ids: list[str]) -> dict[str, str]:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        marks = ",".join("?" * len(job_ids))
-        return dict(db.execute(f"SELECT job_id, status FROM jobs WHERE job_id IN ({marks})", job_ids))
+def recorded_statuses(db_path: Path, job_ids: list[str]) -> dict[str, str]:
+    marks = ",".join("?" * len(job_ids))
+    return dict(query(db_path, f"SELECT job_id, status FROM jobs WHERE job_id IN ({marks})", *job_ids))
 
 
-def checkpoint_count(db_path) -> int:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        return db.execute("SELECT count(*) FROM job_checkpoints").fetchone()[0]
+def checkpoint_count(db_path: Path) -> int:
+    return query(db_path, "SELECT count(*) FROM job_checkpoints")[0][0]
 
 
 async def test_sigterm_suspends_50_running_jobs_and_all_finish_after_the_restart(
         start_engine, restart, owner: Wallet) -> None:
     # Waits longer than 1 s are released from memory: the stop finds some jobs in memory and
-    # some only in the database (the variable, not the option: both reach the engine's config).
+    # some only in the database. (Set by the environment variable here, by the option elsewhere.)
     first = start_engine(env={"FLOWORK_SUSPEND_AFTER_S": "1"})
     async with await EngineClient.connect(first.url, owner.key) as client:
         approvals = [await start(client, approval_flow(timeout_s=600)) for _ in range(APPROVALS)]
@@ -96,9 +94,8 @@ async def test_sigterm_suspends_50_running_jobs_and_all_finish_after_the_restart
     assert checkpoint_count(second.db_path) == 0  # removed when the jobs ended
 
 
-def recorded_nodes(db_path, job_id: str) -> list[tuple[str, str]]:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        return list(db.execute("SELECT node_id, status FROM node_runs WHERE job_id = ? ORDER BY run_seq", (job_id,)))
+def recorded_nodes(db_path: Path, job_id: str) -> list[tuple[str, str]]:
+    return query(db_path, "SELECT node_id, status FROM node_runs WHERE job_id = ? ORDER BY run_seq", job_id)
 
 
 async def test_a_node_running_at_sigterm_finishes_and_the_next_one_waits_for_the_restart(

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
+from pathlib import Path
 
 from engine.client import EngineClient
 from tests.conftest import Wallet
-from tests.durable.support import POSIX_ONLY, wait_status
+from tests.durable.support import POSIX_ONLY, query, wait_status
 from tests.runtime_support import edge, node, start, workflow
 
 pytestmark = POSIX_ONLY
@@ -28,15 +28,13 @@ def chain() -> dict:
     return workflow(nodes, [edge(a, b) for a, b in zip(ids, ids[1:])])
 
 
-def integrity(db_path) -> str:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        return db.execute("PRAGMA integrity_check").fetchone()[0]
+def integrity(db_path: Path) -> str:
+    return query(db_path, "PRAGMA integrity_check")[0][0]
 
 
-def checkpoints_left(db_path) -> int:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        return db.execute("SELECT count(*) FROM job_checkpoints").fetchone()[0] + \
-            db.execute("SELECT count(*) FROM job_tokens").fetchone()[0]
+def checkpoints_left(db_path: Path) -> int:
+    return (query(db_path, "SELECT count(*) FROM job_checkpoints")[0][0]
+            + query(db_path, "SELECT count(*) FROM job_tokens")[0][0])
 
 
 async def test_kills_at_random_moments_lose_no_job(start_engine, restart, owner: Wallet) -> None:

@@ -6,13 +6,12 @@ finishes it."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 from engine.client import EngineClient
 from tests.conftest import Wallet
 from tests.durable.support import (POSIX_ONLY, SlowServer, assert_like_unknown, expect_event, install_gate, run_count,
-                                   running, sign_in, until, wait_for_history, wait_status)
+                                   query, running, sign_in, until, wait_for_history, wait_status)
 from tests.runtime_support import collect, edge, final, node, start, workflow
 
 pytestmark = POSIX_ONLY
@@ -94,6 +93,5 @@ async def test_a_non_idempotent_node_killed_midway_fails_the_job_and_resume_job_
 
 
 def checkpoint_rows(db_path: Path, job_id: str) -> int:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        return db.execute("SELECT count(*) FROM job_checkpoints WHERE job_id = ?", (job_id,)).fetchone()[0]
+    return query(db_path, "SELECT count(*) FROM job_checkpoints WHERE job_id = ?", job_id)[0][0]
 
