@@ -198,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         heap = (r["waiting"]["traced"] - r["before"]["traced"]
                 - (base["waiting"]["traced"] - base["before"]["traced"])) / max(1, jobs)
         t.row("Python heap per waiting job (tracemalloc)", f"{heap / 1024:,.2f} KiB", "", "", "reported")
+        if r["top"]:
+            t.note("the largest heap lines below are the engine's with the jobs, not net of the one "
+                   "without (engine/auth lines: its bounded signature cache, as full in both)")
         for item in r["top"]:
             t.note(f"heap while waiting: {item['bytes'] / max(1, jobs):,.0f} bytes per job in "
                    f"{item['count']:,} blocks at {item['where']}")
