@@ -27,6 +27,7 @@ from engine.store.history import (ConnectionRow, Cursor, HistoryStore, NodeRunRo
 LOG_RUNS = 300          # runs whose log lines are kept
 LOG_LINES = 500         # lines kept per run (the newest)
 GRAPHS_KEPT = 1000      # graphs (node names, connection ends) kept of runs seen running
+DONE_KEPT = 1000        # past this many, finished-node sets of jobs not in memory are dropped
 PRESET_CACHE_S = 30.0   # how long a preset's graph is reused for node counts and names
 ACTIVE = ("RUNNING", "PAUSED")
 
@@ -108,6 +109,8 @@ class RunQueries:
             status = (frame.get("status_data") or {}).get("status")
             if status in ACTIVE:
                 if job_id not in self._done:
+                    if len(self._done) >= DONE_KEPT:
+                        self._forget_not_live()
                     self._done[job_id] = set()
                     graph = _live_graph(self._live_job(job_id))
                     if graph is not None:
@@ -118,6 +121,14 @@ class RunQueries:
             job_id = frame.get("workflow_context_id") or frame.get("job_id")
             if job_id:
                 self._log(str(job_id), frame)
+
+    def _forget_not_live(self) -> None:
+        """Drop the finished-node sets of jobs not in memory (released while they wait, or
+        ended unseen): the database's node runs count for them (`_run_of`)."""
+        runtime = self._runtime()
+        live = runtime.jobs if runtime is not None else {}
+        for job_id in [j for j in self._done if j not in live]:
+            del self._done[job_id]
 
     def _log(self, job_id: str, frame: dict[str, Any]) -> None:
         lines = self._logs.get(job_id)

@@ -40,6 +40,7 @@ class ApprovalRequest:
     requested_at: float
     timeout_s: float
     workflow_name: str | None
+    default_decision: str = "REJECTED"  # what its timeout answers (the owner's setting)
 
     @property
     def deadline(self) -> float:
@@ -76,8 +77,12 @@ class _Pending:
 
 
 class ApprovalCenter:
-    def __init__(self, publish: Callable[[Event], None]) -> None:
+    def __init__(self, publish: Callable[[Event], None],
+                 on_answer: Callable[[str], None] | None = None) -> None:
         self._publish = publish  # the event bus's publish
+        # Called with the asking job's top-level id once a request is answered or withdrawn:
+        # the runtime wakes a job released from memory (one hook, no callback per request).
+        self._on_answer = on_answer
         self._pending: dict[str, _Pending] = {}
         # Answers not yet taken by their job (it was released from memory, or is being
         # restored): `decided` hands them over, `forget` drops them.
@@ -117,6 +122,8 @@ class ApprovalCenter:
         self._decided[approval_id] = resolution
         pending.future.set_result(resolution)
         self._announce_resolved(pending, resolution)
+        if self._on_answer is not None:
+            self._on_answer(pending.context_id)
         return True
 
     # -- for the runtime and the handlers ----------------------------------------------------
@@ -174,6 +181,8 @@ class ApprovalCenter:
         if not pending.future.done():
             pending.future.set_result(resolution)
         self._announce_resolved(pending, resolution)
+        if self._on_answer is not None:
+            self._on_answer(pending.context_id)
 
     def waiting_future(self, approval_id: str) -> "asyncio.Future[ApprovalResolution] | None":
         pending = self._pending.get(approval_id)

@@ -375,7 +375,7 @@ class Job:
             default = self.settings["approval_default_decision"]  # typed and checked (engine/store/settings.py)
             request = ApprovalRequest(uuid.uuid4().hex, self.job_id, self.owner, node_id, node_name,
                                       module_id, self.masker.text(message), time.time(), timeout,
-                                      self.top.preset_name)
+                                      self.top.preset_name, default)
             wait = approval_wait(request, self.top.job_id, default)
             if token is not None:
                 token.wait = wait
@@ -447,7 +447,8 @@ def approval_wait(request: ApprovalRequest, context_id: str, default: str) -> di
 def request_from_wait(wait: dict[str, Any]) -> ApprovalRequest:
     return ApprovalRequest(wait["approval_id"], wait["job_id"], wait["owner"], wait["node_id"],
                            wait["node_name"], wait["module_id"], wait["message"],
-                           float(wait["requested_at"]), float(wait["timeout_s"]), wait.get("workflow_name"))
+                           float(wait["requested_at"]), float(wait["timeout_s"]), wait.get("workflow_name"),
+                           wait["default"])
 
 
 def _preview_limit(settings: Any) -> int:

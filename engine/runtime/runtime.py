@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
@@ -36,6 +37,7 @@ from engine.runtime.checkpoint import DoneWrite, Token
 from engine.runtime.history import HistoryRecorder, HistoryWriteError
 from engine.runtime.job import Job, JobServices, JobSpec, Restored, request_from_wait
 from engine.runtime.loader import LoadedModule, ModuleLoader
+from engine.runtime.memory import give_back_free_memory
 from engine.runtime.reporter import JobReporter
 from engine.runtime.retention import Retention
 from engine.runtime.services import RuntimeServices
@@ -63,6 +65,9 @@ def job_id_taken(job_id: str) -> EngineError:
                        f"run needs a new job_id.", job_id=job_id)
 
 
+GUI_STARTED = {"kind": "gui"}  # shared by the released jobs a client started (read only)
+
+
 class Dormant:
     """A job released from memory: what the runtime keeps of it (a few hundred bytes; its
     approvals stay pending in the ApprovalCenter), everything else is in its checkpoint."""
@@ -72,7 +77,7 @@ class Dormant:
 
     def __init__(self, job_id: str, owner: str, status: str, start_time: float,
                  preset_name: str | None, mode: str, started_by: Any,
-                 approvals: tuple[tuple[str, str, float], ...], delay_until: float | None) -> None:
+                 approvals: tuple[str, ...], delay_until: float | None) -> None:
         self.job_id = job_id
         self.owner = owner
         self.status = status
@@ -80,7 +85,7 @@ class Dormant:
         self.preset_name = preset_name
         self.mode = mode
         self.started_by = started_by
-        self.approvals = approvals      # (approval_id, default decision, deadline)
+        self.approvals = approvals      # ids of its pending approvals (in the ApprovalCenter)
         self.delay_until = delay_until  # the earliest delay's end
 
     def status_data(self) -> dict[str, Any]:
@@ -106,7 +111,7 @@ class StartTicket:
 class Runtime:
     def __init__(self, services: RuntimeServices, *, executor: Executor | None = None) -> None:
         self.services = services
-        self.approvals = ApprovalCenter(services.publish)
+        self.approvals = ApprovalCenter(services.publish, on_answer=self._wake)
         self.loader = ModuleLoader(services.components)
         self.jobs: dict[str, Job] = {}          # top-level jobs still running or paused
         self._starting: set[str] = set()
@@ -262,7 +267,7 @@ class Runtime:
                       initial_payload: Any = None, preset_name: str | None = None,
                       start_node_id: str | None = None, started_by: dict[str, Any] | None = None,
                       hold: bool) -> Job:
-        owner = owner.lower()
+        owner = sys.intern(owner.lower())  # one copy for all of an owner's jobs and approvals
         mode = mode.upper()
         if mode not in MODES:
             raise EngineError.invalid("mode", "must be 'EXECUTE' or 'SIMULATE'")
@@ -452,7 +457,7 @@ class Runtime:
         done = [job.job_id for job in live if job.stop()]
         for d in dormant:
             self._stop_on_wake.add(d.job_id)
-            for approval_id, _, _ in d.approvals:  # dialogs close; this wakes the job too
+            for approval_id in d.approvals:  # dialogs close; this wakes the job too
                 self.approvals.withdraw(approval_id, "the job was stopped")
             self._wake(d.job_id)
             done.append(d.job_id)
@@ -534,27 +539,29 @@ class Runtime:
         top = tree.get(job_id)
         if top is None:
             return
-        dormant = self._dormant_of(tree, top)
-        if dormant is None:
+        found = self._dormant_of(job_id, tree, top)
+        if found is None:
             await self._restore_live(job_id, tree=tree)
             return
+        dormant, asks = found
         self.dormant[job_id] = dormant
-        center = self.approvals
-        for token in (t for j in tree.values() for t in j.tokens):
-            wait = _wait_of(token.wait)
-            if (wait is not None and wait.get("kind") == "approval" and not wait.get("decision")
-                    and center.decided(wait["approval_id"]) is None):
-                future = center.ask(request_from_wait(wait), wait["context_id"])
-                future.add_done_callback(lambda _f, j=job_id: self._wake(j))
-        for approval_id, _, deadline in dormant.approvals:
-            self._wake_at(deadline, job_id)
+        for wait in asks:  # answered (or withdrawn): ApprovalCenter's on_answer wakes the job
+            self.approvals.ask(request_from_wait(wait), wait["context_id"])
+        for approval_id in dormant.approvals:
+            request = self.approvals.find(approval_id)
+            if request is not None:
+                self._wake_at(request.deadline, job_id)
         if dormant.delay_until is not None:
             self._wake_at(dormant.delay_until, job_id)
 
-    def _dormant_of(self, tree: dict[str, StoredJob], top: StoredJob) -> Dormant | None:
+    def _dormant_of(self, job_id: str, tree: dict[str, StoredJob],
+                    top: StoredJob) -> tuple[Dormant, list[dict[str, Any]]] | None:
         """A Dormant for a tree with nothing to run now (paused, or every branch in an
-        approval, a delay that has not ended, a sub-workflow or a merge's inbox); else None."""
-        approvals: list[tuple[str, str, float]] = []
+        approval, a delay that has not ended, a sub-workflow or a merge's inbox), and the
+        approvals to ask; else None. Its texts are interned (owner, ids, names recur in
+        thousands of waiting jobs)."""
+        approvals: list[str] = []
+        asks: list[dict[str, Any]] = []
         delay_until: float | None = None
         waits_on_something = False
         now = time.time()
@@ -565,8 +572,15 @@ class Runtime:
                 wait = _wait_of(token.wait)
                 kind = wait.get("kind") if wait else None
                 if kind == "approval" and not wait.get("decision") and self.approvals.decided(wait["approval_id"]) is None:
-                    deadline = float(wait["requested_at"]) + float(wait["timeout_s"])
-                    approvals.append((wait["approval_id"], wait["default"], deadline))
+                    for key in ("owner", "job_id", "node_id", "node_name", "module_id", "default",
+                                "workflow_name", "context_id"):
+                        if isinstance(wait.get(key), str):
+                            wait[key] = sys.intern(wait[key])
+                    if wait["context_id"] == job_id:
+                        wait["context_id"] = job_id
+                    known = self.approvals.find(wait["approval_id"])  # asked while it was in memory
+                    approvals.append(known.approval_id if known is not None else wait["approval_id"])
+                    asks.append(wait)
                     waits_on_something = True
                 elif kind == "delay" and float(wait["until"]) > now:
                     until = float(wait["until"])
@@ -579,8 +593,14 @@ class Runtime:
         if top.status != JobStatus.PAUSED.value and not waits_on_something:
             return None
         spec = orjson.loads(top.spec)
-        return Dormant(top.job_id, spec["owner"], top.status, top.start_time, spec.get("preset_name"),
-                       spec.get("mode", "EXECUTE"), spec.get("started_by"), tuple(approvals), delay_until)
+        started_by = spec.get("started_by")
+        if started_by == GUI_STARTED:
+            started_by = GUI_STARTED
+        preset = spec.get("preset_name")
+        dormant = Dormant(job_id, sys.intern(spec["owner"]), sys.intern(top.status), top.start_time,
+                          sys.intern(preset) if isinstance(preset, str) else preset,
+                          sys.intern(spec.get("mode", "EXECUTE")), started_by, tuple(approvals), delay_until)
+        return dormant, asks
 
     def _wake_at(self, when: float, job_id: str) -> None:
         heapq.heappush(self._wakeups, (when, job_id))
@@ -605,9 +625,10 @@ class Runtime:
             dormant = self.dormant.get(job_id)
             if dormant is None:
                 continue
-            for approval_id, default, deadline in dormant.approvals:
-                if deadline <= now + 0.001 and self.approvals.find(approval_id) is not None:
-                    self.approvals.resolve(approval_id, default, decided_by="timeout")
+            for approval_id in dormant.approvals:
+                request = self.approvals.find(approval_id)
+                if request is not None and request.deadline <= now + 0.001:
+                    self.approvals.resolve(approval_id, request.default_decision, decided_by="timeout")
             if dormant.delay_until is not None and dormant.delay_until <= now + 0.001:
                 self._wake(job_id)
         self._arm_wakeups()
@@ -702,8 +723,12 @@ class Runtime:
         """Release jobs that have had nothing busy for `suspend_after_s` from memory."""
         after = self.services.limits.suspend_after_s
         period = min(5.0, max(after / 4, 0.05))
+        released_before = 0
         while True:
             await asyncio.sleep(period)
+            if len(self.dormant) > released_before:  # jobs were released: their pages go back
+                await asyncio.to_thread(give_back_free_memory)
+            released_before = len(self.dormant)
             now = time.monotonic()
             for job in list(self.jobs.values()):
                 if (job.begun and job.task is not None and not job.task.done()
@@ -716,6 +741,7 @@ class Runtime:
         assert job.task is not None
         await asyncio.gather(job.task, return_exceptions=True)
         await self.recorder.flush()
+        self.recorder.forget(job.job_id)  # its preview size is set again when it wakes
         if job.status.is_final() or self._stopping:
             return
         log.debug("job %s released from memory while it waits", job.job_id)

@@ -503,3 +503,85 @@ def test_a_tray_started_after_flowork_is_moved_into(x_server, tmp_path):
         if tray is not None:
             stop(tray)
     assert code == 0, app.output()
+
+
+def test_an_approval_survives_quitting_the_tray_app_on_a_real_display(x_display, tmp_path, owner):
+    """Durable jobs as a person meets them (issue 13): a workflow waiting for an approval,
+    started from a signed client, its dialog put aside; Quit Flowork from the tray menu, and in
+    its question "Quit Flowork" (which keeps the workflow); `flowork` started again: the same
+    approval is asked again (its dialog is back, and the client hears the same approval_id);
+    answered, the job ends SUCCEEDED with the data of the nodes before and after the approval.
+    Photographed for people."""
+    from tests.desktop.test_desktop_approvals import approval_flow
+    env = x_display
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "desktop.json").write_text(json.dumps({"port": 0, "owners": [owner.address]}))
+    args = ["--hidden", "--port", "0", "--webhook-port", "0", "--config-dir", str(config),
+            "--data-dir", str(tmp_path / "data"), "--log-dir", str(tmp_path / "logs")]
+    title = "Approval needed: Deploy"
+    wf = approval_flow()
+    wf["nodes"].insert(1, node("before", "set_data", data={"before": "checked"}))
+    wf["connections"][0] = edge("t", "before")
+    wf["connections"].insert(1, edge("before", "ask"))
+
+    def started(app: Flowork) -> tuple[str, dict[str, Any]]:
+        url = app.wait_for(r"is running in the tray; engine at (ws://\S+?)\. Logs").group(1)
+        return url, poll(lambda: tray_icon(env), what="the tray icon",
+                         detail=lambda: f"{windows_text(env)}\nflowork said:\n{app.output()}")
+
+    first = Flowork(args, env=env)
+    try:
+        url, icon = started(first)
+
+        async def ask() -> tuple[str, str]:
+            async with await EngineClient.connect(url, owner.key) as client:
+                job_id = await start(client, wf, preset_name="Deploy")
+                asked = await client.next_event("MANUAL_APPROVAL_REQUESTED")
+                return job_id, asked["approval_id"]
+        job_id, approval_id = run_async(ask())
+        dialog = poll(lambda: window_titled(env, title), what="the approval dialog")
+        photograph(env, "durable-1-asked.png", dialog)
+        press(env, f"^{title}", "Escape")  # put aside: the request stays pending
+        open_menu(env, icon, lambda: windows_text(env))
+        xdotool(env, "key", "q")  # Quit Flowork
+        question = poll(lambda: window_titled(env, "Quit Flowork? — Flowork"), what="the question")
+        photograph(env, "durable-2-quit-question.png", question)
+        press(env, "^Quit Flowork\\?", "alt+q")  # "Quit Flowork": the workflow is kept
+        assert first.proc.wait(60) == 0, first.output()
+    finally:
+        first.stop()
+
+    second = Flowork(args, env=env)
+    try:
+        url, _ = started(second)
+        dialog = poll(lambda: window_titled(env, title), what="the approval asked again")
+        photograph(env, "durable-3-asked-again.png", dialog)
+
+        async def asked_again() -> str:
+            async with await EngineClient.connect(url, owner.key) as client:
+                await client.request("request_settings")  # signs in: pending requests are re-sent
+                return (await client.next_event("MANUAL_APPROVAL_REQUESTED"))["approval_id"]
+        assert run_async(asked_again()) == approval_id
+        # Approve, as a person does: a click (the button takes no keyboard focus, so that a
+        # stray key never approves). It is the left one of the two at the dialog's lower right.
+        xdotool(env, "mousemove", str(dialog["x"] + dialog["w"] - 139), str(dialog["y"] + dialog["h"] - 28),
+                "click", "1")
+
+        async def answer() -> dict:
+            async with await EngineClient.connect(url, owner.key) as client:
+                await client.request("request_settings")
+                for _ in range(200):
+                    data = (await client.request("request_job_status", job_id=job_id))["status_data"]
+                    if data["status"] != "RUNNING":
+                        return data
+                    await asyncio.sleep(0.1)
+                return data
+        data = run_async(answer())
+        assert data["status"] == "SUCCEEDED", data
+        assert data["result"]["data"]["before"] == "checked" and data["result"]["data"]["result"] == "approved"
+        assert data["result"]["data"]["approval"]["decided_by"] == "desktop", data
+        photograph(env, "durable-4-answered.png")
+    finally:
+        code = second.stop()
+    assert code == 0, second.output()

@@ -223,7 +223,7 @@ class FuzzTarget:
         self.logs: LogCatcher = self.logs_cm.__enter__()
         config = EngineConfig(host="127.0.0.1", port=0, engine_id="fuzz-engine", data_dir=base / "data",
                               owners=tuple(w.address for w in self.wallets), roots=(shared,),
-                              status_interval=30.0)
+                              status_interval=30.0, webhook_port=0)
         self.target = ThreadedEngine(config)
         self.clients: list[EngineClient] = [
             self.target.call(EngineClient.connect(self.target.engine.url, w.key)) for w in self.wallets]
