@@ -452,7 +452,7 @@ class Runtime:
         same answer) or CONFLICT (running, or not resumable)."""
         owner = owner.lower()
         live = self.jobs.get(job_id) or self.dormant.get(job_id)
-        if live is not None and live.owner == owner or job_id in self._waking:
+        if live is not None and live.owner == owner:
             raise EngineError(ErrorCode.CONFLICT, f"The job '{job_id}' has not ended; there is "
                               f"nothing to resume.", job_id=job_id)
         if self._resumable.get(job_id) != owner:
