@@ -31,9 +31,9 @@ class Ending:
 
 QUITTING = Ending("&Quit Flowork", "Quitting", "Quit and &stop workflows", "when Flowork starts again")
 RESTARTING = Ending("&Restart engine", "Restarting", "Restart and &stop workflows",
-                 "as soon as the engine is back")
+                    "as soon as the engine is back")
 STOPPING = Ending("S&top engine", "Stopping the engine", "Stop engine and &workflows",
-              "when the engine is started again")
+                  "when the engine is started again")
 
 
 def _plural(n: int, one: str, many: str) -> str:
@@ -46,20 +46,22 @@ def question(ending: Ending, running: int, approvals: int, grace_s: float) -> tu
     text = (f"1 workflow is running. It will continue {ending.again}." if running == 1 else
             f"{running} workflows are running. They will continue {ending.again}.")
     waits = "" if not approvals else _plural(
-        approvals, " The approval waiting for your answer stays open and is asked again then.",
-        f" The {approvals} approvals waiting for your answer stay open and are asked again then.")
+        approvals, " The approval waiting for your answer is kept and asked again then.",
+        f" The {approvals} approvals waiting for your answer are kept and asked again then.")
     seconds = f"{grace_s:g} second{'s' if grace_s != 1 else ''}"
+    saved = _plural(running, "the workflow is saved where it stands",
+                    "the workflows are saved where they stand")
+    withdrawn = "" if not approvals else _plural(approvals, ", and the approval withdrawn",
+                                                 ", and the approvals withdrawn")
     info = (f"{ending.doing} keeps {it}: a step that is running gets up to {seconds} to finish, "
-            f"then {_plural(running, 'the workflow is', 'the workflows are')} saved where "
-            f"{_plural(running, 'it', 'they')} stand.{waits} "
-            f"To end {it} now instead (recorded as stopped"
-            f"{', and their approvals withdrawn' if approvals else ''}), choose "
-            f"“{ending.stop_verb.replace('&', '')}”.")
+            f"then {saved}.{waits} To end {it} now instead (recorded as stopped{withdrawn}), "
+            f"choose “{ending.stop_verb.replace('&', '')}”.")
     details = (f"A step still running after {seconds} is cut short. When the engine starts "
                f"again, a step that is safe to repeat runs again; any other is not repeated: "
                f"its workflow ends as failed (interrupted) and can be resumed from that step "
-               f"with the engine's resume_job message. A delay ends at its original time. An approval whose time limit "
-               f"passes while the engine is not running takes its default answer.")
+               f"with the engine's resume_job message. A delay ends at its original time. An "
+               f"approval whose time limit passes while the engine is not running takes its "
+               f"default answer.")
     return text, info, details
 
 

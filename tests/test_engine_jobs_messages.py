@@ -224,6 +224,7 @@ async def test_a_job_killed_mid_node_is_resumed_by_resume_job(tmp_path, owner: W
         assert "'Hold'" in data["error"] or "'h'" in data["error"]  # names the node
         (item,) = (await _list(client, status="FAILED"))["jobs"]
         assert item["job_id"] == job_id and item["resumable"] is True and "result" not in item
+        assert item["mode"] == "EXECUTE" and item["preset_name"] == "Import" and item["nodes_done"] >= 1
         release.write_text("go")
         client.pending_events()  # what sign-in told (the FAILED status) is not news
         reply = await client.request("resume_job", job_id=job_id)

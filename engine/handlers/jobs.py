@@ -104,5 +104,7 @@ async def _item(runtime: Any, owner: str, row: RunRow) -> dict[str, Any]:
         if row.error is not None:
             data["error"] = row.error
     item = {"job_id": row.job_id, **{k: v for k, v in data.items() if k != "result"}}
+    item.setdefault("mode", row.mode)  # every item has the same fields, whoever answered
+    item.setdefault("started_by", row.started_by)
     item["nodes_done"] = row.nodes_done
     return item

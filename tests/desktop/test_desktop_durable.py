@@ -20,15 +20,18 @@ from tests.runtime_support import collect, final, start
 def test_the_words_say_what_becomes_of_running_workflows_and_approvals():
     text, info, details = question(QUITTING, 1, 0, 5.0)
     assert text == "1 workflow is running. It will continue when Flowork starts again."
-    assert info.startswith("Quitting keeps it: a step that is running gets up to 5 seconds to finish")
+    assert info.startswith("Quitting keeps it: a step that is running gets up to 5 seconds to finish, "
+                           "then the workflow is saved where it stands. To end it now instead")
     assert "approval" not in info and "“Quit and stop workflows”" in info and "recorded as stopped" in info
     text, info, _ = question(RESTARTING, 3, 2, 2.5)
     assert text == "3 workflows are running. They will continue as soon as the engine is back."
     assert "Restarting keeps them" in info and "up to 2.5 seconds" in info
-    assert "The 2 approvals waiting for your answer stay open and are asked again then." in info
-    assert "their approvals withdrawn" in info and "“Restart and stop workflows”" in info
+    assert "The 2 approvals waiting for your answer are kept and asked again then." in info
+    assert "the workflows are saved where they stand." in info
+    assert "and the approvals withdrawn" in info and "“Restart and stop workflows”" in info
     _, info, _ = question(STOPPING, 2, 1, 1)
-    assert "The approval waiting for your answer stays open" in info and "up to 1 second " in info
+    assert "The approval waiting for your answer is kept and asked again then." in info and "up to 1 second " in info
+    assert "and the approval withdrawn" in info
     # The fine print: what a cut-short step and a passing time limit do.
     assert "safe to repeat runs again" in details and "resumed" in details
     assert "takes its default answer" in details
@@ -61,7 +64,7 @@ async def test_stopping_them_instead_records_them_stopped(make_app, owner, deskt
         app.menu.restart.trigger()
         dialog = app.confirm_dialog
         assert dialog.isVisible() and "1 workflow is running." in dialog.text()
-        assert "The approval waiting for your answer stays open" in dialog.informativeText()
+        assert "The approval waiting for your answer is kept and asked again then." in dialog.informativeText()
         states: list[State] = []
         app.supervisor.state_changed.connect(states.append)
         dialog.stop_button.click()

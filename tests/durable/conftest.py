@@ -4,11 +4,12 @@ on the same data folder, real sockets and signed frames."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
 from tests.conftest import Wallet
+from tests.durable.support import SlowServer
 from tests.engine_process import EngineProcess, processes  # noqa: F401 - the fixture
 
 StartEngine = Callable[..., EngineProcess]
@@ -36,3 +37,11 @@ def restart(processes) -> Callable[[EngineProcess], EngineProcess]:  # noqa: F81
         return process
 
     return again
+
+
+@pytest.fixture
+def slow_server() -> Iterator[SlowServer]:
+    """A local HTTP server that holds each request until the test sets `release`."""
+    server = SlowServer()
+    yield server
+    server.close()

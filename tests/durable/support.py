@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,6 +18,15 @@ from engine.client import EngineClient
 from tests.runtime_support import TERMINAL, edge, node, workflow
 
 POSIX_ONLY = pytest.mark.skipif(os.name != "posix", reason="SIGKILL and SIGTERM are POSIX")
+
+
+def query(db_path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows from the engine's database, opened read-only (the engine may be running)."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
 
 
 def approval_flow(timeout_s: float = 600) -> dict[str, Any]:
@@ -134,3 +146,42 @@ async def until(condition: Callable[[], object], what: str, timeout: float = 15.
         if loop.time() > end:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+class SlowServer:
+    """A real HTTP server on 127.0.0.1 that holds every request until `release` is set."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.paths: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.paths.append(self.path)
+                outer.release.wait(60)
+                body = json.dumps({"served": len(outer.paths)}).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:  # the engine that asked was killed meanwhile
+                    pass
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+

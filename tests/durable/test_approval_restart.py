@@ -19,8 +19,8 @@ DOWN_S = 2.0
 
 
 async def test_an_approval_pending_at_a_kill_is_pending_again_and_answered_after_the_restart(
-        start_engine, restart, owner: Wallet) -> None:
-    first = start_engine()
+        start_engine, restart, owner: Wallet, stranger: Wallet) -> None:
+    first = start_engine(owners=[owner, stranger])
     async with await EngineClient.connect(first.url, owner.key) as client:
         job_id = await start(client, approval_flow(timeout_s=600), preset_name="Deploy")
         asked = await expect_event(client, "MANUAL_APPROVAL_REQUESTED", what="before the kill")
@@ -45,6 +45,14 @@ async def test_an_approval_pending_at_a_kill_is_pending_again_and_answered_after
         status = await client.request("request_job_status", job_id=job_id)
         assert status["status_data"]["status"] == "RUNNING"
         assert status["status_data"]["preset_name"] == "Deploy"
+
+    # Another owner of the same engine is not asked, and cannot answer.
+    async with await EngineClient.connect(second.url, stranger.key) as other:
+        await sign_in(other)  # its reply comes after what sign-in sends
+        assert not [e for e in other.pending_events() if e.get("type") == "MANUAL_APPROVAL_REQUESTED"]
+        refused = await other.request("manual_approval_response", approval_id=asked["approval_id"],
+                                      decision="REJECTED", check=False)
+        assert refused.get("code") == "not_found", refused
 
     # Answered from another signed connection, as from a second browser tab.
     async with await EngineClient.connect(second.url, owner.key) as answering:

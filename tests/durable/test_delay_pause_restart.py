@@ -10,7 +10,7 @@ import time
 from engine.app import Engine
 from engine.client import EngineClient
 from tests.conftest import Wallet
-from tests.durable.support import (POSIX_ONLY, approval_flow, delay_flow, expect_event, running, sign_in,
+from tests.durable.support import (POSIX_ONLY, approval_flow, delay_flow, expect_event, running,
                                    wait_for_history, wait_status)
 from tests.runtime_support import collect, final, node, run, start, workflow
 

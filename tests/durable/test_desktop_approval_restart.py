@@ -55,3 +55,36 @@ async def test_the_desktop_controller_answers_an_approval_restored_after_a_kill(
         for obj in (*dialogs, controller):
             if shiboken6.isValid(obj):
                 shiboken6.delete(obj)
+
+
+async def test_the_restored_approval_is_answered_from_its_notification(
+        start_engine, make_engine, owner: Wallet, qapp) -> None:
+    """As a person would: the notification for the restored approval, its Reject button."""
+    process = start_engine()
+    async with await EngineClient.connect(process.url, owner.key) as client:
+        job_id = await start(client, approval_flow(timeout_s=600), preset_name="Release")
+        asked = await expect_event(client, "MANUAL_APPROVAL_REQUESTED", what="before the kill")
+        process.kill()
+
+    engine = await make_engine()
+    recorder = Recorder()
+    controller = ApprovalsController(recorder, show_dialogs=False)
+    controller.attach(engine)
+    try:
+        await wait_until(lambda: any(r.approval_id == asked["approval_id"] for r in controller.pending),
+                         timeout=15, what="the restored approval")
+        (sent,) = recorder.sent
+        assert "Release" in sent["title"] and "Go on?" in sent["message"]
+        async with await EngineClient.connect(engine.url, owner.key) as client:
+            await sign_in(client)
+            sent["buttons"]["Reject"]()
+            done = await wait_status(client, job_id)
+            assert done["status"] == "SUCCEEDED", done
+            data = done["result"]["data"]
+            assert data["before"] == 1 and data["rejected"] is True and "after" not in data
+            assert data["approval"]["decided_by"] == "desktop"
+        assert controller.pending == [] and recorder.cleared  # the notification is taken back
+    finally:
+        controller.detach()
+        if shiboken6.isValid(controller):
+            shiboken6.delete(controller)

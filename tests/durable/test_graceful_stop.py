@@ -1,14 +1,18 @@
 """SIGTERM (a logout, an upgrade, `systemctl stop`) with 50 jobs in flight: the engine exits 0,
-no job is recorded FAILED or STOPPED, and after the restart every one of them finishes."""
+no job is recorded FAILED or STOPPED, and after the restart every one of them finishes. A node
+running at the SIGTERM finishes within the grace period, no new node starts, and after the
+restart the job goes on from there (that node is not run again)."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import signal
+from pathlib import Path
 
 from engine.client import EngineClient
 from tests.conftest import Wallet
-from tests.durable.support import POSIX_ONLY, approval_flow, delay_flow, expect_event, running, sign_in, wait_status
+from tests.durable.support import (POSIX_ONLY, SlowServer, approval_flow, delay_flow, expect_event, running,
+                                   query, sign_in, until, wait_status)
 from tests.runtime_support import edge, node, start, workflow
 
 pytestmark = POSIX_ONLY
@@ -25,21 +29,19 @@ def chain() -> dict:
     return workflow(nodes, [edge(a, b) for a, b in zip(ids, ids[1:])])
 
 
-def recorded_statuses(db_path, job_ids: list[str]) -> dict[str, str]:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        marks = ",".join("?" * len(job_ids))
-        return dict(db.execute(f"SELECT job_id, status FROM jobs WHERE job_id IN ({marks})", job_ids))
+def recorded_statuses(db_path: Path, job_ids: list[str]) -> dict[str, str]:
+    marks = ",".join("?" * len(job_ids))
+    return dict(query(db_path, f"SELECT job_id, status FROM jobs WHERE job_id IN ({marks})", *job_ids))
 
 
-def checkpoint_count(db_path) -> int:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        return db.execute("SELECT count(*) FROM job_checkpoints").fetchone()[0]
+def checkpoint_count(db_path: Path) -> int:
+    return query(db_path, "SELECT count(*) FROM job_checkpoints")[0][0]
 
 
 async def test_sigterm_suspends_50_running_jobs_and_all_finish_after_the_restart(
         start_engine, restart, owner: Wallet) -> None:
     # Waits longer than 1 s are released from memory: the stop finds some jobs in memory and
-    # some only in the database (the variable, not the option: both reach the engine's config).
+    # some only in the database. (Set by the environment variable here, by the option elsewhere.)
     first = start_engine(env={"FLOWORK_SUSPEND_AFTER_S": "1"})
     async with await EngineClient.connect(first.url, owner.key) as client:
         approvals = [await start(client, approval_flow(timeout_s=600)) for _ in range(APPROVALS)]
@@ -90,3 +92,36 @@ async def test_sigterm_suspends_50_running_jobs_and_all_finish_after_the_restart
             assert data["chain"] == "done"
     assert await asyncio.to_thread(second.terminate, 30) == 0
     assert checkpoint_count(second.db_path) == 0  # removed when the jobs ended
+
+
+def recorded_nodes(db_path: Path, job_id: str) -> list[tuple[str, str]]:
+    return query(db_path, "SELECT node_id, status FROM node_runs WHERE job_id = ? ORDER BY run_seq", job_id)
+
+
+async def test_a_node_running_at_sigterm_finishes_and_the_next_one_waits_for_the_restart(
+        start_engine, restart, owner: Wallet, slow_server: SlowServer) -> None:
+    wf = workflow([node("t", "manual_trigger"), node("s", "set_data", data={"before": 1}),
+                   node("call", "http_request", url=slow_server.url("/slow"), timeout_s=60),
+                   node("a", "set_data", data={"after": 2})],
+                  [edge("t", "s"), edge("s", "call"), edge("call", "a")])
+    first = start_engine(args=["--stop-grace-s", "20"])
+    async with await EngineClient.connect(first.url, owner.key) as client:
+        job_id = await start(client, wf)
+        await until(lambda: len(slow_server.paths) == 1, "the request to reach the server")
+        first.proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)  # the stop is under way while the request is still open
+        slow_server.release.set()  # the node ends well within the grace period
+        rc = await asyncio.to_thread(first.proc.wait, 30)
+    assert rc == 0, first.stderr()
+    ran = recorded_nodes(first.db_path, job_id)
+    # The running node finished; no new node started during the stop.
+    assert ran == [("t", "SUCCESS"), ("s", "SUCCESS"), ("call", "SUCCESS")], ran
+    assert recorded_statuses(first.db_path, [job_id]) == {job_id: "RUNNING"}
+
+    second = restart(first)
+    async with await EngineClient.connect(second.url, owner.key) as client:
+        done = await wait_status(client, job_id)
+        assert done["status"] == "SUCCEEDED", done
+        data = done["result"]["data"]
+        assert (data["before"], data["response"]["body"], data["after"]) == (1, {"served": 1}, 2)
+    assert slow_server.paths == ["/slow"]  # its effect happened once

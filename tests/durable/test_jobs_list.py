@@ -10,8 +10,8 @@ import pytest
 
 from engine.client import EngineClient
 from tests.conftest import Wallet
-from tests.durable.support import assert_like_unknown, delay_flow, running, expect_event
-from tests.runtime_support import collect, edge, final, node, run, start, workflow
+from tests.durable.support import assert_like_unknown, delay_flow, expect_event, running
+from tests.runtime_support import collect, final, node, run, start, workflow
 
 QUICK = workflow([node("s", "set_data", data={"ok": True})], [])
 BROKEN = workflow([node("x", "stop_and_error", message="broken on purpose")], [])

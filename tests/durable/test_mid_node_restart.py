@@ -5,18 +5,13 @@ finishes it."""
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import asyncio
 from pathlib import Path
-from typing import Any, Iterator
-
-import pytest
 
 from engine.client import EngineClient
 from tests.conftest import Wallet
-from tests.durable.support import (POSIX_ONLY, assert_like_unknown, expect_event, install_gate, run_count,
-                                   running, sign_in, until, wait_for_history, wait_status)
+from tests.durable.support import (POSIX_ONLY, SlowServer, assert_like_unknown, expect_event, install_gate, run_count,
+                                   query, running, sign_in, until, wait_for_history, wait_status)
 from tests.runtime_support import collect, edge, final, node, start, workflow
 
 pytestmark = POSIX_ONLY
@@ -49,48 +44,6 @@ async def test_an_idempotent_node_killed_midway_runs_again_and_the_job_succeeds(
     assert run_count(runs) == 2
 
 
-class SlowServer:
-    """A real HTTP server on 127.0.0.1 that holds every request until `release` is set."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.paths: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.paths.append(self.path)
-                outer.release.wait(60)
-                body = json.dumps({"served": len(outer.paths)}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def slow_server() -> Iterator[SlowServer]:
-    server = SlowServer()
-    yield server
-    server.close()
-
-
 async def test_a_non_idempotent_node_killed_midway_fails_the_job_and_resume_job_finishes_it(
         start_engine, restart, owner: Wallet, stranger: Wallet, slow_server: SlowServer) -> None:
     wf = workflow([node("t", "manual_trigger"), node("s", "set_data", data={"before": 1}),
@@ -112,6 +65,7 @@ async def test_a_non_idempotent_node_killed_midway_fails_the_job_and_resume_job_
         assert "interrupted" in failed["error"] and ("'call'" in failed["error"] or "'Call the API'" in failed["error"]), failed
         assert failed["resumable"] is True
         assert slow_server.paths == ["/slow"]  # not sent again on its own
+        assert checkpoint_rows(second.db_path, job_id) == 1  # kept for resume_job
         async with await EngineClient.connect(second.url, stranger.key) as other:
             await sign_in(other)
             await assert_like_unknown(other, "resume_job", job_id)
@@ -134,4 +88,10 @@ async def test_a_non_idempotent_node_killed_midway_fails_the_job_and_resume_job_
         assert again.get("code") == "conflict", again
         done = await client.request("request_job_status", job_id=job_id)
         assert done["status_data"]["status"] == "SUCCEEDED"
+    assert await asyncio.to_thread(second.terminate, 30) == 0
+    assert checkpoint_rows(second.db_path, job_id) == 0  # removed once the job ended
+
+
+def checkpoint_rows(db_path: Path, job_id: str) -> int:
+    return query(db_path, "SELECT count(*) FROM job_checkpoints WHERE job_id = ?", job_id)[0][0]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from engine.client import EngineClient
 from tests.conftest import Wallet
 from tests.durable.support import POSIX_ONLY, expect_event, sign_in, wait_status
-from tests.runtime_support import edge, node, start, workflow
+from tests.runtime_support import edge, node, run, start, workflow
 
 pytestmark = POSIX_ONLY
 
@@ -47,3 +47,35 @@ async def test_a_child_waiting_for_an_approval_survives_a_kill_and_its_result_re
         data = done["result"]["data"]
         assert (data["before"], data["child"], data["after"]) == (1, "approved", 2)
         assert data["approval"]["decision"] == "APPROVED"  # the child's approval, in the parent's result
+
+
+PAUSING_CHILD = workflow([node("d", "delay", seconds=1), node("c", "set_data", data={"child": "done"})],
+                         [edge("d", "c")])
+
+
+async def test_a_paused_parent_and_its_child_stay_paused_across_a_kill_and_resume_together(
+        start_engine, restart, owner: Wallet) -> None:
+    first = start_engine()
+    async with await EngineClient.connect(first.url, owner.key) as client:
+        await client.request("save_preset", name="child", workflow_data=PAUSING_CHILD,
+                             signature=client.signer.sign_workflow(PAUSING_CHILD))
+        job_id = await start(client, PARENT)
+        await expect_event(client, "NODE_EXECUTION_METRIC",
+                           where=lambda e: e["node_id"] == "d" and e["status"] == "RUNNING"
+                           and e["job_id"] != job_id, what="for the child's delay")
+        assert job_id in (await client.request("pause_workflow", job_id=job_id))["job_ids"]
+        await expect_event(client, "workflow_status_update", what="PAUSED",
+                           where=lambda e: e["job_id"] == job_id and e["status_data"]["status"] == "PAUSED")
+        await run(client, workflow([node("x", "set_data", data={})], []))  # one more history batch
+        first.kill()
+    second = restart(first)
+    async with await EngineClient.connect(second.url, owner.key) as client:
+        status = (await client.request("request_job_status", job_id=job_id))["status_data"]
+        assert status["status"] == "PAUSED", status
+        await run(client, workflow([node("x", "set_data", data={})], []))  # time passes
+        assert (await client.request("request_job_status", job_id=job_id))["status_data"]["status"] == "PAUSED"
+        await client.request("resume_workflow", job_id=job_id)
+        done = await wait_status(client, job_id)
+        assert done["status"] == "SUCCEEDED", done
+        data = done["result"]["data"]
+        assert (data["before"], data["child"], data["after"]) == (1, "done", 2)
