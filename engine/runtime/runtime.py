@@ -155,8 +155,8 @@ class Runtime:
             for job in jobs:
                 job.stop(reason="suspend")
             if jobs or self.dormant:
-                log.info("%d job(s) kept for the next start (%d were running, %d waiting)",
-                         len(jobs) + len(self.dormant), len(jobs), len(self.dormant))
+                log.info("%d unfinished job(s) kept for the next start (%d in memory, %d released "
+                         "while waiting)", len(jobs) + len(self.dormant), len(jobs), len(self.dormant))
         else:
             for job in jobs:
                 job.stop(reason="engine")
@@ -495,8 +495,8 @@ class Runtime:
             elif status == JobStatus.FAILED.value:
                 self._resumable[job_id] = address
         if restored:
-            log.info("%d unfinished job(s) restored from their checkpoints (%d waiting, %d running)",
-                     restored, len(self.dormant), len(self.jobs))
+            log.info("%d unfinished job(s) restored from their checkpoints (%d waiting in the "
+                     "database, %d running)", restored, len(self.dormant), len(self.jobs))
 
     async def _bring_back(self, job_id: str) -> None:
         """Restore one job from its checkpoint: released (Dormant) when it only waits, else
@@ -671,7 +671,7 @@ def _spec_of(spec: JobSpec, workflow: Any, top_job_id: str | None) -> dict[str, 
     """What a checkpoint keeps of a job's start (its initial payload is added by SpecWrite)."""
     return {"owner": spec.owner, "workflow": workflow, "mode": spec.mode,
             "preset_name": spec.preset_name, "start_node_id": spec.start_node_id,
-            "started_by": spec.started_by, "top_job_id": top_job_id}
+            "started_by": spec.started_by or {"kind": "gui"}, "top_job_id": top_job_id}
 
 
 def _status_event(dormant: Dormant) -> Event:
