@@ -34,6 +34,7 @@ from engine.client import Signer
 TARGET_BYTES = 4 * 1024
 BATCH = 250
 WARM_JOBS = 5
+TRACE_FRAMES = 12      # frames kept per traced allocation: who called json.loads, too
 SIGNATURE_CACHE = 8192  # engine/auth/frame_auth.py keeps this many verified signatures
 
 
@@ -128,7 +129,7 @@ async def measure(eng: Any, signer: Signer, jobs: int, trace: bool, settle_s: fl
         assert warm_statuses == ["SUCCEEDED"] * WARM_JOBS, warm_statuses
         await fill_signature_cache(eng.url, signer, fill)
         if trace:
-            await bench.command("trace")
+            await bench.command(f"trace {TRACE_FRAMES}")
         before = await bench.command("memory")
         started = time.perf_counter()
         job_ids = await bench.start_waiting(jobs, "wait", 1800) if jobs else []
@@ -200,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         t.row("Python heap per waiting job (tracemalloc)", f"{heap / 1024:,.2f} KiB", "", "", "reported")
         if r["top"]:
             t.note("the largest heap lines below are the engine's with the jobs, not net of the one "
-                   "without (engine/auth lines: its bounded signature cache, as full in both)")
+                   "without: the engine/auth lines and json.loads from engine/protocol/frames.py are "
+                   "its bounded cache of verified signatures (the parsed auth texts are its keys), "
+                   "as full in both")
         for item in r["top"]:
             t.note(f"heap while waiting: {item['bytes'] / max(1, jobs):,.0f} bytes per job in "
                    f"{item['count']:,} blocks at {item['where']}")

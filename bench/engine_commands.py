@@ -40,7 +40,7 @@ def commands_for(engine: Any) -> dict[str, Command]:
         import gc
         import tracemalloc
         gc.collect()
-        tracemalloc.start()
+        tracemalloc.start(int(_args[0]) if _args else 1)  # frames kept per allocation
         return {"tracing": True}
 
     async def top(args: list[str]) -> dict[str, Any]:
@@ -50,9 +50,10 @@ def commands_for(engine: Any) -> dict[str, Command]:
         if not tracemalloc.is_tracing():
             return {"top": []}
         gc.collect()
-        stats = tracemalloc.take_snapshot().statistics("lineno")[:int(args[0]) if args else 12]
-        return {"top": [{"where": f"{_short(s.traceback[0].filename)}:{s.traceback[0].lineno}",
-                         "bytes": s.size, "count": s.count} for s in stats]}
+        deep = tracemalloc.get_traceback_limit() > 1
+        snapshot = tracemalloc.take_snapshot()
+        stats = snapshot.statistics("traceback" if deep else "lineno")[:int(args[0]) if args else 12]
+        return {"top": [{"where": _where(s.traceback), "bytes": s.size, "count": s.count} for s in stats]}
 
     return {"status": status, "memory": memory, "trace": trace, "top": top}
 
@@ -67,3 +68,14 @@ def _released(engine: Any) -> int | None:
 def _short(path: str) -> str:
     """The last three parts of a source path (engine/runtime/job.py)."""
     return "/".join(path.replace("\\", "/").rsplit("/", 3)[-3:])
+
+
+def _where(traceback: Any) -> str:
+    """The allocating line, and (with deeper tracebacks) the engine's line that led to it."""
+    frames = list(traceback)  # most recent call last
+    inner = frames[-1]
+    text = f"{_short(inner.filename)}:{inner.lineno}"
+    callers = [f for f in reversed(frames[:-1]) if "/engine/" in f.filename.replace("\\", "/")]
+    if callers and "/engine/" not in inner.filename.replace("\\", "/"):
+        text += f" (from {_short(callers[0].filename)}:{callers[0].lineno})"
+    return text

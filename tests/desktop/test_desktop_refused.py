@@ -72,7 +72,10 @@ async def test_settings_lists_owners_with_remove_and_refused_with_allow(make_app
     editor.remove_buttons[owner.address].click()
     assert editor.owners() == (stranger.address,) and editor.allow_buttons == {}
     app.settings_dialog.save_button.click()
-    await wait_until(lambda: app.config.settings.owners == (stranger.address,), what="saved owners")
+    # Saved, and handed to the engine (which happens after the settings file is written).
+    await wait_until(lambda: app.config.settings.owners == (stranger.address,)
+                     and app.engine.owners.allows(stranger.address)
+                     and not app.engine.owners.allows(owner.address), what="saved owners")
     async with await EngineClient.connect(app.engine.url, stranger.key) as client:
         assert (await client.request("request_settings"))["type"] == "settings_response"
     replies = await refused(app.engine.url, owner.key)  # removed: turned away now
