@@ -256,3 +256,14 @@ async def test_an_approval_that_expired_while_the_engine_was_down_takes_its_defa
     assert approval["decided_by"] == "timeout" and approval["decision"] == "REJECTED"
     assert data["result"]["data"]["after"] == "rejected"
     await client.close()
+
+
+async def test_a_released_job_says_who_started_it(make_engine, owner: Wallet) -> None:
+    engine = await make_engine(suspend_after_s=0.2)
+    client = await signed_in(engine.url, owner)
+    job_id = await start(client, approval_flow())
+    await client.next_event("MANUAL_APPROVAL_REQUESTED")
+    live = await status_of(client, job_id)
+    await released(engine, job_id)
+    assert (await status_of(client, job_id))["started_by"] == live["started_by"] == {"kind": "gui"}
+    await client.close()

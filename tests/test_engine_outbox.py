@@ -88,3 +88,20 @@ async def test_status_frames_replace_each_other_while_queued(make_engine: Engine
         assert len(stalled.outbox) == 2
     finally:
         stalled_ws.transport.abort()
+
+
+async def test_a_hopeless_client_is_closed_and_said_once(make_engine: EngineFactory, owner: Wallet,
+                                                          caplog) -> None:
+    """Past its hard limit a client is closed; the events that keep coming while its close
+    handshake runs are neither queued for it nor each logged again (one line, not dozens)."""
+    engine = await make_engine(outbox_limit=4)
+    stalled_ws, stalled = await stalled_connection(engine, owner)
+    try:
+        for i in range(stalled.outbox.hard_limit + 100):
+            engine.publish_to_owner(owner.address, {"type": "workflow_status_update", "i": i,
+                                                    "status_data": {"status": "RUNNING"}, "pad": PAD})
+        assert stalled.too_slow and len(stalled.outbox) <= stalled.outbox.hard_limit
+        said = [r for r in caplog.records if r.getMessage().startswith(f"closing {stalled.label}")]
+        assert len(said) == 1, [r.getMessage() for r in said]
+    finally:
+        stalled_ws.transport.abort()

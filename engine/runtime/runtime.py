@@ -9,8 +9,8 @@ engine's bus. Where a node runs sits behind the executor (engine/runtime/executo
 
 Durable jobs: every job is checkpointed at node boundaries (engine/runtime/checkpoint.py). A
 job with nothing busy (only approvals, delays or a pause left) for `suspend_after_s` is
-released from memory and kept as a small `Dormant` entry that wakes it (restores it from its
-checkpoint) when an approval is answered, a delay ends or it is resumed. A start restores every
+released from memory and kept as a small `Dormant` entry (engine/runtime/dormant.py) that wakes
+it (restores it from its checkpoint) when an approval is answered, a delay ends or it is resumed. A start restores every
 unfinished job the same way; a graceful stop (`stop(suspend=True)`) lets running nodes finish
 for a grace period and leaves the jobs unfinished for the next start.
 """
@@ -18,7 +18,6 @@ for a grace period and leaves the jobs unfinished for the next start.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
 import sys
 import time
@@ -31,6 +30,7 @@ from engine.components.api import ModuleError, NodeContext
 from engine.events import Delivery, Event
 from engine.protocol.errors import EngineError, ErrorCode
 from engine.runtime.approvals import ApprovalCenter
+from engine.runtime.dormant import Dormant, Wakeups, released_from, wait_of
 from engine.runtime.executor import Executor, LocalExecutor
 from engine.runtime.graph import Graph, parse_workflow
 from engine.runtime.checkpoint import DoneWrite, Token
@@ -65,38 +65,6 @@ def job_id_taken(job_id: str) -> EngineError:
                        f"run needs a new job_id.", job_id=job_id)
 
 
-GUI_STARTED = {"kind": "gui"}  # shared by the released jobs a client started (read only)
-
-
-class Dormant:
-    """A job released from memory: what the runtime keeps of it (a few hundred bytes; its
-    approvals stay pending in the ApprovalCenter), everything else is in its checkpoint."""
-
-    __slots__ = ("job_id", "owner", "status", "start_time", "preset_name", "mode", "started_by",
-                 "approvals", "delay_until")
-
-    def __init__(self, job_id: str, owner: str, status: str, start_time: float,
-                 preset_name: str | None, mode: str, started_by: Any,
-                 approvals: tuple[str, ...], delay_until: float | None) -> None:
-        self.job_id = job_id
-        self.owner = owner
-        self.status = status
-        self.start_time = start_time
-        self.preset_name = preset_name
-        self.mode = mode
-        self.started_by = started_by
-        self.approvals = approvals      # ids of its pending approvals (in the ApprovalCenter)
-        self.delay_until = delay_until  # the earliest delay's end
-
-    def status_data(self) -> dict[str, Any]:
-        return {"status": self.status, "start_time": self.start_time, "end_time": None,
-                "preset_name": self.preset_name, "mode": self.mode, "started_by": self.started_by}
-
-    def status_frame(self) -> dict[str, Any]:
-        return {"type": "workflow_status_update", "job_id": self.job_id,
-                "status_data": self.status_data()}
-
-
 @dataclass(frozen=True)
 class StartTicket:
     """A job that was checked and recorded, waiting for its acknowledgement. The caller sends
@@ -126,8 +94,7 @@ class Runtime:
         self._resumable: dict[str, str] = {}    # FAILED by an interruption: job id -> owner
         self._waking: set[str] = set()          # being restored right now
         self._stop_on_wake: set[str] = set()
-        self._wakeups: list[tuple[float, str]] = []  # (wall-clock time, job id), a heap
-        self._wakeup_timer: asyncio.TimerHandle | None = None
+        self.wakeups = Wakeups(self._deadline)  # released jobs' deadlines
         self._sweeper: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping = False
@@ -173,8 +140,7 @@ class Runtime:
         self._stopping = True
         if self._sweeper is not None:
             self._sweeper.cancel()
-        if self._wakeup_timer is not None:
-            self._wakeup_timer.cancel()
+        self.wakeups.close()
         for task in list(self._background):
             task.cancel()
         if self._background:
@@ -189,8 +155,8 @@ class Runtime:
             for job in jobs:
                 job.stop(reason="suspend")
             if jobs or self.dormant:
-                log.info("%d job(s) kept for the next start (%d were running, %d waiting)",
-                         len(jobs) + len(self.dormant), len(jobs), len(self.dormant))
+                log.info("%d unfinished job(s) kept for the next start (%d in memory, %d released "
+                         "while waiting)", len(jobs) + len(self.dormant), len(jobs), len(self.dormant))
         else:
             for job in jobs:
                 job.stop(reason="engine")
@@ -486,7 +452,7 @@ class Runtime:
         same answer) or CONFLICT (running, or not resumable)."""
         owner = owner.lower()
         live = self.jobs.get(job_id) or self.dormant.get(job_id)
-        if live is not None and live.owner == owner or job_id in self._waking:
+        if live is not None and live.owner == owner:
             raise EngineError(ErrorCode.CONFLICT, f"The job '{job_id}' has not ended; there is "
                               f"nothing to resume.", job_id=job_id)
         if self._resumable.get(job_id) != owner:
@@ -529,8 +495,8 @@ class Runtime:
             elif status == JobStatus.FAILED.value:
                 self._resumable[job_id] = address
         if restored:
-            log.info("%d unfinished job(s) restored from their checkpoints (%d waiting, %d running)",
-                     restored, len(self.dormant), len(self.jobs))
+            log.info("%d unfinished job(s) restored from their checkpoints (%d waiting in the "
+                     "database, %d running)", restored, len(self.dormant), len(self.jobs))
 
     async def _bring_back(self, job_id: str) -> None:
         """Restore one job from its checkpoint: released (Dormant) when it only waits, else
@@ -539,7 +505,8 @@ class Runtime:
         top = tree.get(job_id)
         if top is None:
             return
-        found = self._dormant_of(job_id, tree, top)
+        found = released_from(job_id, tree, top, decided=self.approvals.decided,
+                              pending=self.approvals.find)
         if found is None:
             await self._restore_live(job_id, tree=tree)
             return
@@ -550,88 +517,22 @@ class Runtime:
         for approval_id in dormant.approvals:
             request = self.approvals.find(approval_id)
             if request is not None:
-                self._wake_at(request.deadline, job_id)
+                self.wakeups.at(request.deadline, job_id)
         if dormant.delay_until is not None:
-            self._wake_at(dormant.delay_until, job_id)
+            self.wakeups.at(dormant.delay_until, job_id)
 
-    def _dormant_of(self, job_id: str, tree: dict[str, StoredJob],
-                    top: StoredJob) -> tuple[Dormant, list[dict[str, Any]]] | None:
-        """A Dormant for a tree with nothing to run now (paused, or every branch in an
-        approval, a delay that has not ended, a sub-workflow or a merge's inbox), and the
-        approvals to ask; else None. Its texts are interned (owner, ids, names recur in
-        thousands of waiting jobs)."""
-        approvals: list[str] = []
-        asks: list[dict[str, Any]] = []
-        delay_until: float | None = None
-        waits_on_something = False
-        now = time.time()
-        for stored in tree.values():
-            for token in stored.tokens:
-                if token.edge_id is not None:
-                    continue
-                wait = _wait_of(token.wait)
-                kind = wait.get("kind") if wait else None
-                if kind == "approval" and not wait.get("decision") and self.approvals.decided(wait["approval_id"]) is None:
-                    for key in ("owner", "job_id", "node_id", "node_name", "module_id", "default",
-                                "workflow_name", "context_id"):
-                        if isinstance(wait.get(key), str):
-                            wait[key] = sys.intern(wait[key])
-                    if wait["context_id"] == job_id:
-                        wait["context_id"] = job_id
-                    known = self.approvals.find(wait["approval_id"])  # asked while it was in memory
-                    approvals.append(known.approval_id if known is not None else wait["approval_id"])
-                    asks.append(wait)
-                    waits_on_something = True
-                elif kind == "delay" and float(wait["until"]) > now:
-                    until = float(wait["until"])
-                    delay_until = until if delay_until is None else min(delay_until, until)
-                    waits_on_something = True
-                elif kind == "child" and wait["child_id"] in tree:
-                    continue
-                elif top.status != JobStatus.PAUSED.value:
-                    return None  # this branch has work to do now
-        if top.status != JobStatus.PAUSED.value and not waits_on_something:
-            return None
-        spec = orjson.loads(top.spec)
-        started_by = spec.get("started_by")
-        if started_by == GUI_STARTED:
-            started_by = GUI_STARTED
-        preset = spec.get("preset_name")
-        dormant = Dormant(job_id, sys.intern(spec["owner"]), sys.intern(top.status), top.start_time,
-                          sys.intern(preset) if isinstance(preset, str) else preset,
-                          sys.intern(spec.get("mode", "EXECUTE")), started_by, tuple(approvals), delay_until)
-        return dormant, asks
-
-    def _wake_at(self, when: float, job_id: str) -> None:
-        heapq.heappush(self._wakeups, (when, job_id))
-        if self._wakeups[0][0] == when:
-            self._arm_wakeups()
-
-    def _arm_wakeups(self) -> None:
-        if self._wakeup_timer is not None:
-            self._wakeup_timer.cancel()
-            self._wakeup_timer = None
-        if self._wakeups and not self._stopping:
-            delay = max(0.0, self._wakeups[0][0] - time.time())
-            self._wakeup_timer = asyncio.get_running_loop().call_later(delay, self._wakeups_due)
-
-    def _wakeups_due(self) -> None:
-        """Deadlines of released jobs: approvals that timed out take their default, delays
-        that ended wake their job."""
-        self._wakeup_timer = None
-        now = time.time()
-        while self._wakeups and self._wakeups[0][0] <= now + 0.001:
-            _, job_id = heapq.heappop(self._wakeups)
-            dormant = self.dormant.get(job_id)
-            if dormant is None:
-                continue
-            for approval_id in dormant.approvals:
-                request = self.approvals.find(approval_id)
-                if request is not None and request.deadline <= now + 0.001:
-                    self.approvals.resolve(approval_id, request.default_decision, decided_by="timeout")
-            if dormant.delay_until is not None and dormant.delay_until <= now + 0.001:
-                self._wake(job_id)
-        self._arm_wakeups()
+    def _deadline(self, job_id: str, now: float) -> None:
+        """A released job's time has come (Wakeups): approvals that timed out take their
+        default answer (which wakes it), a delay that ended wakes it."""
+        dormant = self.dormant.get(job_id)
+        if dormant is None:
+            return
+        for approval_id in dormant.approvals:
+            request = self.approvals.find(approval_id)
+            if request is not None and request.deadline <= now:
+                self.approvals.resolve(approval_id, request.default_decision, decided_by="timeout")
+        if dormant.delay_until is not None and dormant.delay_until <= now:
+            self._wake(job_id)
 
     def _wake(self, job_id: str) -> None:
         if self._stopping or self.dormant.pop(job_id, None) is None:
@@ -747,10 +648,6 @@ class Runtime:
         log.debug("job %s released from memory while it waits", job.job_id)
         await self._bring_back(job.job_id)
 
-def _wait_of(text: str | None) -> dict[str, Any] | None:
-    return orjson.loads(text) if text else None
-
-
 def _restored_tokens(stored: StoredJob, modules: dict[str, LoadedModule], graph: Graph,
                      forced: bool) -> Restored:
     tokens: list[Token] = []
@@ -761,7 +658,7 @@ def _restored_tokens(stored: StoredJob, modules: dict[str, LoadedModule], graph:
             raise ValueError(f"its checkpoint names a node ({row.node_id!r}) its workflow does not have")
         snapshots = tuple(Snapshot(as_payload(p)) for p in decode(row.payloads))
         token = Token(row.token_id, row.node_id, row.iteration, snapshots, edge_id=row.edge_id,
-                      state=row.state, wait=_wait_of(row.wait))
+                      state=row.state, wait=wait_of(row.wait))
         node = graph.nodes[row.node_id]
         if (row.edge_id is None and row.state == "running" and not modules[node.module_id].idempotent
                 and interrupted is None):
@@ -774,7 +671,7 @@ def _spec_of(spec: JobSpec, workflow: Any, top_job_id: str | None) -> dict[str, 
     """What a checkpoint keeps of a job's start (its initial payload is added by SpecWrite)."""
     return {"owner": spec.owner, "workflow": workflow, "mode": spec.mode,
             "preset_name": spec.preset_name, "start_node_id": spec.start_node_id,
-            "started_by": spec.started_by, "top_job_id": top_job_id}
+            "started_by": spec.started_by or {"kind": "gui"}, "top_job_id": top_job_id}
 
 
 def _status_event(dormant: Dormant) -> Event:

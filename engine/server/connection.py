@@ -68,6 +68,7 @@ class ClientConnection:
     pairing_until: float = 0.0  # loop time the pairing wait ends at the latest
     watchdog: asyncio.TimerHandle | None = None  # closes the connection if nobody signs in
     reply_tail: asyncio.Future[None] | None = None  # the last reply still waiting to be sent
+    too_slow: bool = False  # its outbox overflowed: it is being closed, nothing more is queued
 
     @property
     def label(self) -> str:

@@ -499,9 +499,12 @@ class EngineServer:
             return
         text = event.encoded()
         for conn in targets:
+            if conn.too_slow:
+                continue  # said and closed once; the events it would have had are not queued
             try:
                 conn.send_text(text, event.delivery, event.coalesce_key)
             except OutboxOverflow as exc:
+                conn.too_slow = True
                 log.warning("closing %s: %s", conn.label, exc)
                 asyncio.ensure_future(conn.ws.close(1013, "client too slow"))
 
