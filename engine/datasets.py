@@ -176,11 +176,14 @@ class OwnerDatasets:
         self._feed = feed
         self.limits = limits
 
-    async def append(self, name: str, row: Any, *, create: bool = False) -> int:
-        """Store `row` (an object) as a new row; returns its id once committed."""
+    async def append(self, name: str, row: Any, *, create: bool = False,
+                     run_key: str | None = None) -> int:
+        """Store `row` (an object) as a new row; returns its id once committed. With
+        `run_key` (ctx.run_key), an append already made under that key returns its row
+        instead of adding another (a node run repeated after a crash)."""
         name = _dataset_name(name)
         row_id = await _module_await(self._store.append(self._owner, name, row, self.limits,
-                                                        create=create))
+                                                        create=create, run_key=run_key))
         self._feed.changed(self._owner, name, delay=WORKFLOW_PUSH_DELAY)
         return row_id
 

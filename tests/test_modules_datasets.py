@@ -297,3 +297,25 @@ async def test_appended_rows_survive_a_kill_of_the_engine(tmp_path: Path, owner:
         if second.proc.poll() is None:
             second.proc.kill()
             second.proc.wait(timeout=30)
+
+
+async def test_a_repeated_node_run_appends_its_row_once(engine, client: EngineClient, owner: Wallet) -> None:
+    """dataset_append keys its row by the node run (ctx.run_key): the same run repeated, as a
+    restored job repeats an idempotent node cut short by a crash, finds its row and adds none;
+    the keys go when the job ends."""
+    settings = await engine.settings.get(owner.address.lower())
+    datasets = engine.datasets_for(owner.address.lower(), settings)
+    key = "job-x#job-x#1.0"
+    first = await datasets.append("orders", {"n": 1}, create=True, run_key=key)
+    again = await datasets.append("orders", {"n": 1}, create=True, run_key=key)
+    other = await datasets.append("orders", {"n": 1}, create=True, run_key="job-x#job-x#1.1")
+    assert first == again != other
+    assert len(await rows(client, "orders")) == 2
+    # A real run keys its append; once the job ends its key is gone with its checkpoint.
+    wf = workflow([node("a", "dataset_append", dataset="orders")], [])
+    job_id, events = await run(client, wf)
+    assert final(events)["status"] == "SUCCEEDED"
+    await engine.runtime.recorder.flush()
+    keys = await engine.db.run(lambda conn: conn.execute(
+        "SELECT run_key FROM dataset_append_keys WHERE top_job_id = ?", (job_id,)).fetchall())
+    assert keys == []

@@ -172,6 +172,16 @@ class NodeContext:
         else:
             await durable(self.token, seconds)
 
+    @property
+    def run_key(self) -> str | None:
+        """A key for this node run that stays the same when the run is repeated after a
+        crash (durable jobs re-run an idempotent node that was cut short): key your side
+        effects in the engine's storage by it so that the repeat finds them instead of doing
+        them twice (dataset_append does). None outside a job's branch."""
+        if self.token is None:
+            return None
+        return self.token.run_key(getattr(self._host, "top", self._host).job_id, self.job_id)
+
     def raise_if_cancelled(self) -> None:
         if self._cancel_requested:
             raise JobCancelled("the job was stopped")

@@ -32,7 +32,8 @@ class Token:
     """One branch's position. `state` is "ready" (at a node boundary) or "running" (a node
     that is not safe to repeat has started: its start was committed before it ran)."""
 
-    __slots__ = ("token_id", "node_id", "edge_id", "state", "iteration", "snapshots", "wait")
+    __slots__ = ("token_id", "node_id", "edge_id", "state", "iteration", "snapshots", "wait",
+                 "moves")
 
     def __init__(self, token_id: int, node_id: str, iteration: int,
                  snapshots: tuple[Snapshot, ...], *, edge_id: str | None = None,
@@ -44,6 +45,13 @@ class Token:
         self.iteration = iteration
         self.snapshots = snapshots
         self.wait = wait
+        self.moves = 0  # how often it moved on: with the job and its id, names one node run
+
+    def run_key(self, top_job_id: str, job_id: str) -> str:
+        """Names the node run this token is at, the same when it runs again after a restart:
+        what a module keys its side effects in the engine's own storage by (dataset_append).
+        Starts with the top-level job's id, whose end removes the keys."""
+        return f"{top_job_id}#{job_id}#{self.token_id}.{self.moves}"
 
 
 def _payload_list(snapshots: tuple[Snapshot, ...]) -> bytes:
@@ -60,7 +68,7 @@ class TokenWrite:
     """A token's row as it was when queued (the token moves on; this does not)."""
 
     __slots__ = ("kind", "job_id", "top_job_id", "token_id", "node_id", "edge_id", "state",
-                 "iteration", "snapshots", "wait", "sealed")
+                 "iteration", "snapshots", "wait", "moves", "sealed")
 
     def __init__(self, kind: str, job_id: str, top_job_id: str, token: Token, sealed: bool) -> None:
         self.kind = kind
@@ -73,12 +81,13 @@ class TokenWrite:
         self.iteration = token.iteration
         self.snapshots = token.snapshots
         self.wait = orjson.dumps(token.wait).decode() if token.wait else None
+        self.moves = token.moves
         self.sealed = sealed
 
     def row(self, sealer: "Sealer | None") -> tuple[Any, ...]:
         return (self.job_id, self.token_id, self.top_job_id, self.node_id, self.edge_id,
                 self.state, self.iteration, _seal(_payload_list(self.snapshots), sealer, self.sealed),
-                self.wait)
+                self.wait, self.moves)
 
 
 class SpecWrite:
@@ -153,6 +162,7 @@ class JobCheckpoints:
         token.state = "ready"
         token.snapshots = snapshots
         token.wait = None
+        token.moves += 1
         self.write(token)
 
     def write(self, token: Token) -> int:

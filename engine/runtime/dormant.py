@@ -76,7 +76,7 @@ def released_from(job_id: str, tree: dict[str, StoredJob], top: StoredJob, *,
                     if isinstance(wait.get(key), str):
                         wait[key] = sys.intern(wait[key])
                 if wait["context_id"] == job_id:
-                    wait["context_id"] = job_id
+                    wait["context_id"] = job_id  # the same string object as the Dormant's key
                 known = pending(wait["approval_id"])  # asked while it was in memory
                 approvals.append(known.approval_id if known is not None else wait["approval_id"])
                 asks.append(wait)

@@ -29,7 +29,7 @@ from engine.runtime.checkpoint import JobCheckpoints, Token
 from engine.runtime.executor import Executor
 from engine.runtime.graph import Graph
 from engine.runtime.loader import LoadedModule
-from engine.runtime.payload import as_payload, public_result
+from engine.runtime.payload import Snapshot, as_payload, decode, public_result
 from engine.runtime.reporter import JobReporter
 from engine.runtime.runner import Activity, JobFailure, NodeRunner
 from engine.runtime.scheduler import Frontier, Latch, Scheduler
@@ -273,7 +273,8 @@ class Job:
                         f"again. Send resume_job to run it again and go on from there.",
                         restored.interrupted.node_id)
                 if not self.is_child and self.gate.is_set():
-                    self.reporter.line("Workflow", None, "Resumed from its checkpoint after the engine restarted.")
+                    self.reporter.line("Workflow", None, "Resumed from its checkpoint (after a restart, "
+                                       "or back from waiting in the database).")
             if not self.is_child:
                 self.reporter.status(self.status_data())
             log.debug("job %s %s (%s, workflow %r, owner %s)", self.job_id,
@@ -310,7 +311,6 @@ class Job:
     def take_final(self, stored: bytes | None) -> None:
         """A restored job's final payload, from its checkpoint (a branch that ended before)."""
         if stored is not None:
-            from engine.runtime.payload import Snapshot, decode
             out = as_payload(decode(stored))
             self.scheduler.final = (out, Snapshot(out))
 

@@ -199,8 +199,10 @@ class NodeRunner:
         timeout = None if module.component.manifest.get("own_timeout") else number_or(config.get("timeout_s"), 0) or None
         backup = Snapshot(payload) if retries else None
         for attempt in range(retries + 1):
+            # Without checkpoints a branch position is not kept: the node run has no key.
             ctx = NodeContext(self.host, node.id, node.name, node.module_id, config,
-                              inputs if inputs is not None else [payload], token=token)
+                              inputs if inputs is not None else [payload],
+                              token=token if self.checkpoints.enabled else None)
             if not module.is_async:
                 ctx.cancelled  # noqa: B018 - made now: the module's thread will look at it
             self.contexts.add(ctx)

@@ -659,6 +659,7 @@ def _restored_tokens(stored: StoredJob, modules: dict[str, LoadedModule], graph:
         snapshots = tuple(Snapshot(as_payload(p)) for p in decode(row.payloads))
         token = Token(row.token_id, row.node_id, row.iteration, snapshots, edge_id=row.edge_id,
                       state=row.state, wait=wait_of(row.wait))
+        token.moves = row.moves
         node = graph.nodes[row.node_id]
         if (row.edge_id is None and row.state == "running" and not modules[node.module_id].idempotent
                 and interrupted is None):

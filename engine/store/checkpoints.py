@@ -46,6 +46,7 @@ class StoredToken:
     iteration: int
     payloads: bytes       # JSON list of payloads, opened (decrypted) already
     wait: str | None      # JSON
+    moves: int = 0
 
 
 @dataclass(slots=True)
@@ -96,6 +97,7 @@ def apply(conn: sqlite3.Connection, writes: Iterable[Any], sealer: Sealer | None
     for top in done:
         conn.execute("DELETE FROM job_tokens WHERE top_job_id = ?", (top,))
         conn.execute("DELETE FROM job_checkpoints WHERE top_job_id = ?", (top,))
+        conn.execute("DELETE FROM dataset_append_keys WHERE top_job_id = ?", (top,))
     if specs:
         conn.executemany("INSERT OR REPLACE INTO job_checkpoints (job_id, top_job_id, spec, "
                          "final, updated_at) VALUES (?, ?, ?, NULL, ?)", list(specs.values()))
@@ -108,8 +110,8 @@ def apply(conn: sqlite3.Connection, writes: Iterable[Any], sealer: Sealer | None
         conn.executemany("DELETE FROM job_tokens WHERE job_id = ? AND token_id = ?", deletes)
     if upserts:
         conn.executemany("INSERT OR REPLACE INTO job_tokens (job_id, token_id, top_job_id, node_id, "
-                         "edge_id, state, iteration, payload, wait) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         upserts)
+                         "edge_id, state, iteration, payload, wait, moves) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", upserts)
 
 
 def resumable_tops(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
@@ -134,13 +136,13 @@ def load_tree(conn: sqlite3.Connection, top_job_id: str, sealer: Sealer | None) 
         jobs[job_id] = StoredJob(job_id, top_job_id, _open(spec, sealer),
                                  _open(final, sealer) if final is not None else None,
                                  status, start, error)
-    for job_id, token_id, node_id, edge_id, state, iteration, payload, wait in conn.execute(
-            "SELECT job_id, token_id, node_id, edge_id, state, iteration, payload, wait FROM job_tokens "
-            "WHERE top_job_id = ? ORDER BY job_id, token_id", (top_job_id,)):
+    for job_id, token_id, node_id, edge_id, state, iteration, payload, wait, moves in conn.execute(
+            "SELECT job_id, token_id, node_id, edge_id, state, iteration, payload, wait, moves "
+            "FROM job_tokens WHERE top_job_id = ? ORDER BY job_id, token_id", (top_job_id,)):
         stored = jobs.get(job_id)
         if stored is not None:
             stored.tokens.append(StoredToken(token_id, node_id, edge_id, state, iteration,
-                                             _open(payload, sealer), wait))
+                                             _open(payload, sealer), wait, moves))
     for stored in jobs.values():
         row = conn.execute("SELECT coalesce(max(run_seq), 0), count(*) FROM node_runs WHERE job_id = ?",
                            (stored.job_id,)).fetchone()

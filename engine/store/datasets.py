@@ -132,6 +132,7 @@ class _Append:
     limits: DatasetLimits
     create: bool
     future: "asyncio.Future[int]"
+    run_key: str | None = None   # the node run's idempotency key (engine/components/api.py)
 
 
 class DatasetsStore:
@@ -191,11 +192,12 @@ class DatasetsStore:
     # -- appends from workflows (group commit) -----------------------------------------------
 
     async def append(self, owner: str, name: str, row: Any, limits: DatasetLimits, *,
-                     create: bool = False) -> int:
+                     create: bool = False, run_key: str | None = None) -> int:
         """Add one row; returns its id once it is committed. With create, a missing dataset
-        is created first."""
+        is created first. With run_key, an append already committed under that key returns
+        that row's id and adds nothing."""
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Append(owner, name, row, limits, create, future))
+        self._pending.append(_Append(owner, name, row, limits, create, future, run_key))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.ensure_future(self._write_pending())
         return await future
@@ -428,6 +430,12 @@ def _write_appends(conn: sqlite3.Connection, batch: list[_Append]) -> list[int |
     results: list[int | EngineError] = []
     for item in batch:
         try:
+            if item.run_key is not None:
+                done = conn.execute("SELECT row_id FROM dataset_append_keys WHERE run_key = ?",
+                                    (item.run_key,)).fetchone()
+                if done is not None:  # the same node run, repeated after a crash
+                    results.append(int(done[0]))
+                    continue
             text, size = encode_row(item.row, item.limits)
             state = datasets.get((item.owner, item.name))
             if state is None:
@@ -440,7 +448,11 @@ def _write_appends(conn: sqlite3.Connection, batch: list[_Append]) -> list[int |
             if item.owner not in owner_bytes:
                 owner_bytes[item.owner] = _owner_bytes(conn, item.owner)
             _check_room(item.name, state[1], 1, owner_bytes[item.owner], size, item.limits)
-            results.append(_insert_row(conn, state[0], text, size, now))
+            row_id = _insert_row(conn, state[0], text, size, now)
+            if item.run_key is not None:
+                conn.execute("INSERT INTO dataset_append_keys (run_key, top_job_id, row_id) VALUES (?, ?, ?)",
+                             (item.run_key, item.run_key.split("#", 1)[0], row_id))
+            results.append(row_id)
             state[1] += 1
             state[2] += 1
             state[3] += size

@@ -129,9 +129,19 @@ CREATE TABLE IF NOT EXISTS job_tokens (
     iteration   INTEGER NOT NULL,
     payload     BLOB NOT NULL,          -- JSON list of the payloads it carries (merge: several)
     wait        TEXT,                   -- JSON: the durable wait of the node it runs
+    moves       INTEGER NOT NULL DEFAULT 0,  -- how often it moved on (its node runs' keys)
     PRIMARY KEY (job_id, token_id)
 );
 CREATE INDEX IF NOT EXISTS tokens_by_top ON job_tokens (top_job_id);
+-- A node run's idempotency key -> the row it appended (dataset_append): run again after a
+-- crash, the same node run finds its row instead of appending a second one. Removed with the
+-- top-level job's checkpoint.
+CREATE TABLE IF NOT EXISTS dataset_append_keys (
+    run_key     TEXT PRIMARY KEY,
+    top_job_id  TEXT NOT NULL,
+    row_id      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS append_keys_by_top ON dataset_append_keys (top_job_id);
 CREATE TABLE IF NOT EXISTS trigger_rules (
     rule_id     TEXT PRIMARY KEY,
     address     TEXT NOT NULL,
@@ -182,6 +192,7 @@ CREATE INDEX IF NOT EXISTS dataset_rows_by_dataset ON dataset_rows (dataset_id, 
 _ADDED_COLUMNS = (
     ("jobs", "started_by", "TEXT"),
     ("connection_history", "history_refs", "TEXT"),  # the crossing's history as entry numbers
+    ("job_tokens", "moves", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 

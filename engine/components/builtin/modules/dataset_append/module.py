@@ -1,6 +1,7 @@
 """Dataset append: payload.data (or one field of it) as a new row of one of the owner's
 datasets. The row is committed before the node succeeds (appends of many runs share one
-commit). SIMULATE writes nothing and logs what it would append."""
+commit). SIMULATE writes nothing and logs what it would append. Idempotent: the append is
+keyed by the node run (ctx.run_key), so a run repeated after a crash appends nothing more."""
 
 import json
 
@@ -34,5 +35,7 @@ async def run(ctx, payload):
                 f"written): {preview}")
         payload["data"]["would_append"] = {"dataset": name, "bytes": size}
         return payload
-    payload["data"]["dataset_row_id"] = await ctx.datasets.append(name, row, create=create)
+    # Keyed by the node run: repeated after a crash (durable jobs), it finds its row again.
+    payload["data"]["dataset_row_id"] = await ctx.datasets.append(name, row, create=create,
+                                                                  run_key=ctx.run_key)
     return payload
