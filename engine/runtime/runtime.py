@@ -398,25 +398,25 @@ class Runtime:
     def pause(self, owner: str, job_id: str | None) -> list[str]:
         live, dormant = self._targets(owner, job_id)
         done = [job.job_id for job in live if job.pause()]
-        for d in dormant:
-            if d.status == JobStatus.RUNNING.value:
-                d.status = JobStatus.PAUSED.value
-                self.recorder.job_status(d.job_id, d.status, None, None, None)
-                self.services.publish(_status_event(d))
-                done.append(d.job_id)
-        return done
+        return done + [d.job_id for d in dormant if self._move_released(d, JobStatus.RUNNING, JobStatus.PAUSED)]
 
     def resume(self, owner: str, job_id: str | None) -> list[str]:
         live, dormant = self._targets(owner, job_id)
         done = [job.job_id for job in live if job.resume()]
         for d in dormant:
-            if d.status == JobStatus.PAUSED.value:
-                d.status = JobStatus.RUNNING.value
-                self.recorder.job_status(d.job_id, d.status, None, None, None)
-                self.services.publish(_status_event(d))
+            if self._move_released(d, JobStatus.PAUSED, JobStatus.RUNNING):
                 self._wake(d.job_id)
                 done.append(d.job_id)
         return done
+
+    def _move_released(self, dormant: Dormant, old: JobStatus, new: JobStatus) -> bool:
+        """Pause or resume a job released from memory: recorded and told like a live one's."""
+        if dormant.status != old.value:
+            return False
+        dormant.status = new.value
+        self.recorder.job_status(dormant.job_id, dormant.status, None, None, None)
+        self.services.publish(_status_event(dormant))
+        return True
 
     def stop_jobs(self, owner: str, job_id: str | None) -> list[str]:
         live, dormant = self._targets(owner, job_id)
