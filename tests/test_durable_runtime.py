@@ -50,6 +50,13 @@ async def wait_status(client: EngineClient, job_id: str, wanted: set[str], timeo
         await asyncio.sleep(0.05)
 
 
+async def released(engine, job_id: str) -> None:
+    deadline = time.monotonic() + 10
+    while job_id not in engine.runtime.dormant:
+        assert time.monotonic() < deadline, "the job was not released from memory"
+        await asyncio.sleep(0.05)
+
+
 async def test_an_approval_survives_a_graceful_restart(make_engine, owner: Wallet) -> None:
     first = await make_engine()
     client = await signed_in(first.url, owner)
@@ -77,10 +84,7 @@ async def test_a_waiting_job_is_released_from_memory_and_woken_by_the_answer(mak
     client = await signed_in(engine.url, owner)
     job_id = await start(client, approval_flow())
     asked = await client.next_event("MANUAL_APPROVAL_REQUESTED")
-    deadline = time.monotonic() + 10
-    while engine.runtime.released_job_count() == 0:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    await released(engine, job_id)
     assert job_id not in engine.runtime.jobs
     assert (await status_of(client, job_id))["status"] == "RUNNING"
     await client.request("manual_approval_response", approval_id=asked["approval_id"], decision="REJECTED")
@@ -198,13 +202,6 @@ async def test_a_checkpoint_keeps_secrets_encrypted_and_restores_their_values(
     assert data["status"] == "SUCCEEDED", data
     assert target.read_text() == secret  # the restored job had the real value
     await client.close()
-
-
-async def released(engine, job_id: str) -> None:
-    deadline = time.monotonic() + 10
-    while job_id not in engine.runtime.dormant:
-        assert time.monotonic() < deadline, "the job was not released from memory"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_released_job_can_be_stopped_and_its_approval_is_withdrawn(make_engine, owner: Wallet) -> None:

@@ -15,10 +15,9 @@ from typing import Any
 from engine.handlers.registry import Request, handler
 from engine.handlers.workflows import JOB_ID, runtime_of
 from engine.protocol.schema import Field, Integer, Schema
-from engine.runtime.state import ACTIVE_TEXTS, JobStatus
+from engine.runtime.state import ACTIVE_TEXTS, STATUS_TEXTS, JobStatus
 from engine.store.history import RunFilter, RunRow
 
-STATUS_TEXTS: tuple[str, ...] = tuple(s.value for s in JobStatus)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 CURSOR_ID_MAX = 128  # a job id is at most 128 characters (JOB_ID)

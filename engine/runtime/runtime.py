@@ -259,12 +259,16 @@ class Runtime:
             job.checkpoints.spec(_spec_of(spec, workflow, None), Snapshot(as_payload(initial_payload)))
             if hold:
                 job.released.clear()
-            self._used_ids.add(job_id)
-            self.jobs[job_id] = job
+            self._launch(job)
         finally:
             self._starting.discard(job_id)
-        job.task = asyncio.create_task(self._run_top(job), name=f"job-{job_id}")
         return job
+
+    def _launch(self, job: Job) -> None:
+        """A top-level job, new or restored, becomes one of the runtime's and starts its task."""
+        self._used_ids.add(job.job_id)
+        self.jobs[job.job_id] = job
+        job.task = asyncio.create_task(self._run_top(job), name=f"job-{job.job_id}")
 
     def _job_services(self, spec: JobSpec, masker: Masker, *, is_child: bool) -> JobServices:
         reporter = JobReporter(self.services.publish, self.recorder, job_id=spec.job_id,
@@ -560,9 +564,7 @@ class Runtime:
             except (EngineError, ModuleError, ValueError, KeyError) as exc:
                 self._fail_unrestorable(top, exc)
                 return
-            self.jobs[job_id] = job
-            self._used_ids.add(job_id)
-            job.task = asyncio.create_task(self._run_top(job), name=f"job-{job_id}")
+            self._launch(job)
             if job_id in self._stop_on_wake:
                 self._stop_on_wake.discard(job_id)
                 job.stop()

@@ -36,6 +36,7 @@ FINAL: frozenset[JobStatus] = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, 
 ACTIVE: frozenset[JobStatus] = frozenset(set(JobStatus) - FINAL)
 
 # The wire texts, for code that compares plain strings (SQL, frames read back by clients).
+STATUS_TEXTS: tuple[str, ...] = tuple(s.value for s in JobStatus)
 FINAL_TEXTS: tuple[str, ...] = tuple(s.value for s in JobStatus if s in FINAL)
 ACTIVE_TEXTS: tuple[str, ...] = tuple(s.value for s in JobStatus if s in ACTIVE)
 

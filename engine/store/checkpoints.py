@@ -123,10 +123,6 @@ def resumable_tops(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
         "ON c.job_id = j.job_id WHERE j.parent_job_id IS NULL ORDER BY j.start_time").fetchall()
 
 
-def has_checkpoint(conn: sqlite3.Connection, job_id: str) -> bool:
-    return conn.execute("SELECT 1 FROM job_checkpoints WHERE job_id = ?", (job_id,)).fetchone() is not None
-
-
 def load_tree(conn: sqlite3.Connection, top_job_id: str, sealer: Sealer | None) -> dict[str, StoredJob]:
     """Every checkpointed job of one top-level job's tree (itself and its sub-workflows)."""
     jobs: dict[str, StoredJob] = {}

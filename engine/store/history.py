@@ -13,10 +13,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from engine.runtime.state import JobStatus
+from engine.runtime.state import STATUS_TEXTS
 from engine.store.db import Database
-
-STATUS_TEXTS: tuple[str, ...] = tuple(s.value for s in JobStatus)
 
 
 @dataclass(frozen=True)
@@ -205,17 +203,10 @@ def _has_started_by(conn: sqlite3.Connection) -> bool:
     return any(row[1] == "started_by" for row in conn.execute("PRAGMA table_info(jobs)"))
 
 
-def _has_checkpoints(conn: sqlite3.Connection) -> bool:
-    """`job_checkpoints` (durable jobs, issue 13) exists in databases of engines that have it."""
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                        "AND name = 'job_checkpoints'").fetchone() is not None
-
-
 def _columns(conn: sqlite3.Connection) -> str:
-    checkpointed = ("EXISTS (SELECT 1 FROM job_checkpoints c WHERE c.job_id = j.job_id)"
-                    if _has_checkpoints(conn) else "0")
+    # job_checkpoints is created with the schema whenever the database opens (engine/store/db.py).
     return _RUN_COLUMNS.format(started_by="j.started_by" if _has_started_by(conn) else "NULL",
-                               checkpointed=checkpointed)
+                               checkpointed="EXISTS (SELECT 1 FROM job_checkpoints c WHERE c.job_id = j.job_id)")
 
 
 def _run_row(row: Sequence[Any]) -> RunRow:
