@@ -204,10 +204,17 @@ def open_menu(env: dict[str, str], icon: dict[str, Any], detail: Callable[[], st
     raise AssertionError("unreachable")
 
 
-def photograph(env: dict[str, str], name: str, box: dict[str, Any] | None = None) -> QImage:
-    """A screenshot once the window has painted (for people: nothing is asserted on timing)."""
+def photograph(env: dict[str, str], name: str, box: dict[str, Any] | None = None,
+               timeout: float = 15.0) -> QImage:
+    """A screenshot once the window has painted (for people: nothing is asserted on timing).
+    A window that is listed but not painted yet (a loaded machine) is photographed again until
+    it shows, for up to `timeout` seconds; still blank then, it fails."""
+    deadline = time.monotonic() + timeout
     time.sleep(0.6)
     shot = screenshot(env, name)
+    while box is not None and colours(shot, box) <= 20 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        shot = screenshot(env, name)
     if box is not None:
         assert colours(shot, box) > 20, f"{name} is blank"
     return shot
