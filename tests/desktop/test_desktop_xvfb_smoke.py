@@ -205,18 +205,19 @@ def open_menu(env: dict[str, str], icon: dict[str, Any], detail: Callable[[], st
 
 
 def photograph(env: dict[str, str], name: str, box: dict[str, Any] | None = None,
-               timeout: float = 15.0) -> QImage:
+               timeout: float = 15.0, min_colours: int = 20) -> QImage:
     """A screenshot once the window has painted (for people: nothing is asserted on timing).
     A window that is listed but not painted yet (a loaded machine) is photographed again until
-    it shows, for up to `timeout` seconds; still blank then, it fails."""
+    it shows more than `min_colours` colours, for up to `timeout` seconds; still blank then, it
+    fails."""
     deadline = time.monotonic() + timeout
     time.sleep(0.6)
     shot = screenshot(env, name)
-    while box is not None and colours(shot, box) <= 20 and time.monotonic() < deadline:
+    while box is not None and colours(shot, box) <= min_colours and time.monotonic() < deadline:
         time.sleep(0.5)
         shot = screenshot(env, name)
     if box is not None:
-        assert colours(shot, box) > 20, f"{name} is blank"
+        assert colours(shot, box) > min_colours, f"{name} is blank"
     return shot
 
 
@@ -377,10 +378,7 @@ def test_the_window_shows_runs_a_timeline_approvals_and_charts_on_a_real_display
         return f"windows:\n{windows_text(env)}\nflowork said:\n{app.output()}"
 
     def shot(name: str, box: dict[str, Any]) -> QImage:
-        time.sleep(1.0)  # let it paint (a screenshot only: nothing is asserted on timing)
-        image = screenshot(env, name)
-        assert colours(image, box) > 20, f"{name} is blank"
-        return image
+        return photograph(env, name, box)
 
     looped = looped_flow(("Start", "Fetch", "Check", "Fix up"), retries=1)
     try:
@@ -497,14 +495,10 @@ def test_a_tray_started_after_flowork_is_moved_into(x_server, tmp_path):
         app.wait_for(r"no system tray here: a status window is shown")
         window = poll(lambda: next((w for w in windows(env) if w["name"] == "Flowork" and w["h"] > 80), None),
                       what="the status window", detail=detail)
-        time.sleep(0.5)  # let it paint (a screenshot only: nothing is asserted on timing)
-        shot = screenshot(env, "status-window-no-tray.png")
-        assert colours(shot, window) > 20
+        photograph(env, "status-window-no-tray.png", window)
         tray = start_trayer(env, log)
         icon = poll(lambda: tray_icon(env), what="Flowork's icon in the late tray", detail=detail)
-        time.sleep(0.5)
-        shot = screenshot(env, "late-tray.png")
-        assert colours(shot, icon) > 5
+        photograph(env, "late-tray.png", icon, min_colours=5)
     finally:
         code = app.stop()
         if tray is not None:
