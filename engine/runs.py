@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from engine.events import Event
 from engine.protocol.errors import EngineError, ErrorCode
+from engine.runtime.job_keys import wire_id
 from engine.store.history import (ConnectionRow, Cursor, HistoryStore, NodeRunRow, RunFilter,
                                   RunRow)
 
@@ -55,6 +56,11 @@ class Run:
     @property
     def cursor(self) -> Cursor:
         return (self.started_at, self.job_id)
+
+    @property
+    def wire_id(self) -> str:
+        """The id its owner knows it by (`job_id` is the engine's key: engine/runtime/job_keys.py)."""
+        return wire_id(self.job_id)
 
     @property
     def active(self) -> bool:
@@ -96,16 +102,27 @@ class RunQueries:
 
     # -- following the engine's events (on the loop, cheap) ----------------------------------
 
+    def run_key(self, event: Event) -> str | None:
+        """The run (its `Run.job_id`, the storage key) a job event is about. Frames carry the
+        id the owner knows, which two owners may share (engine/runtime/job_keys.py)."""
+        frame = event.frame
+        wire = frame.get("job_id") or frame.get("workflow_context_id")
+        if not wire:
+            return None
+        runtime = self._runtime()
+        key = runtime.key_of(event.owner, str(wire)) if runtime is not None and event.owner else None
+        return key or str(wire)
+
     def on_event(self, event: Event) -> None:
         frame = event.frame
         kind = frame.get("type")
         if kind == "NODE_EXECUTION_METRIC":
             if frame.get("status") in ("SUCCESS", "ERROR"):
-                done = self._done.get(str(frame.get("job_id")))
+                done = self._done.get(self.run_key(event) or "")
                 if done is not None:
                     done.add(str(frame.get("node_id")))
         elif kind == "workflow_status_update":
-            job_id = str(frame.get("job_id"))
+            job_id = self.run_key(event) or ""
             status = (frame.get("status_data") or {}).get("status")
             if status in ACTIVE:
                 if job_id not in self._done:
@@ -118,9 +135,9 @@ class RunQueries:
             else:
                 self._done.pop(job_id, None)
         elif kind == "log":
-            job_id = frame.get("workflow_context_id") or frame.get("job_id")
+            job_id = self.run_key(event)
             if job_id:
-                self._log(str(job_id), frame)
+                self._log(job_id, frame)
 
     def _forget_not_live(self) -> None:
         """Drop the finished-node sets of jobs not in memory (released while they wait, or
@@ -254,7 +271,7 @@ class RunQueries:
         if runtime is None or job is None:
             return False
         try:
-            return job_id in getattr(runtime, verb)(job.owner, job_id)
+            return job.wire_id in getattr(runtime, verb)(job.owner, job.wire_id)
         except EngineError:  # it ended meanwhile
             return False
 

@@ -201,3 +201,32 @@ async def test_how_a_run_started_comes_from_its_record_once_recorded(engine: Eng
         ("by-schedule", {"kind": "schedule", "rule_id": "r1"}), ("by-watch", {"kind": "file_watch"}),
         ("old", {"kind": "gui"})]
     assert [started_by_label(r.started_by) for r in runs] == ["Schedule", "Folder watch", "GUI"]
+
+
+async def test_two_owners_runs_of_one_job_id_are_two_runs(make_engine, owner, stranger) -> None:
+    """Job ids are per owner (engine/runtime/job_keys.py): the window lists each owner's run of
+    "nightly" as its own run, follows each one's nodes and log lines, and stops only the one
+    asked for, while both show the id their owner named."""
+    engine = await make_engine(owners=(owner.address, stranger.address))
+    runs = engine.runs
+    flow = workflow([node("say", "log_message", "Say", message="{{data.who}}"), node("wait", "delay", "Wait", seconds=30)],
+                    [edge("say", "wait", edge_id="c1")])
+    async with await EngineClient.connect(engine.url, owner.key) as mine, \
+            await EngineClient.connect(engine.url, stranger.key) as theirs:
+        for client, who in ((mine, "mine"), (theirs, "theirs")):
+            await start(client, flow, job_id="nightly", initial_payload={"data": {"who": who}})
+            await client.next_event("NODE_EXECUTION_METRIC", where=lambda e: e["node_id"] == "wait")
+        await engine.runtime.recorder.flush()
+        listed = await runs.page()
+        assert sorted(r.wire_id for r in listed) == ["nightly", "nightly"]
+        by_owner = {r.owner: r for r in listed}
+        assert len({r.job_id for r in listed}) == 2 and set(by_owner) == {owner.address.lower(), stranger.address.lower()}
+        for address, who in ((owner.address.lower(), "mine"), (stranger.address.lower(), "theirs")):
+            run = by_owner[address]
+            assert run.status == "RUNNING" and run.nodes_done == 1
+            assert [line.message for line in runs.log_lines(run.job_id) or [] if line.node_id == "say"] == [who]
+        assert runs.stop(by_owner[stranger.address.lower()].job_id)
+        assert final(await collect(theirs, "nightly"))["status"] == "STOPPED"
+        assert (await mine.request("request_job_status", job_id="nightly"))["status_data"]["status"] == "RUNNING"
+        assert runs.stop(by_owner[owner.address.lower()].job_id)
+        assert final(await collect(mine, "nightly"))["status"] == "STOPPED"

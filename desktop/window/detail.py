@@ -171,7 +171,7 @@ class RunDetail(QWidget):
         facts = [f"Started {when(run.started_at)} by {started_by_label(run.started_by)}",
                  f"{'ran' if run.ended_at is not None else 'running for'} {duration(end - run.started_at)}",
                  f"{run.node_runs} node run{'s' if run.node_runs != 1 else ''}",
-                 f"job {run.job_id}"]
+                 f"job {run.wire_id}"]
         if run.mode != "EXECUTE":
             facts.insert(1, run.mode.lower())
         self.facts.setText(" · ".join(facts))

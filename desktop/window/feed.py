@@ -30,9 +30,11 @@ class EngineFeed(QObject):
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self._flush)
         self._unsubscribe: Callable[[], None] | None = None
+        self._engine: Any = None
 
     def attach(self, engine: Any) -> None:
         self.detach()
+        self._engine = engine
         self._unsubscribe = engine.subscribe(self.on_event)
 
     def detach(self) -> None:
@@ -46,9 +48,10 @@ class EngineFeed(QObject):
         frame = event.frame
         if frame.get("type") not in RUN_EVENTS:
             return
-        job_id = frame.get("job_id") or frame.get("workflow_context_id")
+        runs = getattr(self._engine, "runs", None)  # the run a frame names (RunQueries.run_key)
+        job_id = runs.run_key(event) if runs is not None else None
         if self._changed is not None and job_id:
-            self._changed.add(str(job_id))
+            self._changed.add(job_id)
             if len(self._changed) > MAX_IDS:
                 self._changed = None
         if not self._timer.isActive():

@@ -311,7 +311,7 @@ class RunsModel(ColumnsModel):
         elif role == Qt.ItemDataRole.ForegroundRole and column == STATUS:
             return QColor(STATUS_COLOURS.get(run.status, "#444444"))
         elif role == Qt.ItemDataRole.ToolTipRole:
-            return tooltip(run.error or run.job_id)
+            return tooltip(run.error or run.wire_id)
         elif role == RUN_ROLE:
             return run
         elif role == PROGRESS_ROLE:

@@ -47,7 +47,8 @@ class NodeHost(Protocol):
     """What a node may ask of the job it runs in (the runtime implements it)."""
 
     loop: asyncio.AbstractEventLoop
-    job_id: str
+    job_id: str   # the engine's key for the job
+    wire_id: str  # the id the job's owner knows it by
     mode: str
 
     def node_log(self, node_id: str, node_name: str, message: str, level: str = "INFO") -> None: ...
@@ -82,7 +83,7 @@ class NodeContext:
                  token: Any = None) -> None:
         self._host = host
         self._loop = host.loop
-        self.job_id = host.job_id
+        self.job_id = host.wire_id  # as the owner knows it (frames, logs, the GUI)
         self.node_id = node_id
         self.node_name = node_name
         self.module_id = module_id
@@ -180,7 +181,7 @@ class NodeContext:
         them twice (dataset_append does). None outside a job's branch."""
         if self.token is None:
             return None
-        return self.token.run_key(getattr(self._host, "top", self._host).job_id, self.job_id)
+        return self.token.run_key(getattr(self._host, "top", self._host).job_id, self._host.job_id)
 
     def raise_if_cancelled(self) -> None:
         if self._cancel_requested:

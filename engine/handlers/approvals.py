@@ -27,7 +27,7 @@ async def manual_approval_response(req: Request) -> dict[str, Any]:
     center = req.engine.runtime.approvals
     if not f.get("approval_id") and not (f.get("job_id") and f.get("node_id")):
         raise EngineError.invalid("approval_id", "is required (or job_id and node_id)")
-    request = center.find(f.get("approval_id"), f.get("job_id"), f.get("node_id"))
+    request = center.find(f.get("approval_id"), f.get("job_id"), f.get("node_id"), owner=req.owner)
     if request is None or request.owner != req.owner:
         raise EngineError(ErrorCode.NOT_FOUND, "No pending approval matches; it may have been "
                           "answered already or timed out.")

@@ -15,6 +15,7 @@ from typing import Any
 from engine.handlers.registry import Request, handler
 from engine.handlers.workflows import JOB_ID, runtime_of
 from engine.protocol.schema import Field, Integer, Schema
+from engine.runtime.job_keys import wire_id
 from engine.runtime.state import ACTIVE_TEXTS, STATUS_TEXTS, JobStatus
 from engine.store.history import RunFilter, RunRow
 
@@ -76,8 +77,10 @@ async def request_jobs_list(req: Request) -> dict[str, Any]:
     statuses = tuple(dict.fromkeys([status] if isinstance(status, str) else status or ()))
     limit = f.get("limit") or DEFAULT_LIMIT
     before = f.get("before")
-    cursor = (float(before[0]), before[1]) if before is not None else None
     runtime = runtime_of(req)
+    # The cursor names the job as its owner does; the store pages by the job's key.
+    cursor = ((float(before[0]), runtime.key_of(req.owner, before[1]) or before[1])
+              if before is not None else None)
     # Status changes reach the database in batches: what was published before this request
     # (a pause, an end) is committed first, so that the status filter sees it.
     await runtime.recorder.flush()
@@ -86,7 +89,8 @@ async def request_jobs_list(req: Request) -> dict[str, Any]:
                                               before=cursor, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
     jobs = [await _item(runtime, req.owner, row) for row in page]
-    return {"jobs": jobs, "next_before": list(page[-1].cursor) if more and page else None}
+    last = page[-1] if more and page else None
+    return {"jobs": jobs, "next_before": [last.start_time, wire_id(last.job_id)] if last else None}
 
 
 async def _item(runtime: Any, owner: str, row: RunRow) -> dict[str, Any]:
@@ -96,13 +100,13 @@ async def _item(runtime: Any, owner: str, row: RunRow) -> dict[str, Any]:
     stored row."""
     data: dict[str, Any] | None = None
     if row.status in ACTIVE_TEXTS or row.checkpointed:
-        data = await runtime.job_status(owner, row.job_id)
+        data = await runtime.job_status(owner, wire_id(row.job_id))
     if data is None:  # ended (or was removed by retention) since the page was read
         data = {"status": row.status, "start_time": row.start_time, "end_time": row.end_time,
                 "preset_name": row.preset_name, "mode": row.mode, "started_by": row.started_by}
         if row.error is not None:
             data["error"] = row.error
-    item = {"job_id": row.job_id, **{k: v for k, v in data.items() if k != "result"}}
+    item = {"job_id": wire_id(row.job_id), **{k: v for k, v in data.items() if k != "result"}}
     item.setdefault("mode", row.mode)  # every item has the same fields, whoever answered
     item.setdefault("started_by", row.started_by)
     item["nodes_done"] = row.nodes_done

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from engine.events import Delivery, Event
+from engine.runtime.job_keys import wire_id
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,11 @@ class ApprovalRequest:
     def deadline(self) -> float:
         return self.requested_at + self.timeout_s
 
+    @property
+    def wire_id(self) -> str:
+        """The job id its owner knows (`job_id` is the storage key: engine/runtime/job_keys.py)."""
+        return wire_id(self.job_id)
+
     def remaining_s(self, now: float | None = None) -> float:
         return max(0.0, self.deadline - (time.time() if now is None else now))
 
@@ -53,7 +59,7 @@ class ApprovalRequest:
         again after a restart says how long it still waits; `requested_at` stays the
         original time), `expires_at` its wall-clock end."""
         return {"type": "MANUAL_APPROVAL_REQUESTED", "approval_id": self.approval_id,
-                "job_id": self.job_id, "workflow_context_id": self.job_id,
+                "job_id": self.wire_id, "workflow_context_id": self.wire_id,
                 "node_id": self.node_id, "node_name": self.node_name,
                 "module_id": self.module_id, "message": self.message,
                 "requested_at": self.requested_at, "timeout_s": round(self.remaining_s(), 1),
@@ -128,15 +134,18 @@ class ApprovalCenter:
     # -- for the runtime and the handlers ----------------------------------------------------
 
     def find(self, approval_id: str | None = None, job_id: str | None = None,
-             node_id: str | None = None) -> ApprovalRequest | None:
+             node_id: str | None = None, owner: str | None = None) -> ApprovalRequest | None:
+        """By id, or by the wire job id (the asking job's or its top-level job's) and node id
+        among `owner`'s requests (two owners may each have a job of that name)."""
         if approval_id:
             pending = self._pending.get(approval_id)
             return pending.request if pending else None
         for pending in self._pending.values():
-            if pending.request.job_id == job_id and pending.request.node_id == node_id:
-                return pending.request
-            if pending.context_id == job_id and pending.request.node_id == node_id:
-                return pending.request
+            request = pending.request
+            if request.node_id != node_id or (owner is not None and request.owner != owner):
+                continue
+            if job_id in (request.wire_id, wire_id(pending.context_id)):
+                return request
         return None
 
     def frames_for(self, owner: str) -> list[dict[str, Any]]:
@@ -189,13 +198,13 @@ class ApprovalCenter:
 
     def _request_frame(self, pending: _Pending) -> dict[str, Any]:
         frame = pending.request.frame()
-        frame["workflow_context_id"] = pending.context_id
+        frame["workflow_context_id"] = wire_id(pending.context_id)
         return frame
 
     def _announce_resolved(self, pending: _Pending, resolution: ApprovalResolution) -> None:
         request = pending.request
         frame = {"type": "MANUAL_APPROVAL_RESOLVED", "approval_id": resolution.approval_id,
-                 "job_id": request.job_id, "workflow_context_id": pending.context_id,
+                 "job_id": request.wire_id, "workflow_context_id": wire_id(pending.context_id),
                  "node_id": request.node_id, "decision": resolution.decision,
                  "decided_by": resolution.decided_by}
         if resolution.comment:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import orjson
 
+from engine.runtime.job_keys import wire_id
 from engine.runtime.state import JobStatus
 from engine.store.checkpoints import StoredJob
 
@@ -47,8 +48,12 @@ class Dormant:
         return {"status": self.status, "start_time": self.start_time, "end_time": None,
                 "preset_name": self.preset_name, "mode": self.mode, "started_by": self.started_by}
 
+    @property
+    def wire_id(self) -> str:
+        return wire_id(self.job_id)
+
     def status_frame(self) -> dict[str, Any]:
-        return {"type": "workflow_status_update", "job_id": self.job_id,
+        return {"type": "workflow_status_update", "job_id": self.wire_id,
                 "status_data": self.status_data()}
 
 

@@ -28,6 +28,7 @@ from engine.runtime.approvals import ApprovalCenter, ApprovalRequest, ApprovalRe
 from engine.runtime.checkpoint import JobCheckpoints, Token
 from engine.runtime.executor import Executor
 from engine.runtime.graph import Graph
+from engine.runtime.job_keys import wire_id
 from engine.runtime.loader import LoadedModule
 from engine.runtime.payload import Snapshot, as_payload, decode, public_result
 from engine.runtime.reporter import JobReporter
@@ -158,6 +159,11 @@ class Job:
     def is_child(self) -> bool:
         return self.parent is not None
 
+    @property
+    def wire_id(self) -> str:
+        """The id its owner knows it by (`job_id` is the storage key: engine/runtime/job_keys.py)."""
+        return wire_id(self.job_id)
+
     def status_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"status": self.status.value, "start_time": self.start_time,
                                 "end_time": self.end_time, "preset_name": self.preset_name,
@@ -173,7 +179,7 @@ class Job:
         return data
 
     def status_frame(self) -> dict[str, Any]:
-        return {"type": "workflow_status_update", "job_id": self.job_id,
+        return {"type": "workflow_status_update", "job_id": self.wire_id,
                 "status_data": self.masker.deep(self.status_data())}
 
     # -- the state machine -------------------------------------------------------------------

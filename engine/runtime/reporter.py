@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from engine.events import Delivery, Event
 from engine.runtime.history import HistoryRecorder
+from engine.runtime.job_keys import wire_id
 from engine.runtime.payload import Snapshot
 from engine.runtime.templating import Masker
 
@@ -28,14 +29,15 @@ Publish = Callable[[Event], None]
 
 
 class JobReporter:
-    __slots__ = ("_publish", "recorder", "job_id", "owner", "mode", "masker", "is_child",
-                 "_crossing_seq", "_masking")
+    __slots__ = ("_publish", "recorder", "job_id", "wire_id", "owner", "mode", "masker",
+                 "is_child", "_crossing_seq", "_masking")
 
     def __init__(self, publish: Publish, recorder: HistoryRecorder, *, job_id: str, owner: str,
                  mode: str, masker: Masker, is_child: bool) -> None:
         self._publish = publish
         self.recorder = recorder
-        self.job_id = job_id
+        self.job_id = job_id             # the storage key: what the recorder writes
+        self.wire_id = wire_id(job_id)   # what frames say (engine/runtime/job_keys.py)
         self.owner = owner
         self.mode = mode
         self.masker = masker
@@ -60,7 +62,7 @@ class JobReporter:
     def status(self, status_data: dict[str, Any]) -> None:
         """workflow_status_update (top-level jobs only: the GUI knows no sub-jobs)."""
         if not self.is_child:
-            self._emit({"type": "workflow_status_update", "job_id": self.job_id,
+            self._emit({"type": "workflow_status_update", "job_id": self.wire_id,
                         "status_data": status_data}, Delivery.ESSENTIAL)
 
     def record_status(self, status: str, end_time: float | None, error: str | None,
@@ -78,8 +80,8 @@ class JobReporter:
 
     def node_running(self, node: Any, run_seq: int, input_size: int, started: float) -> None:
         job_id = self.job_id
-        self._emit({"type": "NODE_EXECUTION_METRIC", "workflow_context_id": job_id,
-                    "job_id": job_id, "node_id": node.id, "node_name": node.name,
+        self._emit({"type": "NODE_EXECUTION_METRIC", "workflow_context_id": self.wire_id,
+                    "job_id": self.wire_id, "node_id": node.id, "node_name": node.name,
                     "module_id": node.module_id, "status": "RUNNING", "timestamp": started,
                     "mode": self.mode, "run_seq": run_seq, "input_size_bytes": input_size},
                    Delivery.DROPPABLE, f"m\x00{job_id}\x00{node.id}")
@@ -89,8 +91,8 @@ class JobReporter:
                        output_size: int, port: str | None) -> None:
         job_id = self.job_id
         now = time.time()
-        frame = {"type": "NODE_EXECUTION_METRIC", "workflow_context_id": job_id,
-                 "job_id": job_id, "node_id": node.id, "node_name": node.name,
+        frame = {"type": "NODE_EXECUTION_METRIC", "workflow_context_id": self.wire_id,
+                 "job_id": self.wire_id, "node_id": node.id, "node_name": node.name,
                  "module_id": node.module_id, "status": "SUCCESS", "timestamp": now,
                  "mode": self.mode, "run_seq": run_seq, "input_size_bytes": input_size,
                  "execution_time_ms": round(elapsed_ms, 3), "output_size_bytes": output_size}
@@ -105,8 +107,8 @@ class JobReporter:
         a top-level `error`, which the GUI would show as an engine error and then drop)."""
         job_id = self.job_id
         now = time.time()
-        self._emit({"type": "NODE_EXECUTION_METRIC", "workflow_context_id": job_id,
-                    "job_id": job_id, "node_id": node.id, "node_name": node.name,
+        self._emit({"type": "NODE_EXECUTION_METRIC", "workflow_context_id": self.wire_id,
+                    "job_id": self.wire_id, "node_id": node.id, "node_name": node.name,
                     "module_id": node.module_id, "status": "ERROR", "timestamp": now,
                     "mode": self.mode, "run_seq": run_seq, "input_size_bytes": input_size,
                     "execution_time_ms": round(elapsed_ms, 3), "error_message": message},
@@ -123,8 +125,8 @@ class JobReporter:
         now = time.time()
         self._crossing_seq += 1
         self.recorder.crossing(job_id, self._crossing_seq, edge.id, snapshot, self.masker, now)
-        self._emit({"type": "CONNECTION_STATUS_UPDATE", "workflow_context_id": job_id,
-                    "job_id": job_id, "connection_id": edge.id, "status": "ACTIVE",
+        self._emit({"type": "CONNECTION_STATUS_UPDATE", "workflow_context_id": self.wire_id,
+                    "job_id": self.wire_id, "connection_id": edge.id, "status": "ACTIVE",
                     "source_node_id": edge.source, "target_node_id": edge.target,
                     "timestamp": now}, Delivery.DROPPABLE, f"c\x00{job_id}\x00{edge.id}")
 
@@ -133,8 +135,8 @@ class JobReporter:
     def line(self, source: str, node_id: str | None, message: str, level: str = "INFO") -> None:
         message = self.masker.text(message)
         frame = {"type": "log", "level": level, "source": source, "message": message,
-                 "timestamp": time.time(), "workflow_context_id": self.job_id,
-                 "job_id": self.job_id}
+                 "timestamp": time.time(), "workflow_context_id": self.wire_id,
+                 "job_id": self.wire_id}
         if node_id is not None:
             frame["node_id"] = node_id
         self._emit(frame, Delivery.DROPPABLE)
@@ -143,5 +145,5 @@ class JobReporter:
 
     def popup(self, node_id: str, title: str, content: Any) -> None:
         self._emit({"type": "SHOW_DEBUG_POPUP", "title": title, "content": content,
-                    "workflow_context_id": self.job_id, "job_id": self.job_id,
+                    "workflow_context_id": self.wire_id, "job_id": self.wire_id,
                     "node_id": node_id}, Delivery.ESSENTIAL)

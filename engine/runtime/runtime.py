@@ -21,6 +21,7 @@ import asyncio
 import logging
 import sys
 import time
+from collections import ChainMap
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
@@ -36,6 +37,7 @@ from engine.runtime.graph import Graph, parse_workflow
 from engine.runtime.checkpoint import DoneWrite, Token
 from engine.runtime.history import HistoryRecorder, HistoryWriteError
 from engine.runtime.job import Job, JobServices, JobSpec, Restored, request_from_wait
+from engine.runtime import job_keys
 from engine.runtime.loader import LoadedModule, ModuleLoader
 from engine.runtime.memory import give_back_free_memory
 from engine.runtime.reporter import JobReporter
@@ -47,6 +49,7 @@ from engine.runtime.templating import Masker, Renderer
 from engine.runtime.threads import ModuleThreads
 from engine.store import checkpoints as stored_checkpoints
 from engine.store.checkpoints import StoredJob
+from engine.store.history import JobRecord
 from engine.store.jobs import INTERRUPTED_ERROR, JobsStore
 
 log = logging.getLogger(__name__)
@@ -58,9 +61,8 @@ REMEMBER_INTERRUPTED = 100
 
 
 def job_id_taken(job_id: str) -> EngineError:
-    """The one answer for a job id that cannot start a run, whoever's it is and whether it runs
-    or ran: job ids are global, but whether another owner's job exists (or still runs) is not
-    for the asker to learn."""
+    """The answer for a job id its owner already used (running or ran). Another owner's ids
+    are not in the asker's namespace (engine/runtime/job_keys.py): those start a run."""
     return EngineError(ErrorCode.CONFLICT, f"The job id '{job_id}' cannot start a new run; every "
                        f"run needs a new job_id.", job_id=job_id)
 
@@ -71,7 +73,7 @@ class StartTicket:
     "started" once `committed` is done (it raises EngineError if the job's record could not be
     written: then the job never begins) and calls `release` once that reply is queued."""
 
-    job_id: str
+    job_id: str  # the wire id, as the client named it
     committed: Awaitable[None]
     release: Callable[[], None]
 
@@ -81,14 +83,16 @@ class Runtime:
         self.services = services
         self.approvals = ApprovalCenter(services.publish, on_answer=self._wake)
         self.loader = ModuleLoader(services.components)
+        # Every dict here is keyed by the job's storage key (engine/runtime/job_keys.py);
+        # what a client names is mapped by `key_of`.
         self.jobs: dict[str, Job] = {}          # top-level jobs still running or paused
-        self._starting: set[str] = set()
+        self._starting: dict[str, str] = {}     # key -> owner, while being checked
         self.store: JobsStore | None = None
         self.recorder: HistoryRecorder
         self.module_threads = ModuleThreads(MODULE_THREADS)
         self.executor: Executor = executor or LocalExecutor(self.module_threads)
         self._interrupted: dict[str, tuple[str, dict[str, Any]]] = {}
-        self._used_ids: set[str] = set()  # every recorded job id; retention removes from it
+        self._used_ids: dict[str, str] = {}  # every recorded job key -> owner; retention removes
         self.retention: Retention | None = None
         self.dormant: dict[str, Dormant] = {}   # released from memory, waiting in the database
         self._resumable: dict[str, str] = {}    # FAILED by an interruption: job id -> owner
@@ -112,7 +116,7 @@ class Runtime:
         now = time.time()
         for job_id, address, preset_name, start_time in (await self.store.mark_interrupted(now))[-REMEMBER_INTERRUPTED:]:
             self._interrupted[job_id] = (address, {
-                "type": "workflow_status_update", "job_id": job_id,
+                "type": "workflow_status_update", "job_id": job_keys.wire_id(job_id),
                 "status_data": {"status": JobStatus.FAILED.value, "start_time": start_time,
                                 "end_time": now, "preset_name": preset_name,
                                 "error": INTERRUPTED_ERROR}})
@@ -128,9 +132,14 @@ class Runtime:
             self._sweeper = asyncio.create_task(self._sweep(), name="release-waiting-jobs")
 
     def _forget_deleted(self, job_ids: Any) -> None:
-        self._used_ids.difference_update(job_ids)
         for job_id in job_ids:
+            self._used_ids.pop(job_id, None)
             self._resumable.pop(job_id, None)
+
+    def key_of(self, owner: str, job_id: str) -> str | None:
+        """The storage key of `owner`'s job that they call `job_id` (running, waiting or
+        recorded), None if they have none; another owner's job of that name does not show."""
+        return job_keys.key_of(self._used_ids, owner.lower(), job_id)
 
     async def stop(self, *, suspend: bool = True) -> None:
         """Stop the runtime, then write out the history. With `suspend` (the default, and
@@ -206,7 +215,7 @@ class Runtime:
                                  preset_name=preset_name, start_node_id=start_node_id,
                                  started_by=started_by, hold=True)
         committed = asyncio.ensure_future(self._committed(job))
-        return StartTicket(job.job_id, committed, job.released.set)
+        return StartTicket(job.wire_id, committed, job.released.set)
 
     async def execute(self, owner: str, job_id: str, workflow: Any, **options: Any) -> Job:
         """Start a job right away, without an acknowledgement to wait for (automations, tests).
@@ -227,7 +236,7 @@ class Runtime:
                        f"ran. Check the disk holding the data folder, then run it again.")
             job.refused = message
             job.released.set()
-            raise EngineError(ErrorCode.STORAGE, message, job_id=job.job_id) from None
+            raise EngineError(ErrorCode.STORAGE, message, job_id=job.wire_id) from None
 
     async def _create(self, owner: str, job_id: str, workflow: Any, *, mode: str = "EXECUTE",
                       initial_payload: Any = None, preset_name: str | None = None,
@@ -237,18 +246,17 @@ class Runtime:
         mode = mode.upper()
         if mode not in MODES:
             raise EngineError.invalid("mode", "must be 'EXECUTE' or 'SIMULATE'")
-        if job_id in self.jobs or job_id in self._starting:
-            raise job_id_taken(job_id)
-        self._starting.add(job_id)
+        key = self._new_key(owner, job_id)
+        self._starting[key] = owner
         try:
             graph = parse_workflow(workflow)
             graph.start_nodes(start_node_id)  # checks start_node_id
             modules = await self._load_modules(graph, "workflow_data")
             assert self.store is not None
-            if job_id in self._used_ids:
+            if key in self._used_ids:  # recorded meanwhile (never by this call: it holds the key)
                 raise job_id_taken(job_id)
             renderer, masker, settings = await self._owner_context(owner, uses_variables(graph))
-            spec = JobSpec(owner=owner, job_id=job_id, graph=graph, modules=modules, mode=mode,
+            spec = JobSpec(owner=owner, job_id=key, graph=graph, modules=modules, mode=mode,
                            initial_payload=initial_payload, preset_name=preset_name,
                            start_node_id=start_node_id, started_by=started_by)
             job = Job(spec, self._job_services(spec, masker, is_child=False), renderer=renderer,
@@ -261,12 +269,20 @@ class Runtime:
                 job.released.clear()
             self._launch(job)
         finally:
-            self._starting.discard(job_id)
+            self._starting.pop(key, None)
         return job
+
+    def _new_key(self, owner: str, job_id: str) -> str:
+        """The storage key for a new job of `owner` called `job_id` (CONFLICT if they already
+        have one, running, starting or recorded)."""
+        key = job_keys.new_key(ChainMap(self._used_ids, self._starting), owner, job_id)
+        if key is None:
+            raise job_id_taken(job_id)
+        return key
 
     def _launch(self, job: Job) -> None:
         """A top-level job, new or restored, becomes one of the runtime's and starts its task."""
-        self._used_ids.add(job.job_id)
+        self._used_ids[job.job_id] = job.owner
         self.jobs[job.job_id] = job
         job.task = asyncio.create_task(self._run_top(job), name=f"job-{job.job_id}")
 
@@ -324,11 +340,11 @@ class Runtime:
         wait = token.wait if token is not None and token.wait and token.wait.get("kind") == "child" else None
         stored: StoredJob | None = parent.tree.get(wait["child_id"]) if wait else None
         if stored is not None and stored.status == JobStatus.SUCCEEDED.value and stored.final is not None:
-            ctx.log(f"The sub-job {stored.job_id} had finished before the restart; taking its result.")
+            ctx.log(f"The sub-job {job_keys.wire_id(stored.job_id)} had finished before the restart; taking its result.")
             return as_payload(decode(stored.final))
         if stored is not None:
             child = await self._rebuild(stored, parent=parent)
-            ctx.log(f"Resuming the sub-job {child.job_id} of the preset '{child.preset_name}'.")
+            ctx.log(f"Resuming the sub-job {child.wire_id} of the preset '{child.preset_name}'.")
         else:
             child = await self._new_child(parent, ctx, preset_name, payload, token)
         parent.frontier.children.append(child.job_id)
@@ -371,7 +387,7 @@ class Runtime:
         if token is not None:
             token.wait = {"kind": "child", "child_id": child_id}
             parent.checkpoints.write(token)
-        ctx.log(f"Running the preset '{preset_name}' as sub-job {child_id}.")
+        ctx.log(f"Running the preset '{preset_name}' as sub-job {child.wire_id}.")
         return child
 
     # -- control -----------------------------------------------------------------------------
@@ -380,8 +396,9 @@ class Runtime:
         """The named running job of `owner` (EngineError if none), or all of theirs."""
         owner = owner.lower()
         if job_id:
-            job = self.jobs.get(job_id)
-            if job is None or job.owner != owner:
+            key = self.key_of(owner, job_id)
+            job = self.jobs.get(key) if key is not None else None
+            if job is None:
                 raise EngineError(ErrorCode.NOT_FOUND, f"No running job '{job_id}' was found; "
                                   f"it may have finished already.", job_id=job_id)
             return [job]
@@ -391,9 +408,10 @@ class Runtime:
         """Live and released jobs a control message names (EngineError if it names none of
         the owner's: another owner's job reads exactly like an unknown one)."""
         owner = owner.lower()
-        if job_id and job_id not in self.jobs:
-            dormant = self.dormant.get(job_id)
-            if dormant is not None and dormant.owner == owner:
+        key = self.key_of(owner, job_id) if job_id else None
+        if key is not None and key not in self.jobs:
+            dormant = self.dormant.get(key)
+            if dormant is not None:
                 return [], [dormant]
         live = self.jobs_of(owner, job_id)
         dormant_all = [] if job_id else [d for d in self.dormant.values() if d.owner == owner]
@@ -401,16 +419,16 @@ class Runtime:
 
     def pause(self, owner: str, job_id: str | None) -> list[str]:
         live, dormant = self._targets(owner, job_id)
-        done = [job.job_id for job in live if job.pause()]
-        return done + [d.job_id for d in dormant if self._move_released(d, JobStatus.RUNNING, JobStatus.PAUSED)]
+        done = [job.wire_id for job in live if job.pause()]
+        return done + [d.wire_id for d in dormant if self._move_released(d, JobStatus.RUNNING, JobStatus.PAUSED)]
 
     def resume(self, owner: str, job_id: str | None) -> list[str]:
         live, dormant = self._targets(owner, job_id)
-        done = [job.job_id for job in live if job.resume()]
+        done = [job.wire_id for job in live if job.resume()]
         for d in dormant:
             if self._move_released(d, JobStatus.PAUSED, JobStatus.RUNNING):
                 self._wake(d.job_id)
-                done.append(d.job_id)
+                done.append(d.wire_id)
         return done
 
     def _move_released(self, dormant: Dormant, old: JobStatus, new: JobStatus) -> bool:
@@ -424,48 +442,60 @@ class Runtime:
 
     def stop_jobs(self, owner: str, job_id: str | None) -> list[str]:
         live, dormant = self._targets(owner, job_id)
-        done = [job.job_id for job in live if job.stop()]
+        done = [job.wire_id for job in live if job.stop()]
         for d in dormant:
             self._stop_on_wake.add(d.job_id)
             for approval_id in d.approvals:  # dialogs close; this wakes the job too
                 self.approvals.withdraw(approval_id, "the job was stopped")
             self._wake(d.job_id)
-            done.append(d.job_id)
+            done.append(d.wire_id)
         return done
 
     async def job_status(self, owner: str, job_id: str) -> dict[str, Any] | None:
         """status_data of a running, waiting or recorded job of `owner`, None if there is none."""
         owner = owner.lower()
-        job = self.jobs.get(job_id)
-        if job is not None and job.owner == owner:
+        key = self.key_of(owner, job_id)
+        job = self.jobs.get(key) if key is not None else None
+        if job is not None:
             return job.status_frame()["status_data"]
-        dormant = self.dormant.get(job_id)
-        if dormant is not None and dormant.owner == owner:
+        dormant = self.dormant.get(key) if key is not None else None
+        if dormant is not None:
             return dormant.status_data()
-        record = await self.services.history.job(job_id)
-        if record is None or record.address != owner:
+        record = await self.record_of(owner, job_id)
+        if record is None:
             return None
         data = record.status_data()
-        if self._resumable.get(job_id) == owner:
+        if self._resumable.get(record.job_id) == owner:
             data["resumable"] = True
         return data
+
+    async def record_of(self, owner: str, job_id: str) -> JobRecord | None:
+        """The stored record of `owner`'s job that they call `job_id` (its `job_id` is the
+        storage key), None if they have none: another owner's record of that name reads as
+        absent. Read from the database, whatever this runtime remembers."""
+        owner = owner.lower()
+        for key in job_keys.candidates(owner, job_id):
+            record = await self.services.history.job(key)
+            if record is not None and record.address == owner:
+                return record
+        return None
 
     async def resume_job(self, owner: str, job_id: str) -> None:
         """Continue a job that ended FAILED by an interruption from its checkpoint, running
         the interrupted node again. EngineError NOT_FOUND (unknown, or another owner's: the
         same answer) or CONFLICT (running, or not resumable)."""
         owner = owner.lower()
-        live = self.jobs.get(job_id) or self.dormant.get(job_id)
-        if live is not None and live.owner == owner:
-            raise EngineError(ErrorCode.CONFLICT, f"The job '{job_id}' has not ended; there is "
-                              f"nothing to resume.", job_id=job_id)
+        wire, job_id = job_id, self.key_of(owner, job_id) or ""
+        if job_id in self.jobs or job_id in self.dormant:
+            raise EngineError(ErrorCode.CONFLICT, f"The job '{wire}' has not ended; there is "
+                              f"nothing to resume.", job_id=wire)
         if self._resumable.get(job_id) != owner:
-            record = await self.services.history.job(job_id)
-            if record is None or record.address != owner:
-                raise EngineError(ErrorCode.NOT_FOUND, f"No job '{job_id}' was found.", job_id=job_id)
-            raise EngineError(ErrorCode.CONFLICT, f"The job '{job_id}' cannot be resumed: only a "
+            record = await self.record_of(owner, wire)
+            if record is None:
+                raise EngineError(ErrorCode.NOT_FOUND, f"No job '{wire}' was found.", job_id=wire)
+            raise EngineError(ErrorCode.CONFLICT, f"The job '{wire}' cannot be resumed: only a "
                               f"job that an engine stop interrupted keeps a checkpoint to resume "
-                              f"from (this one is {record.status}).", job_id=job_id)
+                              f"from (this one is {record.status}).", job_id=wire)
         del self._resumable[job_id]
         self._interrupted.pop(job_id, None)
         await self.recorder.flush()
@@ -618,7 +648,7 @@ class Runtime:
         except Exception:  # noqa: BLE001
             return
         self._interrupted[stored.job_id] = (owner, {
-            "type": "workflow_status_update", "job_id": stored.job_id,
+            "type": "workflow_status_update", "job_id": job_keys.wire_id(stored.job_id),
             "status_data": {"status": JobStatus.FAILED.value, "start_time": stored.start_time,
                             "end_time": now, "error": text}})
 

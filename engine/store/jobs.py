@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -57,10 +58,12 @@ class JobsStore:
         self._db = db
         self.sealer = sealer  # opens and seals checkpoints of jobs with secrets
 
-    async def job_ids(self) -> set[str]:
-        """Every recorded job id (bounded by retention), so a reused id is refused without a
-        database trip per job."""
-        return await self._db.run(lambda conn: {r[0] for r in conn.execute("SELECT job_id FROM jobs")})
+    async def job_ids(self) -> dict[str, str]:
+        """Every recorded job key with its owner (bounded by retention), so a reused id is
+        refused, and a client's id mapped to its key, without a database trip per job."""
+        return await self._db.run(
+            lambda conn: {job_id: sys.intern(address) for job_id, address
+                          in conn.execute("SELECT job_id, address FROM jobs")})
 
     async def write_batch(self, ops: list[tuple[Any, ...]], preview_bytes: dict[str, int]) -> None:
         """Apply queued writes in one transaction. Truncating big payloads happens here, on the

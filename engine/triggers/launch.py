@@ -57,4 +57,4 @@ async def _ended(job: Any) -> RunEnd:
     data = None
     if job.status == "SUCCEEDED" and isinstance(job.final_payload, dict):
         data = job.masker.deep(job.final_payload.get("data"))
-    return RunEnd(job.job_id, job.status, job.error, data)
+    return RunEnd(job.wire_id, job.status, job.error, data)

@@ -146,28 +146,77 @@ async def test_data_and_log_files_are_the_users_alone_and_old_ones_are_fixed(tmp
 
 # -- another owner's job id --------------------------------------------------------------------
 
-async def test_another_owners_job_id_answers_like_any_used_id(make_engine, owner: Wallet,
-                                                               stranger: Wallet) -> None:
-    engine = await make_engine(owners=(owner.address, stranger.address))
-    wf = workflow([node("d", "delay", seconds=30)], [])
+def _shared_id_workflow(who: str) -> dict:
+    """set_data (its data says whose job it is) -> an approval -> set_data."""
+    return workflow([node("first", "set_data", data={"who": who}), node("ask", "manual_approval", message="ok?"),
+                     node("after", "set_data", data={"approved_for": who})],
+                    [edge("first", "ask", edge_id="e1"), edge("ask", "after", "APPROVED", edge_id="e2")])
+
+
+def _without_ids(reply: dict, *ids: str) -> dict:
+    text = json.dumps({k: v for k, v in reply.items() if k != "request_id"})
+    for job_id in ids:
+        text = text.replace(job_id, "ID")
+    return json.loads(text)
+
+
+async def test_another_owners_job_id_reads_exactly_like_an_unused_one(
+        make_engine, owner: Wallet, stranger: Wallet) -> None:
+    """Job ids are per owner: a second owner who names my running job's id starts their own
+    job under that id, answered exactly as for an id nobody used; everything either of us
+    then does with the id (status, history, approvals, stop, the jobs list, a restart) reaches
+    only our own job, and every frame carries the id as we named it."""
+    owners = (owner.address, stranger.address)
+    engine = await make_engine(owners=owners)
     async with await EngineClient.connect(engine.url, owner.key) as mine, \
             await EngineClient.connect(engine.url, stranger.key) as theirs:
-        await start(mine, wf, job_id="mine-running")
-        await start(theirs, wf, job_id="theirs-own")
-        await theirs.request("stop_workflow", job_id="theirs-own")
-        await collect(theirs, "theirs-own")
-        probe = await theirs.request("execute_workflow", check=False, job_id="mine-running",
-                                     workflow_data=wf, initial_payload={}, mode="EXECUTE")
-        own = await theirs.request("execute_workflow", check=False, job_id="theirs-own",
-                                   workflow_data=wf, initial_payload={}, mode="EXECUTE")
-        strip = lambda r: {k: (v.replace("mine-running", "ID").replace("theirs-own", "ID")
-                               if isinstance(v, str) else v) for k, v in r.items() if k != "request_id"}
-        assert strip(probe) == strip(own), (probe, own)
-        assert "already running" not in probe["error"]
-        # Their probe did nothing to my job.
-        status = await mine.request("request_job_status", job_id="mine-running")
-        assert status["status_data"]["status"] == "RUNNING"
-        await mine.request("stop_workflow", job_id="mine-running")
+        await start(mine, _shared_id_workflow("mine"), job_id="shared-id")
+        await mine.next_event("MANUAL_APPROVAL_REQUESTED", where=lambda e: e["job_id"] == "shared-id")
+        # The same answer as for an id nobody has used: the job starts.
+        fresh = await theirs.request("execute_workflow", job_id="fresh-id", workflow_data=QUICK_WF,
+                                     initial_payload={}, mode="EXECUTE")
+        probe = await theirs.request("execute_workflow", job_id="shared-id",
+                                     workflow_data=_shared_id_workflow("theirs"), initial_payload={},
+                                     mode="EXECUTE")
+        assert _without_ids(probe, "shared-id") == _without_ids(fresh, "fresh-id"), (probe, fresh)
+        asked = await theirs.next_event("MANUAL_APPROVAL_REQUESTED", where=lambda e: e["job_id"] == "shared-id")
+        assert asked["workflow_context_id"] == "shared-id"
+        # Each owner's status is of their own job.
+        for client, who in ((mine, "mine"), (theirs, "theirs")):
+            status = await client.request("request_job_status", job_id="shared-id")
+            assert status["job_id"] == "shared-id" and status["status_data"]["status"] == "RUNNING"
+            history = await client.request("request_connection_history", job_id="shared-id", connection_id="e1")
+            assert [h["payload"]["data"]["who"] for h in history["history"]] == [who], history
+            listed = await client.request("request_jobs_list")
+            assert [j["job_id"] for j in listed["jobs"] if j["job_id"] == "shared-id"] == ["shared-id"], listed
+        # Their own id is theirs now: used, like any id they used.
+        again = await theirs.request("execute_workflow", check=False, job_id="shared-id",
+                                     workflow_data=QUICK_WF, initial_payload={}, mode="EXECUTE")
+        assert again["code"] == "conflict", again
+
+    # Both jobs wait for an answer across a restart, each under its owner's id.
+    await engine.stop()
+    engine = await make_engine(owners=owners)
+    async with await EngineClient.connect(engine.url, owner.key) as mine, \
+            await EngineClient.connect(engine.url, stranger.key) as theirs:
+        for client in (mine, theirs):  # signing in brings the pending approvals
+            await client.request("request_settings")
+            await client.next_event("MANUAL_APPROVAL_REQUESTED", where=lambda e: e["job_id"] == "shared-id")
+        # An answer by job id and node id reaches the answerer's own approval only.
+        await theirs.request("manual_approval_response", job_id="shared-id", node_id="ask", decision="APPROVED")
+        events = await collect(theirs, "shared-id")
+        assert final(events)["status"] == "SUCCEEDED", events
+        assert all(e.get("job_id") in (None, "shared-id") for e in events), events
+        status = await mine.request("request_job_status", job_id="shared-id")
+        assert status["status_data"]["status"] == "RUNNING", status
+        stopped = await mine.request("stop_workflow", job_id="shared-id")
+        assert stopped["job_ids"] == ["shared-id"], stopped
+        assert final(await collect(mine, "shared-id"))["status"] == "STOPPED"
+        ended = await theirs.request("request_job_status", job_id="shared-id")
+        assert ended["status_data"]["status"] == "SUCCEEDED", ended
+
+
+QUICK_WF = workflow([node("s", "set_data", data={"a": 1})], [])
 
 
 # -- two Origin headers ------------------------------------------------------------------------

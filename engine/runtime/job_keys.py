@@ -1,0 +1,56 @@
+"""Job ids are per owner: the id a client names (the wire id) and the key the engine stores.
+
+Two owners may each run a job called "nightly" (SECURITY.md: another owner's job id reads
+exactly like an unknown one, so it cannot be refused as "taken"). The engine keeps one key per
+job in its tables and maps: the first job to use a wire id is stored under that id (every
+record written before this rule keeps its meaning); a job of another owner whose wire id is
+already used is stored as `<wire id>#<owner>`. A wire id never contains "#" (the JOB_ID
+pattern of engine/handlers/workflows.py), so a key names one job, and its wire id is the key
+without its owner tag; a sub-workflow's key is its parent's key plus "/node/seq", and keeps
+the tag in the middle.
+
+Frames always carry the wire id; everything inside the engine (the runtime's tables, the
+history store, checkpoints) uses the key. This module is the one place that knows the form.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Mapping
+
+OWNER_TAG = "#"  # never in a wire id
+CHILD_SEPARATOR = "/"
+
+
+def wire_id(key: str) -> str:
+    """The id the job's owner knows it by: the key without its owner tag."""
+    start = key.find(OWNER_TAG)
+    if start < 0:
+        return key
+    end = key.find(CHILD_SEPARATOR, start)
+    return key[:start] + (key[end:] if end >= 0 else "")
+
+
+def candidates(owner: str, wire: str) -> Iterator[str]:
+    """The keys an owner's job with this wire id can be stored under, in the order to try."""
+    yield wire
+    yield owned_key(owner, wire)
+
+
+def owned_key(owner: str, wire: str) -> str:
+    return f"{wire}{OWNER_TAG}{owner}"
+
+
+def key_of(used: Mapping[str, str], owner: str, wire: str) -> str | None:
+    """The key of `owner`'s job called `wire` among `used` (key -> owner), None if they have
+    none: whether another owner used the id does not show."""
+    for key in candidates(owner, wire):
+        if used.get(key) == owner:
+            return key
+    return None
+
+
+def new_key(used: Mapping[str, str], owner: str, wire: str) -> str | None:
+    """The key for a new job of `owner` called `wire`, or None if `owner` already used it."""
+    if key_of(used, owner, wire) is not None:
+        return None
+    return wire if wire not in used else owned_key(owner, wire)
