@@ -47,22 +47,30 @@ _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as signed bytes
 
 
-def nesting_within(text: str, limit: int = MAX_DEPTH) -> bool:
-    """Whether decoding `text` nests at most `limit` containers deep, decided before decoding
-    and without recursion. The C JSON decoder recurses once per level and only the interpreter's
-    recursion limit stops it; a library that raises that limit (py_ecc, loaded with web3 or
-    eth-account, sets 100000) lets one deep frame overflow the C stack and kill the engine,
-    before any signature is checked. Linear, and the work is done by C string methods."""
-    if text.count("[") + text.count("{") <= limit:
-        return True
+def nesting_bound(text: str, limit: int = MAX_DEPTH) -> int:
+    """How many containers deep decoding `text` nests, decided before decoding and without
+    recursion: exact when it is `limit` or more (`limit + 1` standing for anything deeper),
+    otherwise an upper bound (the number of brackets). The C JSON decoder recurses once per
+    level and only the interpreter's recursion limit stops it; a library that raises that
+    limit (py_ecc, loaded with web3 or eth-account, sets 100000) lets one deep frame overflow
+    the C stack and kill the engine, before any signature is checked. Linear, and the work is
+    done by C string methods."""
+    count = text.count("[") + text.count("{")
+    if count < limit:
+        return count
     # Brackets outside JSON strings: drop escaped backslashes, then escaped quotes, then the
     # strings themselves (every other piece between quotes).
     unescaped = text.replace("\\\\", "").replace('\\"', "")
     outside = "".join(unescaped.split('"')[::2]).encode("utf-8", "surrogatepass")
     steps = outside.translate(_STEP, _NOT_BRACKET)
     if b"\x01" * (limit + 1) in steps:
-        return False
-    return max(accumulate(array("b", steps)), default=0) <= limit
+        return limit + 1
+    return max(accumulate(array("b", steps)), default=0)
+
+
+def nesting_within(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether decoding `text` nests at most `limit` containers deep (see nesting_bound)."""
+    return nesting_bound(text, limit) <= limit
 
 
 def _echoable(request_id: Any) -> bool:
@@ -78,7 +86,8 @@ def parse_frame(text: str | bytes) -> IncomingFrame:
     """Decode one text frame. Raises EngineError with a code the client can act on."""
     if isinstance(text, (bytes, bytearray)):
         raise EngineError(ErrorCode.BAD_FRAME, "Binary frames are not supported; send JSON text.")
-    if not nesting_within(text):
+    nesting = nesting_bound(text)
+    if nesting > MAX_DEPTH:
         raise EngineError(ErrorCode.BAD_FRAME, f"The frame is nested deeper than {MAX_DEPTH} levels.")
     try:
         data = json.loads(text, parse_constant=_not_json, parse_float=_finite_float)
@@ -86,7 +95,9 @@ def parse_frame(text: str | bytes) -> IncomingFrame:
         raise EngineError(ErrorCode.BAD_JSON, f"The frame is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
         raise EngineError(ErrorCode.BAD_FRAME, "A frame must be a JSON object with 'auth' and 'payload'.")
-    if not _depth_ok(data):
+    # The walk counts a value inside the deepest container one level deeper than the brackets
+    # do; below MAX_DEPTH brackets it cannot fail, so it runs only for frames that deep.
+    if nesting >= MAX_DEPTH and not _depth_ok(data):
         raise EngineError(ErrorCode.BAD_FRAME, f"The frame is nested deeper than {MAX_DEPTH} levels.")
     payload = data.get("payload")
     if not isinstance(payload, dict):

@@ -283,6 +283,6 @@ def public_result(masked_text: str, limit: int) -> Any:
     """The final payload as shown in `status_data.result`: whole, or a preview when large."""
     raw = masked_text.encode("utf-8", "surrogatepass")
     if len(raw) <= limit:
-        return json.loads(masked_text)
+        return decode(raw)  # orjson, or the standard library for what only it reads
     return {"truncated": True, "size": len(raw),
             "preview": raw[:limit].decode("utf-8", errors="ignore")}

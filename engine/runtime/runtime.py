@@ -102,6 +102,9 @@ class Runtime:
         self._sweeper: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        # What a job without variables renders and masks with: both are immutable, so the
+        # jobs share one pair instead of compiling an empty one each.
+        self._plain = (Renderer({}), Masker([]))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -317,7 +320,7 @@ class Runtime:
         the job, so there is nothing to mask either."""
         settings = await self.services.settings.get(owner)
         if not with_variables:
-            return Renderer({}), Masker([]), settings
+            return self._plain[0], self._plain[1], settings
         variables = await self.services.variables.resolve(owner)
         secrets = await self.services.variables.secret_values(owner)
         return Renderer(variables), Masker(secrets), settings
@@ -714,7 +717,12 @@ def _status_event(dormant: Dormant) -> Event:
 def uses_variables(graph: Graph) -> bool:
     """Whether any node config mentions `{{vars.` (or may run another preset that does)."""
     for node in graph.nodes.values():
-        if node.module_id == "sub_workflow" or _mentions_vars(node.config):
+        if node.module_id == "sub_workflow":
+            return True
+        # A string holding both is in the compact JSON text as it is (orjson escapes neither
+        # braces nor letters): a config without both cannot mention a variable, unread.
+        raw = node.config_json
+        if b"{{" in raw and b"vars." in raw and _mentions_vars(node.config):
             return True
     return False
 
