@@ -91,11 +91,11 @@ class Restored:
 
 class Job:
     __slots__ = ("loop", "spec", "owner", "job_id", "mode", "preset_name", "services", "renderer",
-                 "masker", "settings", "parent", "top", "depth", "status", "start_time", "end_time",
+                 "masker", "settings", "parent", "depth", "status", "start_time", "end_time",
                  "error", "result", "final_payload", "task", "released", "begun", "gate",
                  "stop_reason", "refused", "create_op", "child_seq", "frontier", "reporter",
                  "runner", "scheduler", "started_by", "checkpoints", "activity", "restored",
-                 "keep_checkpoint", "tree")
+                 "keep_checkpoint", "tree", "__weakref__")
 
     def __init__(self, spec: JobSpec, services: JobServices, *, renderer: Renderer,
                  masker: Masker, settings: "SettingsView", parent: "Job | None" = None,
@@ -112,7 +112,6 @@ class Job:
         self.masker = masker
         self.settings = settings
         self.parent = parent
-        self.top: Job = parent.top if parent else self
         self.depth = parent.depth + 1 if parent else 0
         self.status = JobStatus.RUNNING
         self.start_time = time.time()
@@ -154,6 +153,16 @@ class Job:
                                    mode=spec.mode, checkpoints=self.checkpoints)
 
     # -- facts the handlers and the desktop app read -----------------------------------------
+
+    @property
+    def top(self) -> "Job":
+        """The top-level job of this tree (itself for a top-level job). Looked up, not kept:
+        `self.top = self` would be a reference cycle, and every finished job would wait for
+        the cyclic garbage collector instead of being freed at once."""
+        job = self
+        while job.parent is not None:
+            job = job.parent
+        return job
 
     @property
     def is_child(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
+import weakref
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -85,7 +86,10 @@ class NodeRunner:
                  frontier: "Frontier", loop_guard: "Frontier", max_node_runs: int,
                  gate: asyncio.Event, mode: str, checkpoints: "JobCheckpoints",
                  activity: Activity) -> None:
-        self.host = host
+        # Weak: the job owns its runner, so a strong reference back would make every job a
+        # reference cycle, freed only by the cyclic collector (whose full passes stall the
+        # loop). The job outlives its runs: it awaits them.
+        self.host = weakref.ref(host)
         self.graph = graph
         self.modules = modules
         self.executor = executor
@@ -100,6 +104,11 @@ class NodeRunner:
         self.contexts: set[NodeContext] = set()
         self.checkpoints = checkpoints
         self.activity = activity
+
+    def _host(self) -> NodeHost:
+        host = self.host()
+        assert host is not None, "a job's runner runs only while its job does"
+        return host
 
     def _config(self, node: Node, module: LoadedModule, data: Any) -> dict[str, Any]:
         """The module's view of the node's config: declared properties parsed and checked
@@ -200,7 +209,7 @@ class NodeRunner:
         backup = Snapshot(payload) if retries else None
         for attempt in range(retries + 1):
             # Without checkpoints a branch position is not kept: the node run has no key.
-            ctx = NodeContext(self.host, node.id, node.name, node.module_id, config,
+            ctx = NodeContext(self._host(), node.id, node.name, node.module_id, config,
                               inputs if inputs is not None else [payload],
                               token=token if self.checkpoints.enabled else None)
             if not module.is_async:

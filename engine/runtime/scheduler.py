@@ -176,11 +176,20 @@ class Scheduler:
                 if self._tasks:
                     await self._idle.wait()
                 if self._failure is not None:
-                    raise self._failure
+                    self._raise_failure()
                 if not self._fire_partial_merges():
                     return
         finally:
             await self.cancel()
+
+    def _raise_failure(self) -> None:
+        """Raise the failure a branch ended with, and let go of it: its traceback holds this
+        scheduler's frames, so keeping it would make the job a reference cycle."""
+        failure, self._failure = self._failure, None
+        try:
+            raise failure  # type: ignore[misc]
+        finally:
+            del failure
 
     # -- branches ---------------------------------------------------------------------------
 

@@ -30,36 +30,56 @@ class ModuleThreads:
         then finishes on its own)."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.limit)
-        slots = self._slots
-        await slots.acquire()
+        await self._slots.acquire()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self.busy += 1
-
-        def settle(ok: bool, value: Any) -> None:
-            self.busy -= 1
-            slots.release()
-            if future.done():
-                return
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
-
-        def target() -> None:
-            try:
-                outcome: tuple[bool, Any] = (True, fn(*args))
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-                outcome = (False, exc)
-            try:
-                loop.call_soon_threadsafe(settle, *outcome)
-            except RuntimeError:  # the loop is gone: the engine stopped meanwhile
-                pass
-
         try:
-            threading.Thread(target=target, name=f"flowork-module-{next(self._ids)}", daemon=True).start()
+            threading.Thread(target=self._target, args=(loop, future, fn, args),
+                             name=f"flowork-module-{next(self._ids)}", daemon=True).start()
         except BaseException:
-            self.busy -= 1
-            slots.release()
+            self._settle(future, True, None)
             raise
-        return await future
+        try:
+            return await future
+        finally:
+            # A failure raised here holds this frame in its traceback, the frame holds the
+            # future and the future the failure: a reference cycle, unless the frame lets go.
+            del future
+
+    def _target(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any],
+                fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """The thread: the outcome goes back to the loop. A failure's traceback keeps this
+        frame alive as its caller's (f_back): it lets go of the future (which holds the
+        failure) and of the outcome, or the failure would be a reference cycle."""
+        ok, value = _outcome(fn, args)
+        self._hand_over(loop, future, ok, value)
+        del future, value, fn, args
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], ok: bool,
+                   value: Any) -> None:
+        try:
+            loop.call_soon_threadsafe(self._settle, future, ok, value)
+        except RuntimeError:  # the loop is gone: the engine stopped meanwhile
+            pass
+
+    def _settle(self, future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+        """On the loop: the slot is free again; the outcome, unless the caller gave up."""
+        self.busy -= 1
+        assert self._slots is not None
+        self._slots.release()
+        if future.done():
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+def _outcome(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
+    """(True, result) or (False, the exception), caught in a frame of its own that holds
+    neither the future nor the outcome (the exception's traceback holds this frame)."""
+    try:
+        return True, fn(*args)
+    except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+        return False, exc

@@ -1,0 +1,73 @@
+"""A finished run is freed by reference counting: it leaves no cyclic garbage behind.
+
+Why: the desktop app runs the engine on the Qt loop, and the cyclic collector's passes over a
+heap that grows with every run's leftovers stalled the window for 100-230 ms at a few hundred
+runs a second (bench/bench_window.py). With the collector saving what it finds
+(gc.DEBUG_SAVEALL), runs of a real engine over a real socket, succeeding and failing, must leave
+nothing of the engine's in `gc.garbage`: no job, runner, scheduler, future, or exception whose
+traceback keeps the engine's frames alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import gc
+import types
+from pathlib import Path
+from typing import Any
+
+from engine.client import EngineClient
+from tests.runtime_support import edge, node, run, workflow
+
+ENGINE_DIR = str(Path(__file__).resolve().parent.parent / "engine")
+
+WORKFLOWS = {
+    "succeeds": (workflow([node("a", "set_data", data={"greeting": "hello"}),
+                           node("b", "log_message", message="hello")], [edge("a", "b")]), "SUCCEEDED"),
+    "stop_and_error": (workflow([node("a", "set_data", data={"greeting": "hello"}),
+                                 node("b", "stop_and_error", message="no")], [edge("a", "b")]), "FAILED"),
+    # a sync module that raises, in a module thread
+    "module_raises": (workflow([node("a", "set_data", data={"greeting": "hello"}),
+                                node("b", "read_file", path="missing.txt")], [edge("a", "b")]), "FAILED"),
+}
+
+
+def ours(obj: Any) -> str | None:
+    """A name for an object of the engine's (or a frame running its code), else None."""
+    if isinstance(obj, types.FrameType):
+        code = obj.f_code
+        return f"frame of {code.co_name}" if code.co_filename.startswith(ENGINE_DIR) else None
+    kind = type(obj)
+    return kind.__qualname__ if kind.__module__.startswith("engine.") else None
+
+
+async def settled(engine: Any) -> None:
+    """Until the engine has let go of its finished jobs (their tasks end after the final
+    status is published)."""
+    while engine.runtime.running_job_count():
+        await asyncio.sleep(0.01)
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_finished_runs_leave_no_cyclic_garbage(engine: Any, client: EngineClient) -> None:
+    for wf, expected in WORKFLOWS.values():  # warm: modules loaded, caches filled
+        _, events = await run(client, wf)
+        assert events[-1]["status_data"]["status"] == expected
+    await settled(engine)
+    gc.collect()
+    flags = gc.get_debug()
+    gc.set_debug(flags | gc.DEBUG_SAVEALL)
+    try:
+        for name, (wf, expected) in WORKFLOWS.items():
+            for _ in range(3):
+                _, events = await run(client, wf)
+                assert events[-1]["status_data"]["status"] == expected, (name, events[-1])
+        await settled(engine)
+        gc.collect()
+        left = collections.Counter(filter(None, map(ours, gc.garbage)))
+    finally:
+        gc.set_debug(flags)
+        gc.garbage.clear()
+    assert not left, f"finished runs left cyclic garbage: {dict(left.most_common(12))}"
