@@ -96,7 +96,9 @@ class AutomationsMenu(QMenu):
             action.setText(rule_label(item))
             action.setChecked(bool(item["enabled"]))
         for rule_id in [r for r in self.rule_items if r not in seen]:
-            self.removeAction(self.rule_items.pop(rule_id))
+            gone = self.rule_items.pop(rule_id)
+            self.removeAction(gone)
+            gone.deleteLater()  # removed is not deleted: the menu still owns it
         self.empty.setVisible(not items)
         self.empty.setText("No automations: save a preset with a trigger node" if automations is not None
                            else "The engine is not running")
