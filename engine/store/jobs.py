@@ -87,7 +87,16 @@ class JobsStore:
 
     async def enforce_retention(self, policies: Iterable[RetentionPolicy],
                                 now: float | None = None) -> RetentionResult:
-        top, children = await self._db.transaction(_enforce, list(policies), now or time.time())
+        """Remove what the policies no longer keep. The deletes go DELETE_CHUNK jobs per
+        transaction: a busy engine ends thousands of jobs between two trims, and deleting them
+        at once held the database thread, and with it every job start, for a second or more."""
+        doomed = await self._db.run(_doomed, list(policies), now or time.time())
+        top: list[str] = []
+        children: list[str] = []
+        for chunk in _chunks(doomed, DELETE_CHUNK):
+            gone, their_children = await self._db.transaction(_delete_jobs, chunk)
+            top += gone
+            children += their_children
         freed = await self._db.run(_vacuum) if top else 0
         return RetentionResult(len(top), freed, frozenset(top) | frozenset(children))
 
@@ -111,6 +120,7 @@ _NODE_COLUMNS = ("job_id", "run_seq", "node_id", "module_id", "status", "start_t
 _CROSSING_COLUMNS = ("job_id", "seq", "connection_id", "payload", "size", "truncated", "timestamp",
                      "history_refs")
 _ENTRY_COLUMNS = ("job_id", "entry_id", "entry")
+DELETE_CHUNK = 500  # top-level jobs deleted per transaction by retention (tens of ms each)
 _MAX_PARAMS = 30_000  # below SQLite's default limit of 32,766 bound parameters per statement
 
 
@@ -219,44 +229,53 @@ def _mark_interrupted(conn: sqlite3.Connection, now: float) -> list[tuple[str, s
             if parent is None]
 
 
-def _enforce(conn: sqlite3.Connection, policies: list[RetentionPolicy],
-             now: float) -> tuple[list[str], list[str]]:
+def _doomed(conn: sqlite3.Connection, policies: list[RetentionPolicy], now: float) -> list[str]:
+    """The top-level jobs the policies remove (read only: the deletes go in chunks)."""
     doomed: set[str] = set()
     placeholders = ",".join("?" * len(ACTIVE_STATUSES))
     for policy in policies:
         # Newest first; running jobs are never trimmed. Sub-workflow jobs follow their parent.
+        finished = (f"FROM jobs j WHERE j.address = ? AND j.parent_job_id IS NULL "
+                    f"AND j.status NOT IN ({placeholders}) ORDER BY j.start_time DESC, j.job_id DESC")
+        args = (policy.address, *ACTIVE_STATUSES)
+        # Past the newest max_jobs, a job goes whatever its age and size: it is not measured.
+        doomed.update(r[0] for r in conn.execute(
+            f"SELECT j.job_id {finished} LIMIT -1 OFFSET ?", (*args, policy.max_jobs)))
         rows = conn.execute(
             f"SELECT j.job_id, coalesce(j.end_time, j.start_time), "
             f"coalesce(length(j.result), 0) + (SELECT coalesce(sum(length(h.payload)) "
             f"+ sum(coalesce(length(h.history_refs), 0)), 0) FROM connection_history h WHERE h.job_id = j.job_id) "
             f"+ (SELECT coalesce(sum(length(e.entry)), 0) FROM history_entries e WHERE e.job_id = j.job_id) "
-            f"FROM jobs j WHERE j.address = ? AND j.parent_job_id IS NULL "
-            f"AND j.status NOT IN ({placeholders}) ORDER BY j.start_time DESC",
-            (policy.address, *ACTIVE_STATUSES)).fetchall()
+            f"{finished} LIMIT ?", (*args, policy.max_jobs)).fetchall()
         total = 0
-        for index, (job_id, ended, size) in enumerate(rows):
+        for job_id, ended, size in rows:
             total += size
-            if (index >= policy.max_jobs or now - ended > policy.max_age_s
-                    or total > policy.max_bytes):
+            if now - ended > policy.max_age_s or total > policy.max_bytes:
                 doomed.add(job_id)
-    if not doomed:
+    return sorted(doomed)
+
+
+def _delete_jobs(conn: sqlite3.Connection, job_ids: list[str]) -> tuple[list[str], list[str]]:
+    """Delete these top-level jobs, with their sub-workflow jobs and every row they own, if
+    they are still finished (a job resumed since it was chosen stays); (top, children)."""
+    marks = ",".join("?" * len(job_ids))
+    active = ",".join("?" * len(ACTIVE_STATUSES))
+    top = [r[0] for r in conn.execute(
+        f"SELECT job_id FROM jobs WHERE job_id IN ({marks}) AND status NOT IN ({active})",
+        (*job_ids, *ACTIVE_STATUSES))]
+    if not top:
         return [], []
-    ids = list(doomed)
-    # Children (sub-workflows) of doomed jobs go with them.
-    for chunk in _chunks(ids, 500):
+    children: list[str] = []
+    for chunk in _chunks(top, 500):
         marks = ",".join("?" * len(chunk))
-        children = [r[0] for r in conn.execute(
+        children += [r[0] for r in conn.execute(
             f"SELECT job_id FROM jobs WHERE parent_job_id IN ({marks})", chunk)]
-        doomed.update(children)
-    for chunk in _chunks(list(doomed), 500):
+    for chunk in _chunks(top + children, 500):
         marks = ",".join("?" * len(chunk))
-        conn.execute(f"DELETE FROM connection_history WHERE job_id IN ({marks})", chunk)
-        conn.execute(f"DELETE FROM history_entries WHERE job_id IN ({marks})", chunk)
-        conn.execute(f"DELETE FROM node_runs WHERE job_id IN ({marks})", chunk)
-        conn.execute(f"DELETE FROM job_tokens WHERE job_id IN ({marks})", chunk)
-        conn.execute(f"DELETE FROM job_checkpoints WHERE job_id IN ({marks})", chunk)
-        conn.execute(f"DELETE FROM jobs WHERE job_id IN ({marks})", chunk)
-    return ids, sorted(doomed - set(ids))
+        for table in ("connection_history", "history_entries", "node_runs", "job_tokens",
+                      "job_checkpoints", "jobs"):
+            conn.execute(f"DELETE FROM {table} WHERE job_id IN ({marks})", chunk)
+    return top, children
 
 
 def _vacuum(conn: sqlite3.Connection) -> int:
