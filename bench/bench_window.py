@@ -71,11 +71,11 @@ async def drive(url: str, key: str, rate: float, seconds: float) -> dict[str, An
 
 def measure(params: dict[str, Any]) -> dict[str, Any]:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    import qasync
+    from desktop.event_loop import DesktopEventLoop
     from PySide6.QtWidgets import QApplication
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(app)
+    loop = DesktopEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
         return loop.run_until_complete(_measure(params))

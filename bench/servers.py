@@ -132,10 +132,10 @@ def run_qt_engine(args: argparse.Namespace) -> None:
     """The Engine inside a QApplication on a qasync loop, as the tray app runs it (offscreen)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
-    import qasync
+    from desktop.event_loop import DesktopEventLoop
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(app)
+    loop = DesktopEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
         loop.run_until_complete(run_engine(args))

@@ -1,6 +1,6 @@
 """`flowork`: the tray app where there is a display, the headless engine where there is none.
 
-The Qt event loop is a qasync loop, so the engine runs in this process on the same loop as the
+The Qt event loop is a qasync loop (desktop/event_loop.py), so the engine runs in this process on the same loop as the
 tray. A login start (--autostart, or --hidden) opens no window.
 """
 
@@ -89,9 +89,9 @@ def freeze_startup_objects() -> None:
 def run_gui(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
-    import qasync
 
     from desktop.config import DesktopConfig, config_dir
+    from desktop.event_loop import DesktopEventLoop
     from desktop.single_instance import SingleInstance
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
@@ -124,7 +124,7 @@ def run_gui(args: argparse.Namespace) -> int:
     if args.webhook_port is not None:
         config.update(webhook_port=args.webhook_port)
     app.setWindowIcon(app_icon())
-    loop = qasync.QEventLoop(app)
+    loop = DesktopEventLoop(app)
     asyncio.set_event_loop(loop)
     desktop = DesktopApp(config, hidden=args.hidden or args.autostart, log_tail=tail)
     single.show_requested.connect(desktop.show_status_window)

@@ -12,22 +12,24 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import pytest
-import qasync
 import shiboken6
 from PySide6.QtWidgets import QApplication
 
 from desktop.app import DesktopApp
 from desktop.autostart import Autostart
 from desktop.config import DesktopConfig
+from desktop.event_loop import DesktopEventLoop
 from desktop.supervisor import RestartPolicy, State
 
 
-class _TestLoop(qasync.QEventLoop):
-    """A qasync loop whose callbacks also find their loop when Qt runs them between test phases.
+class _TestLoop(DesktopEventLoop):
+    """The app's loop, whose delayed callbacks also find their loop when Qt runs them between
+    test phases.
 
     pytest-qt processes Qt events after each phase, outside `run_until_complete`; qasync's
-    callbacks are Qt timers, so a connection handler finishing then would see no running loop.
-    In the app, Qt's loop *is* the asyncio loop, so this cannot happen there.
+    delayed callbacks are Qt timers, so a connection handler finishing then would see no
+    running loop (the ready queue's callbacks already do, desktop/event_loop.py). In the app,
+    Qt's loop *is* the asyncio loop, so this cannot happen there.
     """
 
     def _add_callback(self, handle: Any, delay: float = 0) -> Any:
