@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 DRIVES_NOTICE_INTERVAL_S = 300.0
 TRAY_WATCH_S = 2.0
 COPIED_TIP_MS = 1500
+RUNS_REFRESH_MS = 250  # the tray follows a busy engine's runs a few times a second, not per run
 
 
 class DesktopApp(QObject):
@@ -123,7 +124,13 @@ class DesktopApp(QObject):
         self.supervisor.engine_started.connect(self._wire)
         self.supervisor.engine_stopping.connect(self._unwire)
         self.approvals.changed.connect(self.refresh)
-        self.runs.changed.connect(self.refresh)
+        # Runs change with every job that starts and ends; redrawing the tray's icon, menu and
+        # status window each time cost a busy engine more than running the jobs did.
+        self._runs_refresh = QTimer(self)
+        self._runs_refresh.setSingleShot(True)
+        self._runs_refresh.setInterval(RUNS_REFRESH_MS)
+        self._runs_refresh.timeout.connect(self.refresh)
+        self.runs.changed.connect(self._refresh_soon)
         self.runs.failed.connect(self._run_failed)
         self.refused.changed.connect(self._refused_changed)
         self.tunnel.state_changed.connect(lambda _s: self.refresh())
@@ -296,6 +303,12 @@ class DesktopApp(QObject):
         showed has now been seen."""
         self.runs.seen()
         self.refresh_status()
+        if self._runs_refresh.isActive():  # shown now, not in a moment
+            self.refresh()
+
+    def _refresh_soon(self) -> None:
+        if not self._runs_refresh.isActive():
+            self._runs_refresh.start()
 
     def _run_failed(self, run: Run) -> None:
         held = self.failure_notices.admit(run)
@@ -446,6 +459,7 @@ class DesktopApp(QObject):
         return StatusView(state=TrayState.STOPPED, headline="stopped", **base)
 
     def refresh(self) -> None:
+        self._runs_refresh.stop()  # this one shows them
         self.view = self.make_view()
         self.menu.update_view(self.view)
         if self.tray is not None:

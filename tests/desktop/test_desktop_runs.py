@@ -119,6 +119,42 @@ async def test_the_menu_reuses_its_entries_however_many_runs_go_by(make_app, own
     assert len(app.menu.findChildren(QAction)) < 60
 
 
+async def test_the_tray_follows_many_runs_a_few_times_a_second(make_app, owner, desktop_config):
+    """Redrawing the icon, menu and status window for every run that starts and ends cost a
+    busy engine more than its runs: runs' changes are shown at most every RUNS_REFRESH_MS
+    (and on the engine status resamples), and the last of them is shown."""
+    import asyncio
+    import time
+
+    from desktop.app import RUNS_REFRESH_MS
+    desktop_config.update(owners=(owner.address,))
+    app = await make_app()
+    refreshes = []
+    real_refresh = app.refresh
+
+    def counted() -> None:  # counts, then the real refresh
+        refreshes.append(time.monotonic())
+        real_refresh()
+    app.refresh = counted
+    app._runs_refresh.timeout.disconnect()  # it holds the real refresh: the counting one instead
+    app._runs_refresh.timeout.connect(app.refresh)
+    flow = workflow([node("t", "manual_trigger"), node("s", "set_data", data={"n": 1})], [edge("t", "s")])
+    started = time.monotonic()
+    async with await EngineClient.connect(app.engine.url, owner.key) as client:
+        async def one(i: int) -> None:
+            await collect(client, await start(client, flow, preset_name=f"Burst {i}"), timeout=60)
+        for batch in range(5):
+            await asyncio.gather(*(one(batch * 20 + i) for i in range(20)))
+    await wait_until(lambda: app.menu.run_items and app.menu.run_items[0].text().startswith("✓ Burst"),
+                     what="the last runs shown")
+    await wait_until(lambda: not app._runs_refresh.isActive(), what="the pending refresh")
+    elapsed = time.monotonic() - started
+    allowed = elapsed / (RUNS_REFRESH_MS / 1000) + elapsed / 0.3 + elapsed / 2.0 + 10
+    assert len(refreshes) <= allowed, (len(refreshes), elapsed)
+    assert len(refreshes) < 200  # 100 runs: a refresh per start and per end would be 200
+    assert app.view is not None and app.view.recent_runs[0][1].startswith("✓ Burst")
+
+
 async def test_nothing_running_means_no_question(make_app):
     app = await make_app()
     app.menu.quit.trigger()
