@@ -61,9 +61,12 @@ class DesktopEventLoop(qasync.QEventLoop):
         if outside:
             asyncio.events._set_running_loop(self)
         deadline = time.perf_counter() + SLICE_S
+        # Taken out of the queue first: what the callbacks schedule starts a new queue with its
+        # own timer, so that it runs even inside a nested Qt loop (a modal dialog's exec()).
+        batch, self._soon = self._soon, deque()
         try:
-            for _ in range(len(self._soon)):
-                handle = self._soon.popleft()
+            while batch:
+                handle = batch.popleft()
                 if not handle._cancelled:
                     handle._run()
                     if time.perf_counter() > deadline:
@@ -71,6 +74,9 @@ class DesktopEventLoop(qasync.QEventLoop):
         finally:
             if outside:
                 asyncio.events._set_running_loop(None)
+            if batch:  # the slice ran out: the rest goes first, before what was scheduled since
+                batch.extend(self._soon)
+                self._soon = batch
             if self._soon:
                 self._soon_timer.start()
 

@@ -91,3 +91,26 @@ def test_a_closed_loop_runs_nothing(qapp) -> None:
     loop.call_soon(ran.append, 2)  # accepted and dropped, as qasync does after close
     qapp.processEvents()
     assert ran == [] and loop.is_closed()
+
+
+async def test_callbacks_still_run_inside_a_nested_qt_loop() -> None:
+    """A modal dialog's exec() runs a nested Qt loop inside a callback: what is scheduled
+    meanwhile runs there (the batch being run does not hold it back)."""
+    from PySide6.QtCore import QEventLoop as NestedLoop
+    loop = asyncio.get_running_loop()
+    got: list[str] = []
+    nested = NestedLoop()
+
+    def inside() -> None:
+        got.append("inside")
+        nested.quit()
+
+    def modal() -> None:
+        loop.call_soon(inside)
+        QTimer.singleShot(5000, nested.quit)  # only if the callback never runs
+        nested.exec()
+        got.append("after")
+    loop.call_soon(modal)
+    loop.call_soon(got.append, "next")  # ready with it, runs after it
+    await wait_until(lambda: "next" in got, what="the callbacks")
+    assert got == ["inside", "after", "next"]
