@@ -341,3 +341,17 @@ def test_port_names_match_like_a_person_expects() -> None:
     assert [e.target for e in graph.edges_from("a", "true")] == ["d"]
     assert [e.target for e in graph.edges_from("a", "error")] == ["e"]
     assert graph.edges_from("a", "REJECTED") == []
+
+
+async def test_integers_past_64_bits_run_and_come_back_exactly(client: EngineClient) -> None:
+    """The GUI writes 1e20 as 21 digits, and a module may compute any integer: orjson cannot
+    write those (the job's checkpoint failed the start with an internal error) nor read them
+    back as integers (they became floats)."""
+    big = {"gui": 100000000000000000000, "module": 2**70 + 1, "negative": -(2**65) - 7}
+    wf = workflow([node("t", "manual_trigger"), node("s", "set_data", data=big),
+                   node("a", "set_data", data={"after": 1}), node("b", "set_data", data={"after": 2})],
+                  [edge("t", "s"), edge("s", "a"), edge("s", "b")])
+    _, events = await run(client, wf)
+    assert final(events)["status"] == "SUCCEEDED"
+    data = final(events)["result"]["data"]
+    assert {k: data[k] for k in big} == big and all(type(data[k]) is int for k in big)

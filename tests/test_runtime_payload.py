@@ -61,13 +61,23 @@ def test_branch_copies_are_private_and_odd_values_become_text() -> None:
     first, second = snapshot.copy(), snapshot.copy()
     first["data"]["rows"][0]["a"]["b"] = 2
     assert second["data"]["rows"][0]["a"]["b"] == 1 and out["data"]["rows"][0]["a"]["b"] == 1
-    odd = Snapshot(as_payload({"when": {1, 2}, "big": 2**70}))
-    assert odd.lossy and odd.copy()["data"] == {"when": "{1, 2}", "big": 2**70}
+    odd = Snapshot(as_payload({"when": {1, 2}, "big": 2**70 + 1}))  # + 1: no double holds it
+    assert odd.lossy and odd.copy()["data"] == {"when": "{1, 2}", "big": 2**70 + 1}
     loop: dict = {}
     loop["self"] = loop
     with pytest.raises(PayloadNotJSON):
         Snapshot(as_payload({"loop": loop}))
     assert orjson.loads(Snapshot(as_payload({"nan": float("nan")})).data) == {"nan": None}
+
+
+def test_integers_past_64_bits_come_back_exactly() -> None:
+    """orjson reads them as floats without a word; the standard library wrote them, and
+    reads them back."""
+    from engine.runtime.payload import decode, encode
+    value = {"big": 10**25 + 1, "negative": -(2**64) - 3, "digits": "1234567890123456789012345", "f": 1.5}
+    raw, lossy = encode(value)
+    assert not lossy and decode(raw) == value and type(decode(raw)["big"]) is int
+    assert decode(b'{"small":18446744073709551615}') == {"small": 2**64 - 1}  # orjson's own range
 
 
 def test_fork_gives_each_branch_a_private_copy() -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from engine.runtime.payload import Snapshot
+from engine.runtime.payload import Snapshot, encode
 
 if TYPE_CHECKING:
     from engine.runtime.history import HistoryRecorder
@@ -101,7 +101,9 @@ class SpecWrite:
         self.kind = "spec"
         self.job_id = job_id
         self.top_job_id = top_job_id
-        self.spec = orjson.dumps(spec)   # on the loop: the workflow is small and may change later
+        # On the loop: the workflow is small and may change later. `encode`, not orjson alone:
+        # a workflow may hold an integer past 64 bits (the GUI writes 1e20 as 21 digits).
+        self.spec, _ = encode(spec)
         self.initial = initial
         self.sealed = sealed
 

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import orjson
 
 from engine.runtime.job_keys import wire_id
+from engine.runtime.payload import decode
 from engine.runtime.state import JobStatus
 from engine.store.checkpoints import StoredJob
 
@@ -96,7 +97,7 @@ def released_from(job_id: str, tree: dict[str, StoredJob], top: StoredJob, *,
                 return None  # this branch has work to do now
     if top.status != JobStatus.PAUSED.value and not waits_on_something:
         return None
-    spec = orjson.loads(top.spec)
+    spec = decode(top.spec)
     started_by = spec.get("started_by")
     if started_by == GUI_STARTED:
         started_by = GUI_STARTED

@@ -145,11 +145,21 @@ def encode(value: Any) -> tuple[bytes, bool]:
         raise PayloadNotJSON(str(exc) or type(exc).__name__) from None
 
 
+# Digits to b"1", everything else to b"0": a run of 20 ones is a number of 20 digits or more.
+_DIGITS = bytes(49 if 48 <= byte <= 57 else 48 for byte in range(256))
+_LONG_NUMBER = b"1" * 20
+
+
 def decode(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:  # what only the standard library wrote (big integers)
-        return json.loads(raw.decode("utf-8", "surrogatepass"))
+    """The value `encode` wrote. orjson reads an integer past 64 bits (20 digits or more) as a
+    float, silently: such texts (only the standard library writes them) go to the standard
+    library, which reads them back exactly. The check costs about 60 µs per 100 KB."""
+    if _LONG_NUMBER not in raw.translate(_DIGITS):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:  # what only the standard library reads
+            pass
+    return json.loads(raw.decode("utf-8", "surrogatepass"))
 
 
 def as_payload(value: Any) -> dict[str, Any]:

@@ -25,7 +25,6 @@ from collections import ChainMap
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-import orjson
 
 from engine.components.api import ModuleError, NodeContext
 from engine.events import Delivery, Event
@@ -607,7 +606,7 @@ class Runtime:
     async def _rebuild(self, stored: StoredJob, *, parent: Job | None = None,
                        tree: dict[str, StoredJob] | None = None, forced: bool = False) -> Job:
         """A Job object from a checkpointed one (top-level, or a sub-workflow of `parent`)."""
-        spec_data = orjson.loads(stored.spec)
+        spec_data = decode(stored.spec)
         where = "workflow_data" if parent is None else f"preset '{spec_data.get('preset_name')}'"
         graph = parse_workflow(spec_data["workflow"], where)
         modules = await self._load_modules(graph, where)
@@ -647,7 +646,7 @@ class Runtime:
         self.recorder.job_status(stored.job_id, JobStatus.FAILED.value, now, text, None)
         self.recorder.checkpoint(DoneWrite(stored.job_id, stored.job_id))
         try:
-            owner = orjson.loads(stored.spec)["owner"]
+            owner = decode(stored.spec)["owner"]
         except Exception:  # noqa: BLE001
             return
         self._interrupted[stored.job_id] = (owner, {
