@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtGui import QFontDatabase
+import shiboken6
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QFontDatabase, QTextCursor
 from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QPlainTextEdit, QPushButton, QVBoxLayout,
                                QWidget)
 
@@ -113,6 +115,11 @@ class EngineView(QWidget):
                 brush=pg.mkBrush(colour + "40") if filled else None)
         self.chart_box.addWidget(self.charts)
 
+    def _show_newest(self) -> None:
+        if shiboken6.isValid(self.log):
+            self.log.moveCursor(QTextCursor.MoveOperation.End)
+            self.log.ensureCursorVisible()
+
     def update_view(self) -> None:
         status = self.history.latest
         if status:
@@ -130,7 +137,9 @@ class EngineView(QWidget):
         text = "\n".join(lines)
         if text != self.log.toPlainText():
             self.log.setPlainText(text)
-            self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
+            # Once laid out (at the next turn): wrapped lines are laid out lazily, so the scroll
+            # range read now is short of the last line.
+            QTimer.singleShot(0, self._show_newest)
         if self.charts is not None:
             samples = list(self.history.samples)
             xs = [s.at for s in samples]

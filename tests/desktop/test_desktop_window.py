@@ -6,13 +6,15 @@ Approve from the window reach the engine, Enter approves nothing, charts from th
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import logging
 import sqlite3
 import time
 
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QTextCursor
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from desktop.window.feed import MAX_IDS, EngineFeed
@@ -285,6 +287,16 @@ async def test_engine_tab_draws_charts_from_the_engine_status(make_app, owner, d
     assert view.url.text() == app.engine.url and view.version.text() == app.engine.version
     assert view.data_dir.text() == str(app.engine.config.data_dir)
     assert f"listening on {app.engine.url}" in view.log.toPlainText()  # the tail of the log
+    for i in range(60):  # long lines, wrapped: the box scrolls, and shows its newest line
+        logging.getLogger("engine.test").info("line %d of a long log message that wraps in the box %s", i, "x" * 80)
+    history.sample()
+    await wait_until(lambda: "line 59 of" in view.log.toPlainText(), what="the new lines")
+    await asyncio.sleep(0.2)  # laid out
+    end = view.log.textCursor()
+    end.movePosition(QTextCursor.MoveOperation.End)
+    where = view.log.cursorRect(end)  # the last line, in the box's own coordinates
+    assert view.log.verticalScrollBar().maximum() > 0
+    assert 0 <= where.top() and where.bottom() <= view.log.viewport().height(), where
 
 
 async def test_automations_tab_lists_rules_enables_and_pauses_them(make_app, owner, desktop_config):
