@@ -14,10 +14,11 @@ stay qasync's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import time
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import qasync
 import shiboken6
@@ -54,39 +55,48 @@ class DesktopEventLoop(qasync.QEventLoop):
         those they schedule: those wait for the next turn, after Qt's own events)."""
         if self.is_closed():
             return
-        # Qt may deliver the timer outside run_forever (qasync processes events once more
-        # after run_until_complete; pytest-qt between test phases): the callbacks still find
-        # their loop.
-        outside = asyncio.events._get_running_loop() is None
-        if outside:
-            asyncio.events._set_running_loop(self)
         deadline = time.perf_counter() + SLICE_S
         # Taken out of the queue first: what the callbacks schedule starts a new queue with its
         # own timer, so that it runs even inside a nested Qt loop (a modal dialog's exec()).
         batch, self._soon = self._soon, deque()
         try:
-            while batch:
-                handle = batch.popleft()
-                if not handle._cancelled:
-                    handle._run()
-                    if time.perf_counter() > deadline:
-                        break
+            with self.as_running():
+                while batch:
+                    handle = batch.popleft()
+                    if not handle._cancelled:
+                        handle._run()
+                        if time.perf_counter() > deadline:
+                            break
         finally:
-            if outside:
-                asyncio.events._set_running_loop(None)
             if batch:  # the slice ran out: the rest goes first, before what was scheduled since
                 batch.extend(self._soon)
                 self._soon = batch
             if self._soon:
                 self._soon_timer.start()
 
+    @contextlib.contextmanager
+    def as_running(self) -> Iterator[None]:
+        """This loop as the running one meanwhile, if none is: Qt may deliver a timer outside
+        run_forever (qasync processes events once more after run_until_complete; pytest-qt
+        between test phases), and a callback must still find its loop."""
+        if asyncio.events._get_running_loop() is not None:
+            yield
+            return
+        asyncio.events._set_running_loop(self)
+        try:
+            yield
+        finally:
+            asyncio.events._set_running_loop(None)
+
     def close(self) -> None:
-        """Delete the ready queue's timer here, on the Qt thread: left to Python's cyclic
-        collector it may be freed on a worker thread, where Qt cannot unregister it."""
+        """Delete the loop's timer objects (the ready queue's and qasync's) here, on the Qt
+        thread: left to Python's cyclic collector they may be freed on a worker thread, where
+        Qt cannot unregister their timers, and a later timer event would reach a dead object."""
         if self.is_closed():
             return
+        qasync_timer = self._timer
         super().close()
         self._soon.clear()
-        if shiboken6.isValid(self._soon_timer):
-            self._soon_timer.stop()
-            shiboken6.delete(self._soon_timer)
+        for timer in (self._soon_timer, qasync_timer):
+            if shiboken6.isValid(timer):
+                shiboken6.delete(timer)

@@ -1,7 +1,7 @@
 """`flowork`: the tray app where there is a display, the headless engine where there is none.
 
-The Qt event loop is a qasync loop (desktop/event_loop.py), so the engine runs in this process on the same loop as the
-tray. A login start (--autostart, or --hidden) opens no window.
+The Qt event loop is a qasync loop (desktop/event_loop.py), so the engine runs in this process
+on the same loop as the tray. A login start (--autostart, or --hidden) opens no window.
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ from collections import ChainMap
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-
 from engine.components.api import ModuleError, NodeContext
 from engine.events import Delivery, Event
 from engine.protocol.errors import EngineError, ErrorCode

@@ -28,33 +28,21 @@ class _TestLoop(DesktopEventLoop):
 
     pytest-qt processes Qt events after each phase, outside `run_until_complete`; qasync's
     delayed callbacks are Qt timers, so a connection handler finishing then would see no
-    running loop (the ready queue's callbacks already do, desktop/event_loop.py). In the app,
-    Qt's loop *is* the asyncio loop, so this cannot happen there.
+    running loop (the ready queue's callbacks already do, `DesktopEventLoop.as_running`). In
+    the app, Qt's loop *is* the asyncio loop, so this cannot happen there.
     """
 
     def _add_callback(self, handle: Any, delay: float = 0) -> Any:
         callback = handle._callback
 
         def run(*args: Any) -> Any:
-            if asyncio.events._get_running_loop() is not None or self.is_closed():
+            if self.is_closed():
                 return callback(*args)
-            asyncio.events._set_running_loop(self)
-            try:
+            with self.as_running():
                 return callback(*args)
-            finally:
-                asyncio.events._set_running_loop(None)
 
         handle._callback = run
         return super()._add_callback(handle, delay)
-
-    def close(self) -> None:
-        """Delete the loop's timer object here, on the Qt thread. Left to Python's cyclic GC it
-        may be freed on a worker thread, where Qt cannot unregister its timers, and a later
-        timer event would reach a dead object. (The app has one loop for its whole life.)"""
-        timer = self._timer
-        super().close()
-        if shiboken6.isValid(timer):
-            shiboken6.delete(timer)
 
 
 def _qasync_loop() -> asyncio.AbstractEventLoop:

@@ -4,10 +4,14 @@ details; and Stop engine / Restart / Quit ask before ending running workflows.""
 
 from __future__ import annotations
 
-from desktop.icons import TrayState
+import asyncio
+import time
+
 from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtGui import QAction
 
+from desktop.app import RUNS_REFRESH_MS
+from desktop.icons import TrayState
 from desktop.runs import KEEP, FailureNotices, RecentRuns, Run
 from desktop.supervisor import State
 from engine.client import EngineClient
@@ -123,10 +127,6 @@ async def test_the_tray_follows_many_runs_a_few_times_a_second(make_app, owner, 
     """Redrawing the icon, menu and status window for every run that starts and ends cost a
     busy engine more than its runs: runs' changes are shown at most every RUNS_REFRESH_MS
     (and on the engine status resamples), and the last of them is shown."""
-    import asyncio
-    import time
-
-    from desktop.app import RUNS_REFRESH_MS
     desktop_config.update(owners=(owner.address,))
     app = await make_app()
     refreshes = []
