@@ -96,14 +96,15 @@ class SpecWrite:
 
     __slots__ = ("kind", "job_id", "top_job_id", "spec", "initial", "sealed")
 
-    def __init__(self, job_id: str, top_job_id: str, spec: dict[str, Any], initial: Snapshot,
-                 sealed: bool) -> None:
+    def __init__(self, job_id: str, top_job_id: str, spec: dict[str, Any], workflow_json: bytes,
+                 initial: Snapshot, sealed: bool) -> None:
         self.kind = "spec"
         self.job_id = job_id
         self.top_job_id = top_job_id
-        # On the loop: the workflow is small and may change later. `encode`, not orjson alone:
-        # a workflow may hold an integer past 64 bits (the GUI writes 1e20 as 21 digits).
-        self.spec, _ = encode(spec)
+        # On the loop: the spec is small and may change later. The workflow comes as the text
+        # the runtime's GraphCache wrote (with `encode`, not orjson alone: a workflow may hold
+        # an integer past 64 bits, and the GUI writes 1e20 as 21 digits).
+        self.spec = encode(spec)[0][:-1] + b',"workflow":' + workflow_json + b"}"
         self.initial = initial
         self.sealed = sealed
 
@@ -176,9 +177,10 @@ class JobCheckpoints:
         if self.enabled:
             self.recorder.checkpoint(TokenWrite("token_done", self.job_id, self.top_job_id, token, False))
 
-    def spec(self, spec: dict[str, Any], initial: Snapshot) -> None:
+    def spec(self, spec: dict[str, Any], workflow_json: bytes, initial: Snapshot) -> None:
         if self.enabled:
-            self.recorder.checkpoint(SpecWrite(self.job_id, self.top_job_id, spec, initial, self.sealed))
+            self.recorder.checkpoint(SpecWrite(self.job_id, self.top_job_id, spec, workflow_json,
+                                               initial, self.sealed))
 
     def final(self, snapshot: Snapshot) -> None:
         if self.enabled:

@@ -31,7 +31,7 @@ from engine.protocol.errors import EngineError, ErrorCode
 from engine.runtime.approvals import ApprovalCenter
 from engine.runtime.dormant import Dormant, Wakeups, released_from, wait_of
 from engine.runtime.executor import Executor, LocalExecutor
-from engine.runtime.graph import Graph, parse_workflow
+from engine.runtime.graph import Graph, GraphCache
 from engine.runtime.checkpoint import DoneWrite, Token
 from engine.runtime.history import HistoryRecorder, HistoryWriteError
 from engine.runtime.job import Job, JobServices, JobSpec, Restored, request_from_wait
@@ -103,6 +103,7 @@ class Runtime:
         # What a job without variables renders and masks with: both are immutable, so the
         # jobs share one pair instead of compiling an empty one each.
         self._plain = (Renderer({}), Masker([]))
+        self.graphs = GraphCache()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -250,7 +251,7 @@ class Runtime:
         key = self._new_key(owner, job_id)
         self._starting[key] = owner
         try:
-            graph = parse_workflow(workflow)
+            graph, workflow_json = self.graphs.parse(workflow)
             graph.start_nodes(start_node_id)  # checks start_node_id
             modules = await self._load_modules(graph, "workflow_data")
             assert self.store is not None
@@ -265,7 +266,7 @@ class Runtime:
             # Recorded with the job's first batch of history (no write of its own to wait for).
             job.create_op = job.reporter.created(preset_name, job.start_time, None,
                                                  _preview_bytes(settings), job.started_by)
-            job.checkpoints.spec(_spec_of(spec, workflow, None), Snapshot(as_payload(initial_payload)))
+            job.checkpoints.spec(_spec_of(spec, None), workflow_json, Snapshot(as_payload(initial_payload)))
             if hold:
                 job.released.clear()
             self._launch(job)
@@ -369,7 +370,7 @@ class Runtime:
         if found is None:
             raise ModuleError(f"the preset '{preset_name}' was not found among your presets")
         try:
-            graph = parse_workflow(found[1], f"preset '{preset_name}'")
+            graph, workflow_json = self.graphs.parse(found[1], f"preset '{preset_name}'")
             graph.start_nodes(None)
             modules = await self._load_modules(graph, f"preset '{preset_name}'")
         except EngineError as exc:
@@ -384,7 +385,8 @@ class Runtime:
                     parent=parent)
         child.reporter.created(preset_name, child.start_time, parent.top.job_id,
                                _preview_bytes(parent.settings), child.started_by)
-        child.checkpoints.spec(_spec_of(spec, found[1], parent.top.job_id), Snapshot(as_payload(payload)))
+        child.checkpoints.spec(_spec_of(spec, parent.top.job_id), workflow_json,
+                               Snapshot(as_payload(payload)))
         if token is not None:
             token.wait = {"kind": "child", "child_id": child_id}
             parent.checkpoints.write(token)
@@ -607,7 +609,7 @@ class Runtime:
         """A Job object from a checkpointed one (top-level, or a sub-workflow of `parent`)."""
         spec_data = decode(stored.spec)
         where = "workflow_data" if parent is None else f"preset '{spec_data.get('preset_name')}'"
-        graph = parse_workflow(spec_data["workflow"], where)
+        graph, _ = self.graphs.parse(spec_data["workflow"], where)
         modules = await self._load_modules(graph, where)
         owner = spec_data["owner"]
         spec = JobSpec(owner=owner, job_id=stored.job_id, graph=graph, modules=modules,
@@ -701,9 +703,10 @@ def _restored_tokens(stored: StoredJob, modules: dict[str, LoadedModule], graph:
     return Restored(tokens, interrupted, name, forced)
 
 
-def _spec_of(spec: JobSpec, workflow: Any, top_job_id: str | None) -> dict[str, Any]:
-    """What a checkpoint keeps of a job's start (its initial payload is added by SpecWrite)."""
-    return {"owner": spec.owner, "workflow": workflow, "mode": spec.mode,
+def _spec_of(spec: JobSpec, top_job_id: str | None) -> dict[str, Any]:
+    """What a checkpoint keeps of a job's start (SpecWrite adds its workflow and its initial
+    payload)."""
+    return {"owner": spec.owner, "mode": spec.mode,
             "preset_name": spec.preset_name, "start_node_id": spec.start_node_id,
             "started_by": spec.started_by or {"kind": "gui"}, "top_job_id": top_job_id}
 
