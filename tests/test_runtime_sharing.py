@@ -1,5 +1,5 @@
 """What jobs share instead of keeping one each: the parsed graph of one workflow (the runtime's
-GraphCache)."""
+GraphCache) and the light Latch that holds and pauses them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 
 from engine.app import Engine
 from engine.client import EngineClient
+from engine.runtime.scheduler import Latch
 from tests.runtime_support import collect, final, node, run, start, workflow
 
 
@@ -44,3 +45,20 @@ async def test_a_bad_workflow_is_refused_every_time(client: EngineClient) -> Non
                                      initial_payload={}, preset_name="x", mode="EXECUTE",
                                      start_node_id=None, check=False)
         assert "repeats the node id" in str(reply)
+
+
+async def test_a_latch_wakes_every_waiter_and_a_cancelled_one_alone() -> None:
+    latch = Latch()
+    waiters = [asyncio.ensure_future(latch.wait()) for _ in range(3)]
+    await asyncio.sleep(0)
+    waiters[0].cancel()
+    await asyncio.sleep(0)
+    latch.set()
+    await asyncio.wait_for(asyncio.gather(*waiters[1:]), 1)
+    assert waiters[0].cancelled()
+    latch.clear()
+    again = asyncio.ensure_future(latch.wait())
+    await asyncio.sleep(0.01)
+    assert not again.done()
+    latch.set()
+    await asyncio.wait_for(again, 1)

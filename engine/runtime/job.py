@@ -124,9 +124,7 @@ class Job:
         # hears "started" before any event of the job.
         self.released = Latch(True)
         self.begun = False  # past the start gate: from here on, stopping cancels the task
-        self.gate = parent.gate if parent is not None else asyncio.Event()  # pausing pauses sub-workflows too
-        if parent is None:
-            self.gate.set()
+        self.gate = parent.gate if parent is not None else Latch(True)  # pausing pauses sub-workflows too
         self.stop_reason: str | None = None  # "user" or "engine"
         self.refused: str | None = None  # why the job must end before it begins (Runtime._committed)
         self.create_op = 0   # the recorder's number for this job's record (the start handshake)

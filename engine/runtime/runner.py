@@ -27,7 +27,7 @@ from engine.runtime.templating import Masker, Renderer, TemplateError
 
 if TYPE_CHECKING:
     from engine.runtime.checkpoint import JobCheckpoints, Token
-    from engine.runtime.scheduler import Frontier
+    from engine.runtime.scheduler import Frontier, Latch
 
 log = logging.getLogger("engine.jobs")
 
@@ -84,7 +84,7 @@ class NodeRunner:
     def __init__(self, *, host: NodeHost, graph: Graph, modules: dict[str, LoadedModule],
                  executor: Executor, renderer: Renderer, masker: Masker, reporter: JobReporter,
                  frontier: "Frontier", loop_guard: "Frontier", max_node_runs: int,
-                 gate: asyncio.Event, mode: str, checkpoints: "JobCheckpoints",
+                 gate: "Latch", mode: str, checkpoints: "JobCheckpoints",
                  activity: Activity) -> None:
         # Weak: the job owns its runner, so a strong reference back would make every job a
         # reference cycle, freed only by the cyclic collector (whose full passes stall the

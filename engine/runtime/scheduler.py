@@ -39,32 +39,43 @@ YIELD_EVERY_S = 0.002
 
 
 class Latch:
-    """asyncio.Event's set/clear/is_set/wait for one waiter, at a tenth of its size (a job
-    keeps two: a thousand waiting jobs are a thousand of each)."""
+    """asyncio.Event's set/clear/is_set/wait at a fraction of its size: an Event starts with a
+    deque of 64 slots (about 600 bytes), and a job keeps two of these (its start hold and its
+    pause gate, which every branch of the job waits on while it is paused), so a thousand
+    waiting jobs keep two thousand. Waiters are a list made when someone waits. Unlike an
+    Event, a waiter woken by `set` waits again if `clear` came before it ran."""
 
-    __slots__ = ("_open", "_waiter")
+    __slots__ = ("_open", "_waiters")
 
     def __init__(self, open_: bool = False) -> None:
         self._open = open_
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] | None = None
 
     def is_set(self) -> bool:
         return self._open
 
     def set(self) -> None:
         self._open = True
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
 
     def clear(self) -> None:
         self._open = False
 
     async def wait(self) -> None:
         while not self._open:
-            if self._waiter is None or self._waiter.done():
-                self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
+            # One future per waiter: a cancelled waiter cancels only its own.
+            waiter = asyncio.get_running_loop().create_future()
+            if self._waiters is None:
+                self._waiters = []
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if self._waiters is not None and waiter in self._waiters:
+                    self._waiters.remove(waiter)
 
 
 @dataclass(slots=True)
@@ -90,7 +101,7 @@ class Scheduler:
                  "checkpoints", "_tasks", "_idle", "_failure")
 
     def __init__(self, *, graph: Graph, modules: dict[str, LoadedModule], runner: NodeRunner,
-                 reporter: JobReporter, frontier: Frontier, gate: asyncio.Event, mode: str,
+                 reporter: JobReporter, frontier: Frontier, gate: Latch, mode: str,
                  checkpoints: JobCheckpoints) -> None:
         self.graph = graph
         self.modules = modules
