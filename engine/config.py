@@ -56,6 +56,9 @@ class EngineConfig:
     max_node_runs: int = 10_000
     approval_timeout_s: float = 3600.0
     auth_timeout_s: float = 30.0  # a connection with no valid signed frame by then is closed
+    # New connections read per second, engine-wide, after a first burst (engine/server/admission.py)
+    handshakes_per_s: float = 100.0
+    handshake_burst: int = 100
     log_level: str = "INFO"  # the engine log's level; job log lines are at DEBUG
     # Folders never reachable through a share besides the engine's own (the desktop app adds
     # its config folder); set in code, not an option.
@@ -134,6 +137,8 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "max_node_runs": ("FLOWORK_MAX_NODE_RUNS", _parse_int),
     "approval_timeout_s": ("FLOWORK_APPROVAL_TIMEOUT_S", _parse_float),
     "auth_timeout_s": ("FLOWORK_AUTH_TIMEOUT_S", _parse_float),
+    "handshakes_per_s": ("FLOWORK_HANDSHAKES_PER_S", _parse_float),
+    "handshake_burst": ("FLOWORK_HANDSHAKE_BURST", _parse_int),
     "log_level": ("FLOWORK_LOG_LEVEL", lambda v: str(v).strip().upper()),
     "pairing_timeout_s": ("FLOWORK_PAIRING_TIMEOUT_S", _parse_float),
     "pairing_cooldown_s": ("FLOWORK_PAIRING_COOLDOWN_S", _parse_float),
@@ -189,8 +194,10 @@ def validate(config: EngineConfig) -> EngineConfig:
         raise ConfigError("The sign-in timeout (auth_timeout_s) must be a positive number of seconds.")
     if config.pairing_timeout_s <= 0 or config.pairing_cooldown_s < 0:
         raise ConfigError("The pairing timeout must be positive and the pairing cool-down not negative.")
+    if not config.handshakes_per_s > 0:
+        raise ConfigError("handshakes_per_s must be a positive number of connections per second.")
     for name in ("max_frame_bytes", "max_connections", "outbox_limit", "max_node_runs",
-                 "webhook_max_body"):
+                 "webhook_max_body", "handshake_burst"):
         if getattr(config, name) < 1:
             raise ConfigError(f"Option '{name}' must be at least 1.")
     if config.log_level not in LOG_LEVELS:

@@ -29,6 +29,7 @@ from engine.events import Event
 from engine.handlers.registry import HandlerRegistry, HandlerSpec, ReplyWhenReady, Request
 from engine.protocol.errors import EngineError, ErrorCode
 from engine.protocol.frames import IncomingFrame, error_frame, parse_frame, peek_request
+from engine.server.admission import Admission, AdmittedConnection
 from engine.server.connection import ClientConnection, send_texts
 from engine.server.outbox import Outbox, OutboxOverflow
 
@@ -72,6 +73,7 @@ class EngineServer:
         self.registry = registry
         self.auth = authenticator
         self._server: Server | None = None
+        self.admission: Admission | None = None  # made with the server (it needs the config)
         # Insertion-ordered (a dict as an ordered set): the first unauthenticated one is the
         # oldest, the one to close when a newcomer needs its slot.
         self._connections: dict[ClientConnection, None] = {}
@@ -93,8 +95,11 @@ class EngineServer:
 
     async def start(self, host: str, port: int) -> None:
         config = self.engine.config
+        admission = self.admission = Admission(config.handshakes_per_s, config.handshake_burst,
+                                               max_waiting=config.max_connections)
         self._server = await serve(
             self._run_connection, host, port,
+            create_connection=functools.partial(AdmittedConnection, admission=admission),  # type: ignore[arg-type]
             process_request=self._check_handshake,
             # The limits of a connection that has not signed in yet (see _lift_limits): the
             # inflated size of a compressed frame is bounded by max_size too.
@@ -117,6 +122,8 @@ class EngineServer:
         self._server.close(close_connections=True)
         await self._server.wait_closed()
         self._server = None
+        if self.admission is not None:
+            self.admission.close()
         if self.serve_task is not None:
             await asyncio.gather(self.serve_task, return_exceptions=True)
             self.serve_task = None

@@ -187,3 +187,57 @@ async def test_a_flood_of_compressed_bombs_leaves_the_owner_served(make_engine: 
         assert flood.close_codes and set(flood.close_codes) == {1009}, flood.close_codes[:10]
     finally:
         await flood.stop()
+
+
+async def _raw_handshake(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TCP connection that has sent its WebSocket upgrade request, nothing more."""
+    from bench.flood import handshake
+    host, port, request = handshake(url)
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(request)
+    await writer.drain()
+    return reader, writer
+
+
+async def test_new_connections_past_the_burst_wait_their_turn_in_order(make_engine: EngineFactory,
+                                                                      owner: Wallet) -> None:
+    """A stranger reconnecting as fast as it is closed costs the engine a handshake each time:
+    past a burst, new connections are read at `handshakes_per_s`, oldest first, and the owner's
+    connection already signed in is not held up by them."""
+    engine = await make_engine(handshake_burst=2, handshakes_per_s=1.0)
+    async with await EngineClient.connect(engine.url, owner.key) as gui:  # takes one token
+        first = await _raw_handshake(engine.url)     # takes the other
+        assert (await asyncio.wait_for(first[0].readuntil(b"\r\n\r\n"), 5)).startswith(b"HTTP/1.1 101")
+        waiting = [await _raw_handshake(engine.url) for _ in range(2)]
+        try:
+            await asyncio.sleep(0.3)
+            # No token yet (the next one comes a second after the burst): nothing of theirs
+            # was read, so nothing was answered.
+            assert not any(reader.at_eof() or len(reader._buffer) for reader, _ in waiting)  # noqa: SLF001
+            assert engine.server.admission is not None and engine.server.admission.waiting == 2
+            assert (await gui.request("request_settings"))["type"] == "settings_response"
+            # Then one per second, in the order they came.
+            answered = await asyncio.wait_for(waiting[0][0].readuntil(b"\r\n\r\n"), 5)
+            assert answered.startswith(b"HTTP/1.1 101")
+            assert not len(waiting[1][0]._buffer)  # noqa: SLF001
+            assert (await asyncio.wait_for(waiting[1][0].readuntil(b"\r\n\r\n"), 5)).startswith(b"HTTP/1.1 101")
+        finally:
+            for _, writer in [first, *waiting]:
+                writer.close()
+
+
+async def test_past_max_connections_waiting_the_oldest_waiter_is_dropped(make_engine: EngineFactory) -> None:
+    engine = await make_engine(handshake_burst=1, handshakes_per_s=0.1, max_connections=2)
+    served = await _raw_handshake(engine.url)
+    assert (await asyncio.wait_for(served[0].readuntil(b"\r\n\r\n"), 5)).startswith(b"HTTP/1.1 101")
+    waiting = [await _raw_handshake(engine.url) for _ in range(3)]
+    try:
+        # Closed without a word (reset, no HTTP answer); the two newer ones still wait.
+        with pytest.raises(ConnectionResetError):
+            await asyncio.wait_for(waiting[0][0].read(), 5)
+        await asyncio.sleep(0.2)
+        assert not any(reader.at_eof() for reader, _ in waiting[1:])
+        assert engine.server.admission is not None and engine.server.admission.waiting == 2
+    finally:
+        for _, writer in [served, *waiting]:
+            writer.close()
