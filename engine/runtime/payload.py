@@ -27,6 +27,8 @@ from typing import Any, Iterable
 
 import orjson
 
+from engine.protocol.long_numbers import may_hold_long_number
+
 HISTORY_KEEP = 100          # payload["history"] keeps the latest entries only
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
@@ -145,16 +147,11 @@ def encode(value: Any) -> tuple[bytes, bool]:
         raise PayloadNotJSON(str(exc) or type(exc).__name__) from None
 
 
-# Digits to b"1", everything else to b"0": a run of 20 ones is a number of 20 digits or more.
-_DIGITS = bytes(49 if 48 <= byte <= 57 else 48 for byte in range(256))
-_LONG_NUMBER = b"1" * 20
-
-
 def decode(raw: bytes) -> Any:
     """The value `encode` wrote. orjson reads an integer past 64 bits (20 digits or more) as a
     float, silently: such texts (only the standard library writes them) go to the standard
     library, which reads them back exactly. The check costs about 60 µs per 100 KB."""
-    if _LONG_NUMBER not in raw.translate(_DIGITS):
+    if not may_hold_long_number(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:  # what only the standard library reads
