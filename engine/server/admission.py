@@ -30,16 +30,15 @@ from websockets.asyncio.server import ServerConnection
 class Admission:
     """The token bucket and the waiting connections (their transports, oldest first)."""
 
-    def __init__(self, rate: float, burst: int, max_waiting: int = 256) -> None:
+    def __init__(self, rate: float, burst: int, *, max_waiting: int) -> None:
+        """`rate` > 0 and `burst` ≥ 1, as engine/config.py checks them."""
         self.rate = rate
-        self.burst = max(1, burst)
+        self.burst = burst
         self.max_waiting = max_waiting
-        self._tokens = float(self.burst)
+        self._tokens = float(burst)
         self._stamp = time.monotonic()
         self._waiting: deque[asyncio.Transport] = deque()
         self._timer: asyncio.TimerHandle | None = None
-        self.admitted = 0
-        self.dropped = 0
 
     @property
     def waiting(self) -> int:
@@ -48,14 +47,11 @@ class Admission:
     def arrive(self, transport: asyncio.Transport) -> None:
         """A new connection, before anything of it is read: read it now, or park it."""
         if not self._waiting and self._take():
-            self.admitted += 1
             return
         transport.pause_reading()
         self._waiting.append(transport)
         if len(self._waiting) > self.max_waiting:
-            oldest = self._waiting.popleft()
-            self.dropped += 1
-            oldest.abort()
+            self._waiting.popleft().abort()
         self._schedule()
 
     def leave(self, transport: asyncio.Transport) -> None:
@@ -88,7 +84,6 @@ class Admission:
         self._timer = None
         while self._waiting and self._take():
             transport = self._waiting.popleft()
-            self.admitted += 1
             if not transport.is_closing():
                 transport.resume_reading()
         self._schedule()
