@@ -64,6 +64,9 @@ def test_cli_parser_accepts_repetition_and_commas(data_dir: Path, monkeypatch: p
     ("file", {"prot": 1}, "unknown options: prot"),
     ("file", [1, 2], "must hold a JSON object"),
     ("file", {"max_connections": 0}, "'max_connections' must be at least 1"),
+    ("env", {"FLOWORK_HANDSHAKES_PER_S": "0"}, "handshakes_per_s must be a positive number"),
+    ("env", {"FLOWORK_HANDSHAKES_PER_S": "nan"}, "handshakes_per_s must be a positive number"),
+    ("file", {"handshake_burst": 0}, "'handshake_burst' must be at least 1"),
     ("file", {"port": True}, "expected a whole number"),
 ])
 def test_malformed_options_give_one_readable_sentence(data_dir: Path, layer: str, value: object,
