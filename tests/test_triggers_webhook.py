@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import socket
+import threading
 
 import aiohttp
 import pytest
@@ -85,6 +86,39 @@ async def test_answer_when_the_run_ends_and_time_out(engine, client) -> None:
         assert "job_id" in late and "did not end within 1 s" in late["error"]
     end = await next_run_end(client, kind="webhook", timeout=10, job_id=late["job_id"])
     assert end["status_data"]["status"] == "SUCCEEDED"
+
+
+async def test_the_answer_is_the_runs_outcome_not_its_record(engine, client) -> None:
+    """A webhook that answers when the run ends answers once the run's outcome is known, even
+    while the database thread is busy: the record follows (the owner's connections hear the
+    final status once it is committed, as for every run)."""
+    url = await hook(client, "Answer", respond="when_finished")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json={"n": 0}) as response:  # settings and modules now warm
+            assert response.status == 200
+        await next_run_end(client, kind="webhook")
+        held, release = threading.Event(), threading.Event()
+
+        def hold(_conn) -> None:
+            held.set()
+            release.wait(30)
+
+        blocked = asyncio.ensure_future(engine.db.run(hold))
+        await asyncio.to_thread(held.wait, 10)
+        try:
+            async with http.post(url, json={"n": 1}) as response:
+                assert response.status == 200
+                data = await response.json()
+            assert data["body"] == {"n": 1} and data["marked"] is True
+            assert not blocked.done()
+            with pytest.raises(TimeoutError):  # not committed, so not yet announced
+                await next_run_end(client, kind="webhook", timeout=0.3)
+        finally:
+            release.set()
+            await blocked
+    end = await next_run_end(client, kind="webhook")
+    assert end["status_data"]["status"] == "SUCCEEDED"
+    assert end["status_data"]["result"]["data"]["body"] == {"n": 1}
 
 
 async def test_a_failed_run_answers_500_with_its_error(engine, client) -> None:

@@ -92,7 +92,7 @@ class Restored:
 class Job:
     __slots__ = ("loop", "spec", "owner", "job_id", "mode", "preset_name", "services", "renderer",
                  "masker", "settings", "parent", "depth", "status", "start_time", "end_time",
-                 "error", "result", "final_payload", "task", "released", "begun", "gate",
+                 "error", "result", "final_payload", "task", "released", "ended", "begun", "gate",
                  "stop_reason", "refused", "create_op", "child_seq", "frontier", "reporter",
                  "runner", "scheduler", "started_by", "checkpoints", "activity", "restored",
                  "keep_checkpoint", "tree", "__weakref__")
@@ -123,6 +123,10 @@ class Job:
         # Cleared while the start's acknowledgement is on its way (Runtime.start): the client
         # hears "started" before any event of the job.
         self.released = Latch(True)
+        # Set once the job's outcome is known (final status, result, final payload), before
+        # that outcome is committed and published: for callers that want the run's result and
+        # not its record (a webhook's answer). Also set when the task ends without an outcome.
+        self.ended = Latch(False)
         self.begun = False  # past the start gate: from here on, stopping cancels the task
         self.gate = parent.gate if parent is not None else Latch(True)  # pausing pauses sub-workflows too
         self.stop_reason: str | None = None  # "user" or "engine"
@@ -258,6 +262,12 @@ class Job:
     async def run(self) -> None:
         """The whole job, start to final status. Never raises for a top-level job; a child
         job re-raises cancellation so its parent node stops too."""
+        try:
+            await self._run()
+        finally:
+            self.ended.set()
+
+    async def _run(self) -> None:
         status, error = JobStatus.SUCCEEDED, None
         cancelled = False
         graph = self.spec.graph
@@ -348,6 +358,7 @@ class Job:
                       (self.end_time or time.time()) - self.start_time)
         if not self.is_child and not self.top.keep_checkpoint:
             self.checkpoints.done()
+        self.ended.set()
         await published
         self.reporter.forget()
 

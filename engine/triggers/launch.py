@@ -8,12 +8,9 @@ preset's workflow, the trigger node as start node, the trigger's event as initia
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,12 +45,12 @@ class RuntimeStarter:
 
 
 async def _ended(job: Any) -> RunEnd:
-    try:
-        await asyncio.shield(job.task)
-    except asyncio.CancelledError:
-        raise
-    except Exception:  # noqa: BLE001 - a top-level job records its own failure
-        log.exception("job %s ended unexpectedly", job.job_id)
+    """The run's outcome as soon as it is known: not after its record is committed (the
+    owner's connections hear it then), since whoever waits here wants the result, not the
+    history. A job suspended by a stopping engine has no outcome: that is a cancellation."""
+    await job.ended.wait()
+    if not job.status.is_final():
+        raise asyncio.CancelledError
     data = None
     if job.status == "SUCCEEDED" and isinstance(job.final_payload, dict):
         data = job.masker.deep(job.final_payload.get("data"))
