@@ -64,6 +64,18 @@ class Latch:
     def clear(self) -> None:
         self._open = False
 
+    def future(self) -> "asyncio.Future[None]":
+        """A future done at the next `set` (at once if set now): for a done callback where
+        a task that waits would cost more. Unlike `wait`, a later `clear` does not undo it."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._open:
+            waiter.set_result(None)
+        else:
+            if self._waiters is None:
+                self._waiters = []
+            self._waiters.append(waiter)
+        return waiter
+
     async def wait(self) -> None:
         while not self._open:
             # One future per waiter: a cancelled waiter cancels only its own.

@@ -518,7 +518,8 @@ class Automations:
         if options.respond == "immediately" or fire.ended is None:
             return webhooks.json_response(202, {"job_id": fire.job_id, "status": fire.outcome})
         try:
-            end = await asyncio.wait_for(asyncio.shield(fire.ended), options.response_timeout_s)
+            async with asyncio.timeout(options.response_timeout_s):
+                end = await asyncio.shield(fire.ended)
         except TimeoutError:
             return webhooks.json_response(504, {"job_id": fire.job_id, "error":
                                                 f"The run did not end within {options.response_timeout_s:g} s; "
