@@ -68,42 +68,57 @@ class StoredJob:
     max_entry_id: int = 0  # the highest history entry number recorded for it
 
 
+_IDS_PER_STATEMENT = 500  # well below SQLite's limit of bound parameters per statement
+
+
 def apply(conn: sqlite3.Connection, writes: Iterable[Any], sealer: Sealer | None) -> None:
     """Fold queued checkpoint writes (in order) into the fewest statements."""
-    specs: dict[str, tuple[Any, ...]] = {}
-    finals: dict[str, tuple[Any, ...]] = {}
+    # The writes themselves, turned into rows (joined, sealed) only for jobs that are still
+    # unfinished at the end of the batch: most jobs start and end within one.
+    specs: dict[str, Any] = {}
+    finals: dict[str, Any] = {}
     tokens: dict[tuple[str, int], Any] = {}   # None: delete
+    token_tops: dict[tuple[str, int], str] = {}
     done: set[str] = set()
     now = time.time()
     for write in writes:
         kind = write.kind
         if kind == "spec":
-            specs[write.job_id] = (write.job_id, write.top_job_id, write.row_blob(sealer), now)
+            specs[write.job_id] = write
         elif kind == "final":
-            finals[write.job_id] = (write.row_blob(sealer), now, write.job_id)
+            finals[write.job_id] = write
         elif kind == "token":
             tokens[(write.job_id, write.token_id)] = write
+            token_tops[(write.job_id, write.token_id)] = write.top_job_id
         elif kind == "token_done":
             tokens[(write.job_id, write.token_id)] = None
+            token_tops[(write.job_id, write.token_id)] = write.top_job_id
         elif kind == "done":  # the top-level job ended: its whole tree goes
             top = write.top_job_id
             done.add(top)
-            for key in [k for k, v in specs.items() if v[1] == top]:
-                del specs[key]
-            for key in [k for k, v in tokens.items() if v is not None and v.top_job_id == top]:
-                tokens[key] = None
+            for pending in (specs, finals):
+                for key in [k for k, w in pending.items() if w.top_job_id == top]:
+                    del pending[key]
+            # Its token rows go with one delete by top_job_id below, not one by one.
+            for key in [k for k, t in token_tops.items() if t == top]:
+                tokens.pop(key, None)
+                del token_tops[key]
         else:
             raise ValueError(f"unknown checkpoint write {kind!r}")
-    for top in done:
-        conn.execute("DELETE FROM job_tokens WHERE top_job_id = ?", (top,))
-        conn.execute("DELETE FROM job_checkpoints WHERE top_job_id = ?", (top,))
-        conn.execute("DELETE FROM dataset_append_keys WHERE top_job_id = ?", (top,))
+    ended = sorted(done)
+    for start in range(0, len(ended), _IDS_PER_STATEMENT):
+        # Three statements per batch, not per job: a busy engine ends hundreds per batch.
+        chunk = ended[start:start + _IDS_PER_STATEMENT]
+        marks = ",".join("?" * len(chunk))
+        for table in ("job_tokens", "job_checkpoints", "dataset_append_keys"):
+            conn.execute(f"DELETE FROM {table} WHERE top_job_id IN ({marks})", chunk)
     if specs:
         conn.executemany("INSERT OR REPLACE INTO job_checkpoints (job_id, top_job_id, spec, "
-                         "final, updated_at) VALUES (?, ?, ?, NULL, ?)", list(specs.values()))
+                         "final, updated_at) VALUES (?, ?, ?, NULL, ?)",
+                         [(w.job_id, w.top_job_id, w.row_blob(sealer), now) for w in specs.values()])
     if finals:
         conn.executemany("UPDATE job_checkpoints SET final = ?, updated_at = ? WHERE job_id = ?",
-                         list(finals.values()))
+                         [(w.row_blob(sealer), now, w.job_id) for w in finals.values()])
     upserts = [w.row(sealer) for w in tokens.values() if w is not None]
     deletes = [key for key, w in tokens.items() if w is None]
     if deletes:
