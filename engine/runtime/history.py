@@ -25,6 +25,7 @@ FLUSH_INTERVAL = 0.2
 LINGER_S = 0.001
 BATCH_SIZE = 500
 MAX_QUEUED = 50_000
+HIGH_WATER = BATCH_SIZE * 4  # queued writes past which a new job waits for a commit
 
 
 class HistoryWriteError(Exception):
@@ -170,6 +171,13 @@ class HistoryRecorder:
                 self._waiters.append((target, future))
                 self._wake.set()
                 await future
+
+    async def room(self) -> None:
+        """Return once fewer than HIGH_WATER writes are queued. New jobs wait here, so that
+        starts slow down to what the disk takes: a caller that does not wait for the record
+        (a webhook's, say) could otherwise queue history faster than it is written."""
+        while len(self._ops) >= HIGH_WATER and self._task is not None and not self._task.done():
+            await self.flush()
 
     async def committed(self, op: int) -> None:
         """Wait until the write numbered `op` (what `job_create` returned) is committed;

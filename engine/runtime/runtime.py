@@ -248,6 +248,7 @@ class Runtime:
         mode = mode.upper()
         if mode not in MODES:
             raise EngineError.invalid("mode", "must be 'EXECUTE' or 'SIMULATE'")
+        await self.recorder.room()
         key = self._new_key(owner, job_id)
         self._starting[key] = owner
         try:

@@ -1,0 +1,57 @@
+"""Starts slow down to what the disk takes. A caller that does not wait for a run's record (an
+automation, a webhook answered with the run's outcome) must not queue history without bound:
+while the writer is behind by HIGH_WATER writes, a new job waits for a commit before it starts."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+
+from engine.runtime.history import HIGH_WATER
+from tests.runtime_support import edge, node, workflow
+
+CHAIN = workflow([node("a", "set_data", data={"a": 1}), node("b", "set_data", data={"b": 2})],
+                 [edge("a", "b")])
+
+
+async def test_new_jobs_wait_while_the_history_writer_is_behind(engine, owner) -> None:
+    runtime = engine.runtime
+    warm = await runtime.execute(owner.address, "warm", CHAIN)  # settings and modules read once
+    await warm.task
+    held, release = threading.Event(), threading.Event()
+
+    def hold(_conn) -> None:
+        held.set()
+        release.wait(30)
+
+    blocked = asyncio.ensure_future(engine.db.run(hold))
+    await asyncio.to_thread(held.wait, 10)
+    jobs = []
+    waiting = None
+    try:
+        # Each run queues a dozen writes or so: well before HIGH_WATER runs, a start must wait.
+        for n in range(HIGH_WATER):
+            start = asyncio.ensure_future(runtime.execute(owner.address, f"burst-{n}", CHAIN))
+            done, _ = await asyncio.wait({start}, timeout=0.5)
+            if not done:
+                waiting = start
+                break
+            job = start.result()
+            await job.ended.wait()
+            jobs.append(job)
+        assert waiting is not None, "every start went ahead while nothing could be written"
+        assert 10 < len(jobs) < HIGH_WATER
+        assert all(job.status == "SUCCEEDED" for job in jobs)
+    finally:
+        release.set()
+        await blocked
+    last = await asyncio.wait_for(waiting, 10)  # it starts once the backlog is written
+    await asyncio.wait_for(last.task, 10)
+    assert last.status == "SUCCEEDED"
+    await runtime.recorder.flush()
+    with sqlite3.connect(engine.config.data_dir / "engine.sqlite3") as conn:
+        recorded = conn.execute("SELECT count(*) FROM jobs WHERE status = 'SUCCEEDED'").fetchone()[0]
+        crossings = conn.execute("SELECT count(*) FROM connection_history").fetchone()[0]
+    assert recorded == len(jobs) + 2
+    assert crossings == recorded  # one crossing (a -> b) per run: none dropped
