@@ -42,3 +42,16 @@ def test_the_first_job_under_an_id_is_stored_under_it() -> None:
     # Once the first is gone (retention), the next job of that name takes the plain id again.
     assert new_key({f"nightly#{b}": b}, a, "nightly") == "nightly"
     assert new_key({f"nightly#{b}": b}, b, "nightly") is None
+
+
+@given(WIRE, OWNER, st.lists(st.tuples(st.booleans(), st.sampled_from(["", "#0x" + "a" * 40, "#0x" + "b" * 40]), OWNER), max_size=6))
+def test_two_maps_answer_as_their_chain_would(wire: str, owner: str, taken: list) -> None:
+    """new_key(used, ..., starting) is new_key of the two maps chained (their keys never overlap)."""
+    from collections import ChainMap
+    used: dict[str, str] = {}
+    starting: dict[str, str] = {}
+    for in_used, tag, who in taken:
+        key = wire + tag
+        if key not in used and key not in starting:
+            (used if in_used else starting)[key] = who
+    assert new_key(used, owner, wire, starting) == new_key(ChainMap(used, starting), owner, wire)

@@ -49,8 +49,13 @@ def key_of(used: Mapping[str, str], owner: str, wire: str) -> str | None:
     return None
 
 
-def new_key(used: Mapping[str, str], owner: str, wire: str) -> str | None:
-    """The key for a new job of `owner` called `wire`, or None if `owner` already used it."""
-    if key_of(used, owner, wire) is not None:
-        return None
-    return wire if wire not in used else owned_key(owner, wire)
+def new_key(used: Mapping[str, str], owner: str, wire: str,
+            also_used: Mapping[str, str] | None = None) -> str | None:
+    """The key for a new job of `owner` called `wire`, or None if `owner` already used it;
+    `also_used` is a second map of keys taken (jobs being started). Two plain maps, not a
+    ChainMap: this runs for every job start, and a ChainMap's lookups are Python code."""
+    maps = (used,) if also_used is None else (used, also_used)
+    for taken in maps:
+        if key_of(taken, owner, wire) is not None:
+            return None
+    return owned_key(owner, wire) if any(wire in taken for taken in maps) else wire

@@ -21,7 +21,6 @@ import asyncio
 import logging
 import sys
 import time
-from collections import ChainMap
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
@@ -278,7 +277,7 @@ class Runtime:
     def _new_key(self, owner: str, job_id: str) -> str:
         """The storage key for a new job of `owner` called `job_id` (CONFLICT if they already
         have one, running, starting or recorded)."""
-        key = job_keys.new_key(ChainMap(self._used_ids, self._starting), owner, job_id)
+        key = job_keys.new_key(self._used_ids, owner, job_id, self._starting)
         if key is None:
             raise job_id_taken(job_id)
         return key
