@@ -63,6 +63,9 @@ class Graph:
     outgoing: dict[str, list[Edge]] = field(default_factory=dict)
     incoming: dict[str, list[Edge]] = field(default_factory=dict)
     _ports: dict[tuple[str, str | None], list[Edge]] = field(default_factory=dict, repr=False)
+    # No node has more than one outgoing connection: a branch never forks (the scheduler then
+    # runs a single start's branch in the job's own task instead of a task of its own).
+    chain: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         outgoing: dict[str, list[Edge]] = {}
@@ -73,6 +76,7 @@ class Graph:
         # Tuples: they never change, and a job keeps its graph for as long as it runs.
         self.outgoing = {k: tuple(v) for k, v in outgoing.items()}  # type: ignore[misc]
         self.incoming = {k: tuple(v) for k, v in incoming.items()}  # type: ignore[misc]
+        self.chain = all(len(v) <= 1 for v in outgoing.values())
 
     def start_nodes(self, start_node_id: str | None = None) -> list[Node]:
         """The named node, else every node that no connection targets, in the GUI's order."""

@@ -149,6 +149,10 @@ class Scheduler:
             await self._run_graph(payload, start_node_id)
 
     async def _between_iterations(self, loop: LoopConfig) -> None:
+        # Let the loop run between two iterations (a chain's iteration never leaves the job's
+        # task: without this, 600 quick iterations would hold the loop, and the clients'
+        # writers with it, until the last one).
+        await asyncio.sleep(0)
         await self.gate.wait()
         if loop.delay_type is None or self.mode == "SIMULATE":
             return
@@ -168,6 +172,15 @@ class Scheduler:
             return
         snapshot = Snapshot(payload)
         iteration = self.frontier.iteration
+        if len(starts) == 1 and self.graph.chain:
+            # One branch that can never fork: it runs here, in the job's task (a task fewer
+            # per run). Failure, stop and timeout reach it as they reach the job. What it may
+            # leave (a merge that waits for a connection that never fires) is handled below.
+            own = payload if not snapshot.lossy else snapshot.copy()
+            token = self.checkpoints.new_token(starts[0].id, iteration, (snapshot,))
+            await self._branch(token, starts[0], own, snapshot.size)
+            await self._until_done()
+            return
         for index, node in enumerate(starts):
             own = payload if index == 0 and not snapshot.lossy else snapshot.copy()
             token = self.checkpoints.new_token(node.id, iteration, (snapshot,))
