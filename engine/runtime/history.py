@@ -151,7 +151,7 @@ class HistoryRecorder:
     def _add(self, op: tuple[Any, ...]) -> int:
         self._ops.append(op)
         self._added += 1
-        if len(self._ops) >= BATCH_SIZE:
+        if len(self._ops) >= BATCH_SIZE and not self._wake.is_set():
             self._wake.set()
         return self._added
 
