@@ -4,8 +4,10 @@ run them over a real socket and collect the job's events up to its terminal stat
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import uuid
-from typing import Any
+from typing import Any, AsyncIterator
 
 from engine.client import EngineClient
 from engine.runtime.state import FINAL_TEXTS
@@ -92,3 +94,22 @@ def metrics(events: list[dict[str, Any]], status: str | None = None) -> list[dic
 def ran(events: list[dict[str, Any]]) -> list[str]:
     """Node ids in the order they finished successfully."""
     return [e["node_id"] for e in metrics(events, "SUCCESS")]
+
+
+@contextlib.asynccontextmanager
+async def database_held(engine: Any) -> AsyncIterator["asyncio.Future[None]"]:
+    """The engine's database thread is busy until the block ends: nothing is read or committed
+    meanwhile. Yields the blocker's future (done only once the block has ended)."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold(_conn: Any) -> None:
+        held.set()
+        release.wait(30)
+
+    blocked = asyncio.ensure_future(engine.db.run(hold))
+    await asyncio.to_thread(held.wait, 10)
+    try:
+        yield blocked
+    finally:
+        release.set()
+        await blocked

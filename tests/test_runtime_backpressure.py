@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 
 from engine.runtime.history import HIGH_WATER
-from tests.runtime_support import edge, node, workflow
+from tests.runtime_support import database_held, edge, node, workflow
 
 CHAIN = workflow([node("a", "set_data", data={"a": 1}), node("b", "set_data", data={"b": 2})],
                  [edge("a", "b")])
@@ -19,17 +18,9 @@ async def test_new_jobs_wait_while_the_history_writer_is_behind(engine, owner) -
     runtime = engine.runtime
     warm = await runtime.execute(owner.address, "warm", CHAIN)  # settings and modules read once
     await warm.task
-    held, release = threading.Event(), threading.Event()
-
-    def hold(_conn) -> None:
-        held.set()
-        release.wait(30)
-
-    blocked = asyncio.ensure_future(engine.db.run(hold))
-    await asyncio.to_thread(held.wait, 10)
     jobs = []
     waiting = None
-    try:
+    async with database_held(engine):
         # Each run queues a dozen writes or so: well before HIGH_WATER runs, a start must wait.
         for n in range(HIGH_WATER):
             start = asyncio.ensure_future(runtime.execute(owner.address, f"burst-{n}", CHAIN))
@@ -43,9 +34,6 @@ async def test_new_jobs_wait_while_the_history_writer_is_behind(engine, owner) -
         assert waiting is not None, "every start went ahead while nothing could be written"
         assert 10 < len(jobs) < HIGH_WATER
         assert all(job.status == "SUCCEEDED" for job in jobs)
-    finally:
-        release.set()
-        await blocked
     last = await asyncio.wait_for(waiting, 10)  # it starts once the backlog is written
     await asyncio.wait_for(last.task, 10)
     assert last.status == "SUCCEEDED"

@@ -8,12 +8,11 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
 
 import aiohttp
 import pytest
 
-from tests.runtime_support import edge, node, workflow
+from tests.runtime_support import database_held, edge, node, workflow
 from tests.triggers_support import next_run_end, save, triggered, triggers
 
 
@@ -97,15 +96,7 @@ async def test_the_answer_is_the_runs_outcome_not_its_record(engine, client) -> 
         async with http.post(url, json={"n": 0}) as response:  # settings and modules now warm
             assert response.status == 200
         await next_run_end(client, kind="webhook")
-        held, release = threading.Event(), threading.Event()
-
-        def hold(_conn) -> None:
-            held.set()
-            release.wait(30)
-
-        blocked = asyncio.ensure_future(engine.db.run(hold))
-        await asyncio.to_thread(held.wait, 10)
-        try:
+        async with database_held(engine) as blocked:
             async with http.post(url, json={"n": 1}) as response:
                 assert response.status == 200
                 data = await response.json()
@@ -113,9 +104,6 @@ async def test_the_answer_is_the_runs_outcome_not_its_record(engine, client) -> 
             assert not blocked.done()
             with pytest.raises(TimeoutError):  # not committed, so not yet announced
                 await next_run_end(client, kind="webhook", timeout=0.3)
-        finally:
-            release.set()
-            await blocked
     end = await next_run_end(client, kind="webhook")
     assert end["status_data"]["status"] == "SUCCEEDED"
     assert end["status_data"]["result"]["data"]["body"] == {"n": 1}
