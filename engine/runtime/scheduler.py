@@ -67,27 +67,28 @@ class Latch:
     def future(self) -> "asyncio.Future[None]":
         """A future done at the next `set` (at once if set now): for a done callback where
         a task that waits would cost more. Unlike `wait`, a later `clear` does not undo it."""
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self._open:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             waiter.set_result(None)
-        else:
-            if self._waiters is None:
-                self._waiters = []
-            self._waiters.append(waiter)
-        return waiter
+            return waiter
+        return self._enqueue()
 
     async def wait(self) -> None:
         while not self._open:
             # One future per waiter: a cancelled waiter cancels only its own.
-            waiter = asyncio.get_running_loop().create_future()
-            if self._waiters is None:
-                self._waiters = []
-            self._waiters.append(waiter)
+            waiter = self._enqueue()
             try:
                 await waiter
             finally:
                 if self._waiters is not None and waiter in self._waiters:
                     self._waiters.remove(waiter)
+
+    def _enqueue(self) -> "asyncio.Future[None]":
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        return waiter
 
 
 @dataclass(slots=True)
@@ -172,19 +173,18 @@ class Scheduler:
             return
         snapshot = Snapshot(payload)
         iteration = self.frontier.iteration
-        if len(starts) == 1 and self.graph.chain:
-            # One branch that can never fork: it runs here, in the job's task (a task fewer
-            # per run). Failure, stop and timeout reach it as they reach the job. What it may
-            # leave (a merge that waits for a connection that never fires) is handled below.
-            own = payload if not snapshot.lossy else snapshot.copy()
-            token = self.checkpoints.new_token(starts[0].id, iteration, (snapshot,))
-            await self._branch(token, starts[0], own, snapshot.size)
-            await self._until_done()
-            return
+        # One branch that can never fork runs here, in the job's task (a task fewer per run):
+        # failure, stop and timeout reach it as they reach the job, and what it may leave (a
+        # merge waiting for a connection that never fires) is handled by _until_done.
+        inline = len(starts) == 1 and self.graph.chain
         for index, node in enumerate(starts):
             own = payload if index == 0 and not snapshot.lossy else snapshot.copy()
             token = self.checkpoints.new_token(node.id, iteration, (snapshot,))
-            self._spawn(self._branch(token, node, own, snapshot.size))
+            branch = self._branch(token, node, own, snapshot.size)
+            if inline:
+                await branch
+            else:
+                self._spawn(branch)
         await self._until_done()
 
     async def _resume_graph(self, tokens: list[Token]) -> None:
