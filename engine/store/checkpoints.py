@@ -77,8 +77,7 @@ def apply(conn: sqlite3.Connection, writes: Iterable[Any], sealer: Sealer | None
     # unfinished at the end of the batch: most jobs start and end within one.
     specs: dict[str, Any] = {}
     finals: dict[str, Any] = {}
-    tokens: dict[tuple[str, int], Any] = {}   # None: delete
-    token_tops: dict[tuple[str, int], str] = {}
+    tokens: dict[tuple[str, int], Any] = {}   # the last write per token: its row, or its delete
     done: set[str] = set()
     now = time.time()
     for write in writes:
@@ -87,22 +86,15 @@ def apply(conn: sqlite3.Connection, writes: Iterable[Any], sealer: Sealer | None
             specs[write.job_id] = write
         elif kind == "final":
             finals[write.job_id] = write
-        elif kind == "token":
+        elif kind == "token" or kind == "token_done":
             tokens[(write.job_id, write.token_id)] = write
-            token_tops[(write.job_id, write.token_id)] = write.top_job_id
-        elif kind == "token_done":
-            tokens[(write.job_id, write.token_id)] = None
-            token_tops[(write.job_id, write.token_id)] = write.top_job_id
         elif kind == "done":  # the top-level job ended: its whole tree goes
             top = write.top_job_id
             done.add(top)
-            for pending in (specs, finals):
+            # Its token rows go with one delete by top_job_id below, not one by one.
+            for pending in (specs, finals, tokens):
                 for key in [k for k, w in pending.items() if w.top_job_id == top]:
                     del pending[key]
-            # Its token rows go with one delete by top_job_id below, not one by one.
-            for key in [k for k, t in token_tops.items() if t == top]:
-                tokens.pop(key, None)
-                del token_tops[key]
         else:
             raise ValueError(f"unknown checkpoint write {kind!r}")
     ended = sorted(done)
@@ -119,8 +111,8 @@ def apply(conn: sqlite3.Connection, writes: Iterable[Any], sealer: Sealer | None
     if finals:
         conn.executemany("UPDATE job_checkpoints SET final = ?, updated_at = ? WHERE job_id = ?",
                          [(w.row_blob(sealer), now, w.job_id) for w in finals.values()])
-    upserts = [w.row(sealer) for w in tokens.values() if w is not None]
-    deletes = [key for key, w in tokens.items() if w is None]
+    upserts = [w.row(sealer) for w in tokens.values() if w.kind == "token"]
+    deletes = [key for key, w in tokens.items() if w.kind == "token_done"]
     if deletes:
         conn.executemany("DELETE FROM job_tokens WHERE job_id = ? AND token_id = ?", deletes)
     if upserts:
