@@ -12,6 +12,7 @@ from engine.runtime.checkpoint import DoneWrite, FinalWrite, SpecWrite, Token, T
 from engine.runtime.payload import Snapshot, as_payload
 from engine.store.checkpoints import apply
 from engine.store.db import Database
+from tests.durable.support import query
 
 
 class CountingSealer:
@@ -39,10 +40,8 @@ def started(job_id: str, top: str) -> list[object]:
 
 
 def rows(db_path: Path) -> dict[str, list[tuple[str, ...]]]:
-    import sqlite3
-    with sqlite3.connect(db_path) as conn:
-        return {"checkpoints": sorted(conn.execute("SELECT job_id, top_job_id FROM job_checkpoints")),
-                "tokens": sorted(conn.execute("SELECT job_id, node_id FROM job_tokens"))}
+    return {"checkpoints": sorted(query(db_path, "SELECT job_id, top_job_id FROM job_checkpoints")),
+            "tokens": sorted(query(db_path, "SELECT job_id, node_id FROM job_tokens"))}
 
 
 async def test_a_job_started_and_ended_in_one_batch_writes_and_seals_nothing(tmp_path: Path) -> None:

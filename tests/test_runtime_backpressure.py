@@ -5,9 +5,10 @@ while the writer is behind by HIGH_WATER writes, a new job waits for a commit be
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
+from engine.app import DB_FILE
 from engine.runtime.history import HIGH_WATER
+from tests.durable.support import query
 from tests.runtime_support import database_held, edge, node, workflow
 
 CHAIN = workflow([node("a", "set_data", data={"a": 1}), node("b", "set_data", data={"b": 2})],
@@ -38,8 +39,8 @@ async def test_new_jobs_wait_while_the_history_writer_is_behind(engine, owner) -
     await asyncio.wait_for(last.task, 10)
     assert last.status == "SUCCEEDED"
     await runtime.recorder.flush()
-    with sqlite3.connect(engine.config.data_dir / "engine.sqlite3") as conn:
-        recorded = conn.execute("SELECT count(*) FROM jobs WHERE status = 'SUCCEEDED'").fetchone()[0]
-        crossings = conn.execute("SELECT count(*) FROM connection_history").fetchone()[0]
+    db_path = engine.config.data_dir / DB_FILE
+    [(recorded,)] = query(db_path, "SELECT count(*) FROM jobs WHERE status = 'SUCCEEDED'")
+    [(crossings,)] = query(db_path, "SELECT count(*) FROM connection_history")
     assert recorded == len(jobs) + 2
     assert crossings == recorded  # one crossing (a -> b) per run: none dropped
