@@ -158,10 +158,11 @@ class RawJSON(str):
 
 def _decode(text: str) -> Any:
     """orjson where it reads the text as the standard library does (in a quarter of the
-    standard library's time); the standard library for the rest. orjson refuses NaN, Infinity and 1e999 itself, but reads
-    an integer past 64 bits (20 digits or more) as a float, silently, and refuses a lone
-    surrogate that the standard library reads: those texts, and every text orjson refuses (so
-    that the error names what the standard library names), go to the standard library."""
+    standard library's time); the standard library for the rest. orjson refuses NaN, Infinity
+    and 1e999 itself, but reads an integer past 64 bits (20 digits or more) as a float,
+    silently, and refuses a lone surrogate that the standard library reads: those texts, and
+    every text orjson refuses (so that the error names what the standard library names), go
+    to the standard library."""
     raw = text.encode("utf-8", "surrogatepass")
     if not may_hold_long_number(raw):
         try:
