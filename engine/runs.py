@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from engine.events import Event
 from engine.protocol.errors import EngineError, ErrorCode
-from engine.runtime.job_keys import wire_id
+from engine.runtime.job_keys import new_wire_id, wire_id
 from engine.store.history import (ConnectionRow, Cursor, HistoryStore, NodeRunRow, RunFilter,
                                   RunRow)
 
@@ -292,7 +291,7 @@ class RunQueries:
         runtime = self._runtime()
         if runtime is None:
             raise EngineError("internal_error", "The engine is not running.")
-        new_id = f"desktop-{uuid.uuid4().hex}"
+        new_id = new_wire_id("desktop")
         await runtime.execute(record.address, new_id, found[1], mode=record.mode,
                               preset_name=record.preset_name)
         return new_id

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import string
+import time
 
 from hypothesis import given, strategies as st
 
-from engine.runtime.job_keys import key_of, new_key, owned_key, wire_id
+from engine.handlers.workflows import JOB_ID
+from engine.runtime.job_keys import key_of, new_key, new_wire_id, owned_key, wire_id
 
 WIRE = st.text(alphabet=string.ascii_letters + string.digits + "_.:-", min_size=1, max_size=40)
 OWNER = st.sampled_from(["0x" + c * 40 for c in "abc"])
@@ -55,3 +57,17 @@ def test_two_maps_answer_as_their_chain_would(wire: str, owner: str, taken: list
         if key not in used and key not in starting:
             (used if in_used else starting)[key] = who
     assert new_key(used, owner, wire, starting) == new_key(ChainMap(used, starting), owner, wire)
+
+
+def test_engine_made_ids_grow_with_time_and_are_valid_wire_ids() -> None:
+    """The engine's own job ids sort in the order they were made (so the history tables
+    append instead of inserting at random pages), and a client may name them in frames."""
+    made = []
+    for _ in range(6):
+        made.append(new_wire_id("webhook"))
+        time.sleep(0.003)
+    assert made == sorted(made)
+    assert len(set(made + [new_wire_id("webhook") for _ in range(1000)])) == 1006
+    for job_id in made:
+        assert JOB_ID.pattern.fullmatch(job_id), job_id
+        assert len(job_id) == len("webhook-") + 32

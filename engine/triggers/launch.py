@@ -8,9 +8,10 @@ preset's workflow, the trigger node as start node, the trigger's event as initia
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from engine.runtime import job_keys
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class RunEnd:
 
 
 def new_job_id(kind: str) -> str:
-    return f"{kind}-{uuid.uuid4().hex}"
+    return job_keys.new_wire_id(kind)
 
 
 class RuntimeStarter:
