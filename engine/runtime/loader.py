@@ -9,13 +9,17 @@ import importlib.util
 import inspect
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from engine.components.catalog import Component, ComponentCatalog
+from engine.components.properties import prepare_config
 from engine.protocol.errors import EngineError, ErrorCode
+from engine.runtime.payload import decode, encode
 
 log = logging.getLogger(__name__)
+
+PLAIN_CONFIGS_KEPT = 1024  # prepared configs kept per module (then it starts over)
 
 # Node module ids are looked up among these component types, in this order.
 RUNNABLE_TYPES = ("modules", "triggers", "plugins", "tools")
@@ -26,6 +30,25 @@ class LoadedModule:
     component: Component
     run: Callable[..., Any]
     is_async: bool
+    # Node configs without placeholders, as prepare_config made them (compact JSON by the
+    # node's config JSON): they are the same for every run, so each is prepared once per load.
+    plain_configs: dict[bytes, bytes] = field(default_factory=dict, compare=False, repr=False)
+
+    def plain_config(self, config_json: bytes) -> dict[str, Any]:
+        """A fresh copy of the module's view of a config that holds no `{{` placeholder
+        (prepare_config with nothing to fill in). PropertyError, as prepare_config, each time
+        it is asked for a config that does not fit: a refused one is not kept."""
+        prepared = self.plain_configs.get(config_json)
+        if prepared is None:
+            config = prepare_config(self.component.manifest.get("properties") or (),
+                                    decode(config_json), _unchanged)
+            prepared, lossy = encode(config)
+            if lossy:
+                return config
+            if len(self.plain_configs) >= PLAIN_CONFIGS_KEPT:
+                self.plain_configs.clear()
+            self.plain_configs[config_json] = prepared
+        return decode(prepared)
 
     @property
     def waits_for_all_inputs(self) -> bool:
@@ -38,6 +61,10 @@ class LoadedModule:
         without it is not re-run: its start is committed before it runs, and a crash during
         it ends the job FAILED (resumable on request)."""
         return self.component.manifest.get("idempotent") is True
+
+
+def _unchanged(value: Any) -> Any:
+    return value
 
 
 class ModuleLoader:
