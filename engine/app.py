@@ -142,7 +142,7 @@ class Engine:
             self.runtime = _make_runtime(self)
             await self.runtime.start()
             self.runs = RunQueries(self.history, self.presets, lambda: self.runtime)
-            self._runs_unsubscribe = self.bus.subscribe(self.runs.on_event)
+            self._runs_unsubscribe = self.bus.subscribe(self.runs.on_event, RunQueries.EVENT_TYPES)
             self._bus_unsubscribe = self.bus.subscribe(self.server.deliver)
             await self._start_automations(key.key)
             await self._listen()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from enum import Enum
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 # Imported here, not inside encoded(): an import statement run on the loop is not free (with
 # PySide6 loaded, its import hook reads the importing module's source file from disk).
@@ -59,15 +59,37 @@ Listener = Callable[[Event], None]
 
 
 class EventBus:
-    def __init__(self) -> None:
-        self._listeners: list[Listener] = []
+    """Listeners of every event, and listeners of a few frame types only: a run publishes
+    about ten events, and a listener that wants two kinds of them is not called for the rest."""
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+    def __init__(self) -> None:
+        self._listeners: list[tuple[Listener, frozenset[str] | None]] = []
+        self._every: list[Listener] = []                 # the listeners of any frame type
+        self._by_type: dict[str, list[Listener]] = {}    # type -> every listener it reaches
+
+    def subscribe(self, listener: Listener, types: Iterable[str] | None = None) -> Callable[[], None]:
+        """Call `listener` with each event (with `types`: each event whose frame type is one
+        of them); returns the function that stops it."""
+        entry = (listener, frozenset(types) if types is not None else None)
+        self._listeners.append(entry)
+        self._route()
+
+        def unsubscribe() -> None:
+            if entry in self._listeners:
+                self._listeners.remove(entry)
+                self._route()
+        return unsubscribe
+
+    def _route(self) -> None:
+        # New lists, never changed in place: a publish under way keeps the ones it started with.
+        self._every = [listener for listener, types in self._listeners if types is None]
+        named = {kind for _, types in self._listeners if types for kind in types}
+        self._by_type = {kind: [listener for listener, types in self._listeners
+                                if types is None or kind in types] for kind in named}
 
     def publish(self, event: Event) -> None:
-        for listener in list(self._listeners):
+        listeners = self._by_type.get(event.frame.get("type"), self._every)
+        for listener in listeners:
             try:
                 listener(event)
             except Exception:  # a faulty listener must not stop delivery to the others

@@ -90,6 +90,8 @@ class RunGraph:
 class RunQueries:
     """The Engine's run queries and run controls; made by Engine.start, `engine.runs`."""
 
+    EVENT_TYPES = ("NODE_EXECUTION_METRIC", "workflow_status_update", "log")  # what on_event reads
+
     def __init__(self, history: HistoryStore, presets: Any, runtime: Callable[[], Any]) -> None:
         self._history = history
         self._presets = presets

@@ -25,7 +25,7 @@ MAX_RUNNING_PER_OWNER = 4
 
 class ErrorWorkflow:
     def __init__(self, *, settings: Any, presets: Any, starter: RuntimeStarter,
-                 subscribe: Callable[[Callable[[Event], None]], Callable[[], None]]) -> None:
+                 subscribe: Callable[..., Callable[[], None]]) -> None:
         self._settings = settings
         self._presets = presets
         self._starter = starter
@@ -36,7 +36,7 @@ class ErrorWorkflow:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
-        self._unsubscribe = self._subscribe(self._on_event)
+        self._unsubscribe = self._subscribe(self._on_event, ("NODE_EXECUTION_METRIC", "workflow_status_update"))
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:
