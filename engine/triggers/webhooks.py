@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qs
 
 from aiohttp import web
+
+from engine.runtime.payload import PayloadNotJSON, decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ async def read_event(request: web.Request, sub_path: str, hidden_header: str | N
         parsed = None
     elif kind == "application/json" or kind.endswith("+json"):
         try:
-            parsed = json.loads(body)
+            parsed = decode(body)
         except ValueError as exc:
             raise BadRequest(f"The body is not valid JSON: {exc}.") from None
     elif kind == "application/x-www-form-urlencoded":
@@ -75,11 +76,11 @@ def secret_ok(secret: str, presented: str | None) -> bool:
 
 def json_response(status: int, data: Any) -> web.Response:
     try:
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
-    except (TypeError, ValueError):
-        text = json.dumps({"error": "The run's result cannot be shown as JSON."})
+        body = encode(data)[0]  # what JSON cannot hold is written as its text, as in the history
+    except PayloadNotJSON:
+        body = b'{"error":"The run\'s result cannot be shown as JSON."}'
         status = 500
-    return web.Response(status=status, text=text, content_type="application/json")
+    return web.Response(status=status, body=body, content_type="application/json", charset="utf-8")
 
 
 def plain(status: int, text: str) -> web.Response:
