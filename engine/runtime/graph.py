@@ -29,6 +29,9 @@ class Node:
     name: str
     module_id: str
     config_json: bytes   # compact JSON: a job waiting for hours keeps bytes, not a tree of dicts
+    # [module, its prepared config as compact JSON] once prepared (LoadedModule.plain_config):
+    # the graph is shared by every run of the workflow, so a config is prepared once per graph.
+    prepared: list[Any] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def config(self) -> dict[str, Any]:

@@ -9,17 +9,18 @@ import importlib.util
 import inspect
 import logging
 import threading
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 from engine.components.catalog import Component, ComponentCatalog
 from engine.components.properties import prepare_config
 from engine.protocol.errors import EngineError, ErrorCode
 from engine.runtime.payload import decode, encode
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from engine.runtime.graph import Node
 
-PLAIN_CONFIGS_KEPT = 1024  # prepared configs kept per module (then it starts over)
+log = logging.getLogger(__name__)
 
 # Node module ids are looked up among these component types, in this order.
 RUNNABLE_TYPES = ("modules", "triggers", "plugins", "tools")
@@ -30,25 +31,22 @@ class LoadedModule:
     component: Component
     run: Callable[..., Any]
     is_async: bool
-    # Node configs without placeholders, as prepare_config made them (compact JSON by the
-    # node's config JSON): they are the same for every run, so each is prepared once per load.
-    plain_configs: dict[bytes, bytes] = field(default_factory=dict, compare=False, repr=False)
 
-    def plain_config(self, config_json: bytes) -> dict[str, Any]:
-        """A fresh copy of the module's view of a config that holds no `{{` placeholder
-        (prepare_config with nothing to fill in). PropertyError, as prepare_config, each time
-        it is asked for a config that does not fit: a refused one is not kept."""
-        prepared = self.plain_configs.get(config_json)
-        if prepared is None:
-            config = prepare_config(self.component.manifest.get("properties") or (),
-                                    decode(config_json), _unchanged)
-            prepared, lossy = encode(config)
-            if lossy:
-                return config
-            if len(self.plain_configs) >= PLAIN_CONFIGS_KEPT:
-                self.plain_configs.clear()
-            self.plain_configs[config_json] = prepared
-        return decode(prepared)
+    def plain_config(self, node: "Node") -> dict[str, Any]:
+        """A fresh copy of the module's view of `node`'s config when it holds no `{{`
+        placeholder: prepare_config with nothing to fill in comes out the same for every run,
+        so it is prepared once and kept on the node (the graph is shared by the workflow's
+        runs). PropertyError, as prepare_config, each time for a config that does not fit: a
+        refused one is not kept."""
+        kept = node.prepared
+        if kept and kept[0] is self:
+            return decode(kept[1])
+        config = prepare_config(self.component.manifest.get("properties") or (),
+                                decode(node.config_json), _unchanged)
+        prepared, lossy = encode(config)
+        if not lossy:
+            kept[:] = [self, prepared]
+        return config
 
     @property
     def waits_for_all_inputs(self) -> bool:

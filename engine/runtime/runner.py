@@ -114,7 +114,7 @@ class NodeRunner:
         """The module's view of the node's config: declared properties parsed and checked
         (engine/components/properties.py), placeholders resolved; a fresh copy each run."""
         if b"{{" not in node.config_json:  # nothing to fill in: the same every run
-            return module.plain_config(node.config_json)
+            return module.plain_config(node)
         render = self.renderer.render
         return prepare_config(module.component.manifest.get("properties") or (), node.config,
                               lambda value: render(value, data))
