@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from engine.events import Event
 from engine.protocol.errors import EngineError
-from engine.triggers.launch import RuntimeStarter, new_job_id
+from engine.runtime.job_keys import new_wire_id
+from engine.triggers.launch import RuntimeStarter
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ class ErrorWorkflow:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
-        self._unsubscribe = self._subscribe(self._on_event, ("NODE_EXECUTION_METRIC", "workflow_status_update"))
+        self._unsubscribe = self._subscribe(self._on_event,
+                                            ("NODE_EXECUTION_METRIC", "workflow_status_update"))
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:
@@ -92,7 +94,7 @@ class ErrorWorkflow:
         self._running[owner] = self._running.get(owner, 0) + 1
         try:
             ended = await self._starter.start(
-                owner, new_job_id("error"), found[1], preset_name=preset, start_node_id=None,
+                owner, new_wire_id("error"), found[1], preset_name=preset, start_node_id=None,
                 initial_payload={"data": failure, "history": []},
                 started_by={"kind": "error_workflow", "failed_job_id": job_id})
         except (EngineError, RuntimeError) as exc:

@@ -11,8 +11,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from engine.runtime import job_keys
-
 
 @dataclass(frozen=True)
 class RunEnd:
@@ -20,10 +18,6 @@ class RunEnd:
     status: str                  # SUCCEEDED, FAILED or STOPPED
     error: str | None
     data: Any = None             # the final payload's `data` (secrets masked), when it succeeded
-
-
-def new_job_id(kind: str) -> str:
-    return job_keys.new_wire_id(kind)
 
 
 class RuntimeStarter:

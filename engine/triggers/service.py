@@ -21,9 +21,10 @@ from aiohttp import web
 
 from engine.events import Delivery
 from engine.protocol.errors import EngineError, ErrorCode
+from engine.runtime.job_keys import new_wire_id
 from engine.store.triggers import RuleRecord, RuleSpec, RuleState, TriggersStore
 from engine.triggers import webhooks
-from engine.triggers.launch import RunEnd, RuntimeStarter, new_job_id
+from engine.triggers.launch import RunEnd, RuntimeStarter
 from engine.triggers.options import RuleError
 from engine.triggers.overlap import Fire, OverlapGate
 from engine.triggers.rules import ActiveRule, check_folder, node_name, parse, trigger_specs
@@ -560,7 +561,7 @@ class Automations:
                 started_by={"kind": kind, "rule_id": record.rule_id})
 
         try:
-            fire = await rule.gate.fire(new_job_id(_JOB_PREFIX[kind]), event, launch)
+            fire = await rule.gate.fire(new_wire_id(_JOB_PREFIX[kind]), event, launch)
         except EngineError as exc:
             # The saved preset cannot run (a module removed, a graph the runtime refuses): it
             # would fail the same way at every fire, so the rule stops and says why.
