@@ -30,6 +30,7 @@ from tests.desktop.test_desktop_runs import failing_flow
 from tests.runtime_support import collect, edge, final, node, start, workflow
 
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
+ROOT_CHILD_DEPTH = 5  # xwininfo's indent for a window directly under the root
 WINDOW_LINE = re.compile(r'^(\s*)0x[0-9a-f]+ "(?P<name>[^"]*)":.*?\s(?P<w>\d+)x(?P<h>\d+)[+-]-?\d+[+-]-?\d+\s+\+(?P<x>-?\d+)\+(?P<y>-?\d+)')
 
 
@@ -176,11 +177,8 @@ def xdotool(env: dict[str, str], *args: str) -> str:
 
 
 def tray_icon(env: dict[str, str]) -> dict[str, Any] | None:
-    return next((w for w in windows(env) if w["name"] == "Flowork" and w["depth"] > 5
+    return next((w for w in windows(env) if w["name"] == "Flowork" and w["depth"] > ROOT_CHILD_DEPTH
                  and w["w"] <= 64 and w["h"] <= 64), None)
-
-
-ROOT_CHILD_DEPTH = 5  # xwininfo's indent for a window directly under the root
 
 
 def window_titled(env: dict[str, str], title: str, min_h: int = 50) -> dict[str, Any] | None:
@@ -204,7 +202,7 @@ def same_window(env: dict[str, str], box: dict[str, Any]) -> dict[str, Any] | No
 
 def top_menu(env: dict[str, str]) -> dict[str, Any] | None:
     """The tray menu: an override-redirect popup, a direct child of the root."""
-    return next((w for w in windows(env) if w["name"] == "Flowork" and w["depth"] <= 5
+    return next((w for w in windows(env) if w["name"] == "Flowork" and w["depth"] <= ROOT_CHILD_DEPTH
                  and w["h"] > 150 and w["w"] < 800 and w["y"] < 100), None)
 
 
@@ -342,7 +340,7 @@ def test_new_user_on_a_real_display(x_display, tmp_path, owner, stranger):
         photograph(env, "run-details.png", run)  # the window stays open behind the menu
         menu = open_menu(env, icon, detail)
         xdotool(env, "key", "c")  # Recent runs
-        poll(lambda: sum(1 for w in windows(env) if w["name"] == "Flowork" and w["depth"] <= 5
+        poll(lambda: sum(1 for w in windows(env) if w["name"] == "Flowork" and w["depth"] <= ROOT_CHILD_DEPTH
                          and w["h"] > 20) >= 2, what="the Recent runs submenu", detail=detail)
         photograph(env, "recent-runs.png", menu)
         xdotool(env, "key", "Escape")
@@ -397,7 +395,7 @@ def test_the_window_shows_runs_a_timeline_approvals_and_charts_on_a_real_display
     looped = looped_flow(("Start", "Fetch", "Check", "Fix up"), retries=1)
     try:
         url = app.wait_for(r"is running in the tray; engine at (ws://\S+?)\. Logs").group(1)
-        icon = poll(lambda: next((w for w in windows(env) if w["name"] == "Flowork" and w["depth"] > 5
+        icon = poll(lambda: next((w for w in windows(env) if w["name"] == "Flowork" and w["depth"] > ROOT_CHILD_DEPTH
                                   and w["w"] <= 64 and w["h"] <= 64), None), what="the tray icon", detail=detail)
 
         async def runs() -> str:
@@ -482,7 +480,7 @@ def test_settings_fit_a_1280x800_screen_at_200_percent(tmp_path):
     detail = lambda: windows_text(env) + app.output()  # noqa: E731
     try:
         app.wait_for(r"is running in the tray")
-        icon = poll(lambda: next((w for w in windows(env) if w["name"] == "Flowork" and w["depth"] > 5
+        icon = poll(lambda: next((w for w in windows(env) if w["name"] == "Flowork" and w["depth"] > ROOT_CHILD_DEPTH
                                   and w["w"] <= 128), None), what="the tray icon", detail=detail)
         open_menu(env, icon, detail)
         xdotool(env, "key", "n")
