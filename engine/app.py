@@ -21,7 +21,7 @@ import platformdirs
 
 from cryptography.fernet import Fernet
 
-from engine import __version__
+from engine import __version__, heap
 from engine.auth.access import AccessRequest
 from engine.auth.frame_auth import FrameAuthenticator, OwnerList, normalize_address
 from engine.components.catalog import ComponentCatalog
@@ -157,6 +157,7 @@ class Engine:
                                "the status publisher": self._status_task,
                                **self.runtime.essential_tasks(),
                                **self.automations.essential_tasks()})
+        heap.freeze_startup_objects()
         log.info("engine %s listening on %s", self.version, self.url)
 
     async def _listen(self) -> None:
@@ -228,6 +229,7 @@ class Engine:
         if not self.running:
             return
         self.running = False
+        heap.thaw()
         if self._failed is not None and not self._failed.done():
             self._failed.set_result(None)  # stopped as asked: what ends from here on is no failure
         await self._teardown(suspend=suspend)
