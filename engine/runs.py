@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
@@ -26,6 +27,7 @@ from engine.store.history import (ConnectionRow, Cursor, HistoryStore, NodeRunRo
 
 LOG_RUNS = 300          # runs whose log lines are kept
 LOG_LINES = 500         # lines kept per run (the newest)
+VIEWS_KEPT = 256        # views of runtime graphs kept (each graph is shared by its runs)
 GRAPHS_KEPT = 1000      # graphs (node names, connection ends) kept of runs seen running
 DONE_KEPT = 1000        # past this many, finished-node sets of jobs not in memory are dropped
 PRESET_CACHE_S = 30.0   # how long a preset's graph is reused for node counts and names
@@ -100,6 +102,10 @@ class RunQueries:
         self._done: dict[str, set[str]] = {}              # active job -> nodes finished
         self._graphs: OrderedDict[str, RunGraph] = OrderedDict()
         self._preset_graphs: dict[tuple[str, str], tuple[float, RunGraph | None]] = {}
+        # The view of each runtime graph (shared by every run of one preset version, see
+        # engine/runtime/graph.py GraphCache), made once: an automation's runs would otherwise
+        # build the same node and edge maps for every run, and keep a thousand copies.
+        self._views: dict[int, tuple[weakref.ref[Any], RunGraph]] = {}
 
     # -- following the engine's events (on the loop, cheap) ----------------------------------
 
@@ -130,7 +136,7 @@ class RunQueries:
                     if len(self._done) >= DONE_KEPT:
                         self._forget_not_live()
                     self._done[job_id] = set()
-                    graph = _live_graph(self._live_job(job_id))
+                    graph = self._live_graph(self._live_job(job_id))
                     if graph is not None:
                         self._remember_graph(job_id, graph)
             else:
@@ -199,7 +205,7 @@ class RunQueries:
         if job is not None:  # the runtime knows better than a record written up to 0.2 s ago
             status = str(getattr(job, "status", status))
             done = max(done, len(self._done.get(row.job_id, ())))
-        known = self._graphs.get(row.job_id) or (_live_graph(job) if job is not None else None)
+        known = self._graphs.get(row.job_id) or (self._live_graph(job) if job is not None else None)
         total = len(known.nodes) if known is not None else None
         if total is None and row.preset_name:
             graph = await self._preset_graph(row.address, row.preset_name)
@@ -233,7 +239,7 @@ class RunQueries:
     async def graph(self, job_id: str) -> RunGraph:
         """The run's own graph when it was seen running (since the engine started), else its
         preset's latest version (not `exact`), else nothing known."""
-        known = self._graphs.get(job_id) or _live_graph(self._live_job(job_id))
+        known = self._graphs.get(job_id) or self._live_graph(self._live_job(job_id))
         if known is not None:
             return known
         record = await self._history.job(job_id)
@@ -302,13 +308,22 @@ class RunQueries:
         runtime = self._runtime()
         return runtime.jobs.get(job_id) if runtime is not None else None
 
-
-def _live_graph(job: Any) -> RunGraph | None:
-    graph = job.spec.graph if job is not None else None
-    if graph is None:
-        return None
-    return RunGraph({n.id: n.name for n in graph.nodes.values()},
-                    {e.id: (e.source, e.target) for e in graph.edges}, exact=True)
+    def _live_graph(self, job: Any) -> RunGraph | None:
+        """The running job's own graph (`exact`), one view per runtime graph object."""
+        graph = job.spec.graph if job is not None else None
+        if graph is None:
+            return None
+        known = self._views.get(id(graph))
+        if known is not None and known[0]() is graph:
+            return known[1]
+        view = RunGraph({n.id: n.name for n in graph.nodes.values()},
+                        {e.id: (e.source, e.target) for e in graph.edges}, exact=True)
+        if len(self._views) >= VIEWS_KEPT:
+            self._views = {key: entry for key, entry in self._views.items() if entry[0]() is not None}
+            if len(self._views) >= VIEWS_KEPT:
+                self._views.clear()
+        self._views[id(graph)] = (weakref.ref(graph), view)
+        return view
 
 
 def _parse_graph(workflow: Any) -> RunGraph | None:

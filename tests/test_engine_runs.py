@@ -86,6 +86,20 @@ async def test_a_failed_run_has_its_node_timings_log_lines_and_connection_data(e
     assert graph.edges == {"c1": ("t", "say"), "c2": ("say", "boom")}
 
 
+async def test_runs_of_one_workflow_share_one_graph_view(engine: Engine, client: EngineClient) -> None:
+    """A trigger's thousand runs of one preset get one node-and-edge view, not one each."""
+    first = await start(client, failing_flow(), preset_name="Fails")
+    second = await start(client, failing_flow(), preset_name="Fails")
+    other = await start(client, slow_flow(0), preset_name="Slow one")
+    for job_id in (first, second, other):
+        await collect(client, job_id)
+    runs = engine.runs
+    one, two, three = [await runs.graph(job_id) for job_id in (first, second, other)]
+    assert one.exact and one.nodes == {"t": "Start", "say": "Say", "boom": "Boom"}
+    assert one is two
+    assert three.nodes == {"t": "Start", "wait": "Wait", "after": "After"} and three is not one
+
+
 async def test_keyset_pages_filters_and_counts_over_stored_runs(engine: Engine) -> None:
     await fill(engine, 5000)
     runs = engine.runs
