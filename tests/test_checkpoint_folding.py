@@ -90,3 +90,41 @@ async def test_many_ends_in_one_batch(tmp_path: Path) -> None:
                                                 "tokens": [("job-0", "a")]}
     finally:
         await db.close()
+
+
+async def test_a_tree_born_in_the_batch_costs_no_delete_but_its_append_keys_go(tmp_path: Path) -> None:
+    """Nearly every automation run starts and ends within one batch: nothing of it is on the
+    disk to delete, except the idempotency keys its dataset_append nodes wrote themselves."""
+    db = Database(tmp_path / "e.sqlite3")
+    await db.open()
+    statements: list[str] = []
+
+    def traced(conn, writes, sealer) -> None:
+        conn.set_trace_callback(statements.append)
+        try:
+            apply(conn, writes, sealer)
+        finally:
+            conn.set_trace_callback(None)
+
+    def append_key(conn, run_key: str, top: str) -> None:
+        conn.execute("INSERT INTO dataset_append_keys (run_key, top_job_id, row_id) "
+                     "VALUES (?, ?, 1)", (run_key, top))
+
+    try:
+        await db.transaction(apply, started("old", "old"), None)
+        await db.transaction(append_key, "new:t:1", "new")
+        await db.transaction(traced, started("new", "new") + started("new/1", "new")
+                             + [DoneWrite("new", "new")], None)
+        deletes = [s for s in statements if s.startswith("DELETE")]
+        assert deletes == ["DELETE FROM dataset_append_keys WHERE top_job_id IN ('new')"]
+        assert query(tmp_path / "e.sqlite3", "SELECT run_key FROM dataset_append_keys") == []
+        statements.clear()
+        await db.transaction(traced, started("newer", "newer") + [DoneWrite("newer", "newer"),
+                                                                  DoneWrite("old", "old")], None)
+        assert sorted(s for s in statements if s.startswith("DELETE")) == [
+            "DELETE FROM dataset_append_keys WHERE top_job_id IN ('newer','old')",
+            "DELETE FROM job_checkpoints WHERE top_job_id IN ('old')",
+            "DELETE FROM job_tokens WHERE top_job_id IN ('old')"]
+        assert rows(tmp_path / "e.sqlite3") == {"checkpoints": [], "tokens": []}
+    finally:
+        await db.close()

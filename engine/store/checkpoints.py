@@ -79,11 +79,14 @@ def apply(conn: sqlite3.Connection, writes: Iterable[Any], sealer: Sealer | None
     finals: dict[str, Any] = {}
     tokens: dict[tuple[str, int], Any] = {}   # the last write per token: its row, or its delete
     done: set[str] = set()
+    born: set[str] = set()  # top-level jobs whose first write (their spec) is in this batch
     now = time.time()
     for write in writes:
         kind = write.kind
         if kind == "spec":
             specs[write.job_id] = write
+            if write.job_id == write.top_job_id:
+                born.add(write.job_id)
         elif kind == "final":
             finals[write.job_id] = write
         elif kind == "token" or kind == "token_done":
@@ -97,13 +100,12 @@ def apply(conn: sqlite3.Connection, writes: Iterable[Any], sealer: Sealer | None
                     del pending[key]
         else:
             raise ValueError(f"unknown checkpoint write {kind!r}")
-    ended = sorted(done)
-    for start in range(0, len(ended), _IDS_PER_STATEMENT):
-        # Three statements per batch, not per job: a busy engine ends hundreds per batch.
-        chunk = ended[start:start + _IDS_PER_STATEMENT]
-        marks = ",".join("?" * len(chunk))
-        for table in ("job_tokens", "job_checkpoints", "dataset_append_keys"):
-            conn.execute(f"DELETE FROM {table} WHERE top_job_id IN ({marks})", chunk)
+    # Statements per batch, not per job: a busy engine ends hundreds per batch. A tree whose
+    # top-level job was born in this batch has no checkpoint or token row on the disk (its
+    # sub-workflows start after it); its idempotency keys are written by the dataset store,
+    # outside the batch, so those are deleted for every ended tree.
+    _delete_by_top(conn, ("job_tokens", "job_checkpoints"), sorted(done - born))
+    _delete_by_top(conn, ("dataset_append_keys",), sorted(done))
     if specs:
         conn.executemany("INSERT OR REPLACE INTO job_checkpoints (job_id, top_job_id, spec, "
                          "final, updated_at) VALUES (?, ?, ?, NULL, ?)",
@@ -119,6 +121,14 @@ def apply(conn: sqlite3.Connection, writes: Iterable[Any], sealer: Sealer | None
         conn.executemany("INSERT OR REPLACE INTO job_tokens (job_id, token_id, top_job_id, node_id, "
                          "edge_id, state, iteration, payload, wait, moves) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", upserts)
+
+
+def _delete_by_top(conn: sqlite3.Connection, tables: tuple[str, ...], tops: list[str]) -> None:
+    for start in range(0, len(tops), _IDS_PER_STATEMENT):
+        chunk = tops[start:start + _IDS_PER_STATEMENT]
+        marks = ",".join("?" * len(chunk))
+        for table in tables:
+            conn.execute(f"DELETE FROM {table} WHERE top_job_id IN ({marks})", chunk)
 
 
 def resumable_tops(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
