@@ -44,3 +44,29 @@ async def test_new_jobs_wait_while_the_history_writer_is_behind(engine, owner) -
     [(crossings,)] = query(db_path, "SELECT count(*) FROM connection_history")
     assert recorded == len(jobs) + 2
     assert crossings == recorded  # one crossing (a -> b) per run: none dropped
+
+
+async def test_waiting_for_the_commit_takes_no_task_and_a_cancelled_wait_stops_nothing(engine, owner) -> None:
+    """Every job waits for the commit of its final status: with `flushed()` that wait is a
+    plain future, not a task per job, and a waiter that gives up leaves the commit and the
+    other waiters alone."""
+    recorder = engine.runtime.recorder
+    warm = await engine.runtime.execute(owner.address, "warm", CHAIN)
+    await warm.task
+    async with database_held(engine):
+        jobs = [await engine.runtime.execute(owner.address, f"held-{n}", CHAIN) for n in range(3)]
+        for job in jobs:
+            await job.ended.wait()  # each one's outcome is known, its record is not committed
+        tasks_before = len(asyncio.all_tasks())
+        waits = [recorder.flushed() for _ in range(50)]
+        assert len(asyncio.all_tasks()) == tasks_before
+        await asyncio.sleep(0.05)
+        assert not any(wait.done() for wait in waits)
+        assert all(not job.task.done() for job in jobs)  # their final status waits for the commit
+        waits[0].cancel()
+    await asyncio.wait_for(asyncio.gather(*waits[1:]), 10)
+    for job in jobs:
+        await asyncio.wait_for(job.task, 10)
+    db_path = engine.config.data_dir / DB_FILE
+    assert query(db_path, "SELECT job_id, status FROM jobs WHERE job_id LIKE 'held-%' ORDER BY job_id") == [
+        (f"held-{n}", "SUCCEEDED") for n in range(3)]

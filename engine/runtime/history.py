@@ -167,10 +167,26 @@ class HistoryRecorder:
             if self._task is None or self._task.done():
                 await self._write_pending()
             else:
-                future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                self._waiters.append((target, future))
-                self._wake.set()
-                await future
+                await self._waiter(target)
+
+    def flushed(self) -> "asyncio.Future[None]":
+        """`flush()` as a future, without a task of its own: every job waits for the commit
+        of its final status, and a task (with `asyncio.shield` around it) per job cost more
+        than the wait. Cancelling the returned future cancels only this caller's wait."""
+        target = self._added
+        if self._written < target and (self._task is None or self._task.done()):
+            return asyncio.shield(asyncio.ensure_future(self.flush()))  # no writer: write now
+        return self._waiter(target)
+
+    def _waiter(self, target: int) -> "asyncio.Future[None]":
+        """A future the writer resolves once `target` writes are committed (or given up on)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._written >= target:
+            future.set_result(None)
+        else:
+            self._waiters.append((target, future))
+            self._wake.set()
+        return future
 
     async def room(self) -> None:
         """Return once fewer than HIGH_WATER writes are queued. New jobs wait here, so that

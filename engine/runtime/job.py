@@ -55,7 +55,7 @@ class JobServices:
     shared_folders: Any                      # engine.files.SharedFolders (ctx.shared_files)
     run_child: RunChild                      # Runtime.run_child
     datasets_for: Callable[[str, Any], Any] | None  # Engine.datasets_for(owner, settings)
-    flush: Callable[[], Awaitable[None]]     # the recorder's group commit
+    flushed: Callable[[], "asyncio.Future[None]"]  # the recorder's group commit, as a future
     max_node_runs: int
     approval_timeout_s: float
     checkpoints: bool = True                 # durable jobs (EngineConfig.checkpoints)
@@ -214,7 +214,9 @@ class Job:
 
     async def _publish_when_committed(self) -> None:
         try:
-            await asyncio.shield(self.services.flush())
+            # Cancelling this wait (a stop while the commit is under way) cancels only the
+            # job's own future: the writer skips it, the commit goes on.
+            await self.services.flushed()
         except asyncio.CancelledError:
             pass
         self.reporter.status(self.status_data())

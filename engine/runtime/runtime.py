@@ -294,7 +294,7 @@ class Runtime:
         limits = self.services.limits
         return JobServices(reporter=reporter, executor=self.executor, approvals=self.approvals,
                            shared_folders=self.services.shared_folders,
-                           run_child=self.run_child, flush=self.recorder.flush,
+                           run_child=self.run_child, flushed=self.recorder.flushed,
                            datasets_for=self.services.datasets_for,
                            max_node_runs=limits.max_node_runs,
                            approval_timeout_s=limits.approval_timeout_s,
