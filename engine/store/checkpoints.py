@@ -80,26 +80,31 @@ def apply(conn: sqlite3.Connection, writes: Iterable[Any], sealer: Sealer | None
     tokens: dict[tuple[str, int], Any] = {}   # the last write per token: its row, or its delete
     done: set[str] = set()
     born: set[str] = set()  # top-level jobs whose first write (their spec) is in this batch
+    # What each tree has pending, so that its end drops exactly that: scanning every pending
+    # write at each end cost a batch of n ending jobs n² steps.
+    pending_of: dict[str, list[tuple[dict[Any, Any], Any]]] = {}
     now = time.time()
     for write in writes:
         kind = write.kind
         if kind == "spec":
-            specs[write.job_id] = write
+            pending, key = specs, write.job_id
             if write.job_id == write.top_job_id:
                 born.add(write.job_id)
         elif kind == "final":
-            finals[write.job_id] = write
+            pending, key = finals, write.job_id
         elif kind == "token" or kind == "token_done":
-            tokens[(write.job_id, write.token_id)] = write
+            pending, key = tokens, (write.job_id, write.token_id)
         elif kind == "done":  # the top-level job ended: its whole tree goes
             top = write.top_job_id
             done.add(top)
             # Its token rows go with one delete by top_job_id below, not one by one.
-            for pending in (specs, finals, tokens):
-                for key in [k for k, w in pending.items() if w.top_job_id == top]:
-                    del pending[key]
+            for pending, key in pending_of.pop(top, ()):
+                pending.pop(key, None)
+            continue
         else:
             raise ValueError(f"unknown checkpoint write {kind!r}")
+        pending[key] = write
+        pending_of.setdefault(write.top_job_id, []).append((pending, key))
     # Statements per batch, not per job: a busy engine ends hundreds per batch. A tree whose
     # top-level job was born in this batch has no checkpoint or token row on the disk (its
     # sub-workflows start after it); its idempotency keys are written by the dataset store,
