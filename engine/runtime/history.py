@@ -143,6 +143,11 @@ class HistoryRecorder:
                    result_text: str | None) -> None:
         self._add(("job_status", job_id, status, end, error, result_text))
 
+    def job_discard(self, job_id: str) -> None:
+        """Queue the removal of a finished top-level job's record, its sub-workflows' too
+        (engine/store/jobs.py: dropped from the batch when it was born in it, else deleted)."""
+        self._add(("job_discard", job_id))
+
     def checkpoint(self, write: Any) -> int:
         """Queue a checkpoint write (engine/runtime/checkpoint.py); returns its write number.
         Never dropped, unlike crossings: a restart depends on it."""

@@ -75,8 +75,15 @@ class JobSpec:
     preset_name: str | None = None
     start_node_id: str | None = None
     # What started the run (D6): {"kind": "gui" | "schedule" | "webhook" | "file_watch" |
-    # "error_workflow", "rule_id"?}; a client's run is "gui".
+    # "error_workflow", "rule_id"?, "keep"?}; a client's run is "gui". "keep" is the rule's
+    # `keep_history` when it is not "all" (KEEP_UNSUCCESSFUL).
     started_by: dict[str, Any] | None = None
+
+
+# started_by["keep"]: the run is kept in the history only when it does not succeed (an
+# automation's `keep_history`, like n8n's "save successful production executions: off"). A
+# busy webhook's successful runs then cost no history rows and no disk.
+KEEP_UNSUCCESSFUL = "failed_or_stopped"
 
 
 @dataclass(slots=True)
@@ -208,9 +215,18 @@ class Job:
             self.error = error
         self.reporter.record_status(new.value, self.end_time, self.error, result_text)
         if new.is_final():
+            if self.discards_record:
+                self.reporter.discard()
             return self._publish_when_committed()
         self.reporter.status(self.status_data())
         return _done()
+
+    @property
+    def discards_record(self) -> bool:
+        """A top-level run that succeeded and whose record is not kept (KEEP_UNSUCCESSFUL):
+        the history writer drops (or deletes) it and its sub-workflows' records."""
+        return (self.status is JobStatus.SUCCEEDED and self.parent is None
+                and self.started_by.get("keep") == KEEP_UNSUCCESSFUL)
 
     async def _publish_when_committed(self) -> None:
         try:

@@ -42,6 +42,11 @@ def wire_id(key: str) -> str:
     return key[:start] + (key[end:] if end >= 0 else "")
 
 
+def top_key(key: str) -> str:
+    """The key of the top-level job a key belongs to (itself, or a sub-workflow's parent)."""
+    return key.partition(CHILD_SEPARATOR)[0]
+
+
 def candidates(owner: str, wire: str) -> Iterator[str]:
     """The keys an owner's job with this wire id can be stored under, in the order to try."""
     yield wire

@@ -69,6 +69,10 @@ class JobReporter:
                       result_text: str | None) -> None:
         self.recorder.job_status(self.job_id, status, end_time, error, result_text)
 
+    def discard(self) -> None:
+        """Not keep the job's record (it succeeded, and its rule keeps unsuccessful runs only)."""
+        self.recorder.job_discard(self.job_id)
+
     def forget(self) -> None:
         self.recorder.forget(self.job_id)
 

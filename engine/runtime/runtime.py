@@ -305,6 +305,8 @@ class Runtime:
             await job.run()
         finally:
             self.jobs.pop(job.job_id, None)
+            if job.discards_record:
+                self._used_ids.pop(job.job_id, None)  # no record left to collide with
             if job.keep_checkpoint:
                 self._resumable[job.job_id] = job.owner
                 self._interrupted[job.job_id] = (job.owner, job.status_frame())

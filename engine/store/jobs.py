@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from engine.runtime.job_keys import top_key
 from engine.runtime.state import ACTIVE_TEXTS
 from engine.store import checkpoints
 from engine.store.checkpoints import Sealer
@@ -136,11 +137,20 @@ def _apply(conn: sqlite3.Connection, ops: list[tuple[Any, ...]], preview_bytes: 
     crossings: list[tuple[Any, ...]] = []
     entries: list[tuple[Any, ...]] = []
     saves: list[Any] = []
+    # Jobs whose record is not kept (engine/runtime/job.py KEEP_UNSUCCESSFUL): their rows are
+    # never built, and what an earlier batch wrote of them is deleted.
+    discarded = {op[1] for op in ops if op[0] == "job_discard"}
+    born_discarded: set[str] = set()
     for op in ops:
         kind = op[0]
         if kind == "ckpt":
             saves.append(op[1])
-        elif kind == "job_create":
+            continue
+        if discarded and top_key(op[1].job_id if kind == "crossing" else op[1]) in discarded:
+            if kind == "job_create":
+                born_discarded.add(op[1])
+            continue
+        if kind == "job_create":
             _, job_id, address, preset_name, mode, start, parent, started_by = op
             jobs[job_id] = [job_id, address, preset_name, mode, "RUNNING", start, None, None, None,
                             parent, json.dumps(started_by) if started_by else None]
@@ -190,8 +200,10 @@ def _apply(conn: sqlite3.Connection, ops: list[tuple[Any, ...]], preview_bytes: 
                          [(*values, *key) for key, values in node_updates.items()])
     _insert_many(conn, "connection_history", _CROSSING_COLUMNS, crossings)
     _insert_many(conn, "history_entries", _ENTRY_COLUMNS, entries)
-    if saves:
+    if saves:  # never dropped: a discarded job's checkpoint still has to go
         checkpoints.apply(conn, saves, sealer)
+    if discarded - born_discarded:
+        _delete_trees(conn, sorted(discarded - born_discarded))
 
 
 def _insert_many(conn: sqlite3.Connection, table: str, columns: tuple[str, ...],
@@ -263,8 +275,12 @@ def _delete_jobs(conn: sqlite3.Connection, job_ids: list[str]) -> tuple[list[str
     top = [r[0] for r in conn.execute(
         f"SELECT job_id FROM jobs WHERE job_id IN ({marks}) AND status NOT IN ({active})",
         (*job_ids, *ACTIVE_STATUSES))]
-    if not top:
-        return [], []
+    return top, _delete_trees(conn, top) if top else []
+
+
+def _delete_trees(conn: sqlite3.Connection, top: list[str]) -> list[str]:
+    """Delete these top-level jobs, their sub-workflow jobs and every row they own; returns
+    the sub-workflow jobs deleted."""
     children: list[str] = []
     for chunk in _chunks(top, 500):
         marks = ",".join("?" * len(chunk))
@@ -275,7 +291,7 @@ def _delete_jobs(conn: sqlite3.Connection, job_ids: list[str]) -> tuple[list[str
         for table in ("connection_history", "history_entries", "node_runs", "job_tokens",
                       "job_checkpoints", "jobs"):
             conn.execute(f"DELETE FROM {table} WHERE job_id IN ({marks})", chunk)
-    return top, children
+    return children
 
 
 def _vacuum(conn: sqlite3.Connection) -> int:

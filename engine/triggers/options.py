@@ -12,8 +12,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from engine.runtime.job import KEEP_UNSUCCESSFUL
+
 OVERLAP = ("skip", "queue", "parallel")
 MISFIRE = ("skip", "run_once")
+KEEP_HISTORY = ("all", KEEP_UNSUCCESSFUL)
 METHODS = ("ANY", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 RESPONSE_MODES = ("immediately", "when_finished")
 AUTH_MODES = ("none", "header", "hmac_sha256")
@@ -36,6 +39,7 @@ class Policy:
     overlap: str = "skip"        # what a fire does while a run of the rule is still going
     max_parallel: int = 4        # with overlap "parallel"
     misfire: str = "skip"        # schedules: a fire missed while the engine was down
+    keep_history: str = "all"    # or KEEP_UNSUCCESSFUL: a run that succeeds leaves no record
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,8 @@ def policy(config: dict[str, Any]) -> Policy:
     return Policy(overlap=choice(config, "overlap", OVERLAP, "skip"),
                   max_parallel=int(number(config, "max_parallel", 4, minimum=1,
                                           maximum=MAX_PARALLEL, integer=True)),
-                  misfire=choice(config, "misfire", MISFIRE, "skip"))
+                  misfire=choice(config, "misfire", MISFIRE, "skip"),
+                  keep_history=choice(config, "keep_history", KEEP_HISTORY, "all"))
 
 
 def webhook(config: dict[str, Any]) -> WebhookOptions:

@@ -558,7 +558,11 @@ class Automations:
             return await self._starter.start(
                 record.owner, job_id, workflow, preset_name=record.preset_name,
                 start_node_id=record.node_id, initial_payload={"data": data, "history": []},
-                started_by={"kind": kind, "rule_id": record.rule_id})
+                started_by=started_by)
+
+        started_by: dict[str, Any] = {"kind": kind, "rule_id": record.rule_id}
+        if rule.gate.policy.keep_history != "all":
+            started_by["keep"] = rule.gate.policy.keep_history
 
         try:
             fire = await rule.gate.fire(new_wire_id(_JOB_PREFIX[kind]), event, launch)
