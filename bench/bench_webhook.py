@@ -7,8 +7,9 @@ connection each, POST a small JSON body to its webhook URL one request after the
 read the run's final data as the answer. Every request is a full run: recorded, its events
 published. A second rule in the same engine keeps only unsuccessful runs in the history
 (`keep_history: failed_or_stopped`, n8n's "save successful executions: off"): like for like
-with Node-RED, which keeps no record of a request; its rows are reported beside the target. Baseline (own process): a bare aiohttp server that parses the body, adds two fields
-and answers it. Node-RED (bench/nodered.py, its own process): `http in` -> 2 function nodes
+with Node-RED, which keeps no record of a request; its rows are reported beside the target.
+Baseline (own process): a bare aiohttp server that parses the body, adds two fields and
+answers it. Node-RED (bench/nodered.py, its own process): `http in` -> 2 function nodes
 (each adds a field) -> `http response`, the same requests from the same clients. Rounds
 alternate. CPU per run is the server process's CPU time / requests.
 

@@ -202,8 +202,9 @@ def _apply(conn: sqlite3.Connection, ops: list[tuple[Any, ...]], preview_bytes: 
     _insert_many(conn, "history_entries", _ENTRY_COLUMNS, entries)
     if saves:  # never dropped: a discarded job's checkpoint still has to go
         checkpoints.apply(conn, saves, sealer)
-    if discarded - born_discarded:
-        _delete_trees(conn, sorted(discarded - born_discarded))
+    recorded_earlier = discarded - born_discarded
+    if recorded_earlier:
+        _delete_trees(conn, sorted(recorded_earlier))
 
 
 def _insert_many(conn: sqlite3.Connection, table: str, columns: tuple[str, ...],

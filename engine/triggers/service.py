@@ -550,6 +550,10 @@ class Automations:
         record = rule.record
         event = {**event, "rule_id": record.rule_id, "preset_name": record.preset_name}
         kind = record.kind
+        started_by: dict[str, Any] = {"kind": kind, "rule_id": record.rule_id}
+        keep = rule.gate.policy.keep_history
+        if keep != "all":
+            started_by["keep"] = keep
 
         async def launch(job_id: str, data: Any) -> "asyncio.Future[RunEnd]":
             workflow = self._workflows.get((record.owner, record.preset_name))
@@ -559,10 +563,6 @@ class Automations:
                 record.owner, job_id, workflow, preset_name=record.preset_name,
                 start_node_id=record.node_id, initial_payload={"data": data, "history": []},
                 started_by=started_by)
-
-        started_by: dict[str, Any] = {"kind": kind, "rule_id": record.rule_id}
-        if rule.gate.policy.keep_history != "all":
-            started_by["keep"] = rule.gate.policy.keep_history
 
         try:
             fire = await rule.gate.fire(new_wire_id(_JOB_PREFIX[kind]), event, launch)
