@@ -107,6 +107,7 @@ class Engine:
         # Why the engine broke (an essential task ended while running), or None; see wait_failed.
         self.failure: str | None = None
         self._failed: asyncio.Future[str | None] | None = None  # one per run of start()
+        self._gc_before: heap.Thresholds | None = None  # the collector's thresholds before start
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -157,7 +158,7 @@ class Engine:
                                "the status publisher": self._status_task,
                                **self.runtime.essential_tasks(),
                                **self.automations.essential_tasks()})
-        heap.freeze_startup_objects()
+        self._gc_before = heap.freeze_startup_objects()
         log.info("engine %s listening on %s", self.version, self.url)
 
     async def _listen(self) -> None:
@@ -229,7 +230,8 @@ class Engine:
         if not self.running:
             return
         self.running = False
-        heap.thaw()
+        heap.thaw(self._gc_before)
+        self._gc_before = None
         if self._failed is not None and not self._failed.done():
             self._failed.set_result(None)  # stopped as asked: what ends from here on is no failure
         await self._teardown(suspend=suspend)

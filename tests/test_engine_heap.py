@@ -6,6 +6,8 @@ from __future__ import annotations
 import gc
 import weakref
 
+from engine import heap
+
 
 class Cycle:
     def __init__(self) -> None:
@@ -26,3 +28,14 @@ async def test_start_freezes_and_stop_thaws(make_engine) -> None:
     assert gc.get_freeze_count() == 0
     gc.collect()
     assert gone() is None  # thawed: collected as usual
+
+
+async def test_young_passes_are_spaced_out_while_running(make_engine) -> None:
+    gc.set_threshold(700, 10, 10)
+    engine = await make_engine()
+    try:
+        young, middle, old = gc.get_threshold()
+        assert young >= heap.YOUNG_THRESHOLD and middle >= heap.MIDDLE_THRESHOLD and old == 10
+    finally:
+        await engine.stop()
+    assert gc.get_threshold() == (700, 10, 10)  # the process's own setting, given back
