@@ -134,3 +134,37 @@ async def test_a_bad_keep_history_is_refused(engine, client) -> None:
     assert refused.value.frame["field"] == "keep_history"
     assert "failed_or_stopped" in refused.value.frame["error"]
     assert await triggers(client) == []
+
+
+async def test_a_lean_run_is_announced_without_waiting_for_a_commit(engine, client) -> None:
+    """A lean run none of whose writes reached the writer says SUCCEEDED at once; a kept run
+    says it only once its record is committed. The database is held by another connection
+    (a real write lock on the real file) while both run."""
+    import sqlite3
+    await save(client, "Kept", triggered("t", "webhook_trigger", respond="immediately"))
+    await save(client, "Lean", triggered("t", "webhook_trigger", respond="when_finished",
+                                         keep_history="failed_or_stopped"))
+    recorder = engine.runtime.recorder
+    await recorder.flush()
+    blocker = sqlite3.connect(engine.db.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # the engine's writer now waits (busy timeout 5 s)
+    try:
+        status, body = await post(await url_of(client, "Kept"))
+        assert status == 202
+        kept = next(job for job in engine.runtime.jobs.values() if job.wire_id == body["job_id"])
+        # The kept run's batch is with the writer, which is stuck: nothing new reaches it.
+        await wait_for(lambda: not recorder.queued(kept.create_op) and kept.status.is_final(), timeout=2.0)
+        status, data = await post(await url_of(client, "Lean"))
+        assert status == 200 and data["marked"] is True
+        first = await next_run_end(client, kind="webhook", timeout=2.0)
+        assert first["job_id"] != body["job_id"], "the lean run waited for the stuck commit"
+        assert first["status_data"]["status"] == "SUCCEEDED"
+        assert kept.job_id in engine.runtime.jobs  # still waiting for its commit
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    second = await next_run_end(client, kind="webhook")
+    assert second["job_id"] == body["job_id"] and second["status_data"]["status"] == "SUCCEEDED"
+    await recorder.flush()
+    assert await rows_of(engine, first["job_id"]) == dict.fromkeys(TABLES, 0)
+    assert (await rows_of(engine, body["job_id"]))["jobs"] == 1

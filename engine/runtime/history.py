@@ -86,6 +86,7 @@ class HistoryRecorder:
         self._dropped = 0
         self._added = 0      # ops queued since start
         self._written = 0    # ops committed (or given up on) since start
+        self._taken = 0      # ops handed to the writer since start (committed or on their way)
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._failures: list[tuple[int, int]] = []  # (first, last] op counts of failed batches
         self.last_error: BaseException | None = None
@@ -147,6 +148,11 @@ class HistoryRecorder:
         """Queue the removal of a finished top-level job's record, its sub-workflows' too
         (engine/store/jobs.py: dropped from the batch when it was born in it, else deleted)."""
         self._add(("job_discard", job_id))
+
+    def queued(self, op: int) -> bool:
+        """The write numbered `op`, and every one after it, is still in the queue: none has
+        reached the writer, so a crash now would lose them all together."""
+        return op > self._taken
 
     def checkpoint(self, write: Any) -> int:
         """Queue a checkpoint write (engine/runtime/checkpoint.py); returns its write number.
@@ -225,6 +231,7 @@ class HistoryRecorder:
 
     async def _write_pending(self) -> None:
         ops, self._ops = self._ops, []
+        self._taken += len(ops)
         first = self._written
         try:
             for start in range(0, len(ops), BATCH_SIZE * 4):

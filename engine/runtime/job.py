@@ -215,8 +215,11 @@ class Job:
             self.error = error
         self.reporter.record_status(new.value, self.end_time, self.error, result_text)
         if new.is_final():
-            if self.discards_record:
-                self.reporter.discard()
+            if self.discards_record and self.reporter.discard(self.create_op):
+                # Nothing of it is on disk, nor will be: whoever hears the status has
+                # nothing to read, and a crash before the next commit leaves nothing to resume.
+                self.reporter.status(self.status_data())
+                return _done()
             return self._publish_when_committed()
         self.reporter.status(self.status_data())
         return _done()

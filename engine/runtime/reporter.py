@@ -69,9 +69,13 @@ class JobReporter:
                       result_text: str | None) -> None:
         self.recorder.job_status(self.job_id, status, end_time, error, result_text)
 
-    def discard(self) -> None:
-        """Not keep the job's record (it succeeded, and its rule keeps unsuccessful runs only)."""
+    def discard(self, create_op: int) -> bool:
+        """Not keep the job's record (it succeeded, and its rule keeps unsuccessful runs only).
+        True when none of it has reached the writer yet (`create_op`: its record's write
+        number): the record and the discard then go to the database in one batch, or not at
+        all, so there is no commit to wait for."""
         self.recorder.job_discard(self.job_id)
+        return self.recorder.queued(create_op)
 
     def forget(self) -> None:
         self.recorder.forget(self.job_id)
