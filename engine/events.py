@@ -31,10 +31,11 @@ class Event:
 
     A plain class with slots, not a dataclass: the runtime makes three of these per node run."""
 
-    __slots__ = ("owner", "frame", "delivery", "coalesce_key", "_text")
+    __slots__ = ("owner", "frame", "delivery", "coalesce_key", "job_key", "_text")
 
     def __init__(self, owner: str | None, frame: dict[str, Any],
-                 delivery: Delivery = Delivery.ESSENTIAL, coalesce_key: str | None = None) -> None:
+                 delivery: Delivery = Delivery.ESSENTIAL, coalesce_key: str | None = None,
+                 job_key: str | None = None) -> None:
         self.owner = owner                # lower-case owner address
         self.frame = frame
         self.delivery = delivery
@@ -42,6 +43,9 @@ class Event:
         # with a key (a node's metric, an edge's update) are coalesced to the latest instead of
         # dropped when a client falls behind (engine/server/outbox.py).
         self.coalesce_key = coalesce_key
+        # The storage key of the job the frame is about, when the publisher knows it (a job's
+        # reporter does): frames carry the owner's id, which takes a lookup to map back.
+        self.job_key = job_key
         self._text: str | None = None
 
     def encoded(self) -> str:

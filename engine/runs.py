@@ -112,6 +112,8 @@ class RunQueries:
     def run_key(self, event: Event) -> str | None:
         """The run (its `Run.job_id`, the storage key) a job event is about. Frames carry the
         id the owner knows, which two owners may share (engine/runtime/job_keys.py)."""
+        if event.job_key is not None:
+            return event.job_key
         frame = event.frame
         wire = frame.get("job_id") or frame.get("workflow_context_id")
         if not wire:

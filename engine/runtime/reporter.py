@@ -48,7 +48,7 @@ class JobReporter:
     def _emit(self, frame: dict[str, Any], delivery: Delivery, key: str | None = None) -> None:
         if self._masking:
             frame = self.masker.deep(frame)
-        self._publish(Event(self.owner, frame, delivery, key))
+        self._publish(Event(self.owner, frame, delivery, key, self.job_id))
 
     # -- the job ------------------------------------------------------------------------------
 
