@@ -678,6 +678,9 @@ class Runtime:
             return
         assert job.task is not None
         await asyncio.gather(job.task, return_exceptions=True)
+        # The task ended by cancellation: its CancelledError's traceback holds the job's
+        # frames, which hold the job. Let go of the task, or every released job is a cycle.
+        job.task = None
         await self.recorder.flush()
         self.recorder.forget(job.job_id)  # its preview size is set again when it wakes
         if job.status.is_final() or self._stopping:
