@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.client import EngineClient
-from tests.runtime_support import edge, node, run, workflow
+from tests.runtime_support import collect, edge, node, run, start, workflow
 
 ENGINE_DIR = str(Path(__file__).resolve().parent.parent / "engine")
 
@@ -51,25 +51,34 @@ async def settled(engine: Any) -> None:
         await asyncio.sleep(0)
 
 
+async def cyclic_garbage_of(work: Any) -> collections.Counter[str]:
+    """The engine's objects that `work()` (awaited) left to the cyclic collector, by kind:
+    the collector saves what it finds (DEBUG_SAVEALL) instead of freeing it."""
+    gc.collect()
+    flags = gc.get_debug()
+    gc.set_debug(flags | gc.DEBUG_SAVEALL)
+    try:
+        await work()
+        gc.collect()
+        return collections.Counter(filter(None, map(ours, gc.garbage)))
+    finally:
+        gc.set_debug(flags)
+        gc.garbage.clear()
+
+
 async def test_finished_runs_leave_no_cyclic_garbage(engine: Any, client: EngineClient) -> None:
     for wf, expected in WORKFLOWS.values():  # warm: modules loaded, caches filled
         _, events = await run(client, wf)
         assert events[-1]["status_data"]["status"] == expected
     await settled(engine)
-    gc.collect()
-    flags = gc.get_debug()
-    gc.set_debug(flags | gc.DEBUG_SAVEALL)
-    try:
+
+    async def runs() -> None:
         for name, (wf, expected) in WORKFLOWS.items():
             for _ in range(3):
                 _, events = await run(client, wf)
                 assert events[-1]["status_data"]["status"] == expected, (name, events[-1])
         await settled(engine)
-        gc.collect()
-        left = collections.Counter(filter(None, map(ours, gc.garbage)))
-    finally:
-        gc.set_debug(flags)
-        gc.garbage.clear()
+    left = await cyclic_garbage_of(runs)
     assert not left, f"finished runs left cyclic garbage: {dict(left.most_common(12))}"
 
 
@@ -91,14 +100,27 @@ async def test_jobs_released_while_they_wait_leave_no_cyclic_garbage(make_engine
             for _ in range(5):
                 await asyncio.sleep(0)
         await release(1)  # warm: the release path's modules and caches
-        gc.collect()
-        flags = gc.get_debug()
-        gc.set_debug(flags | gc.DEBUG_SAVEALL)
-        try:
-            await release(4)
-            gc.collect()
-            left = collections.Counter(filter(None, map(ours, gc.garbage)))
-        finally:
-            gc.set_debug(flags)
-            gc.garbage.clear()
+        left = await cyclic_garbage_of(lambda: release(4))
     assert not left, f"released jobs left cyclic garbage: {dict(left.most_common(12))}"
+
+
+async def test_stopped_and_timed_out_runs_leave_no_cyclic_garbage(engine: Any, client: EngineClient) -> None:
+    """Runs that end by cancellation (a stop, the workflow's timeout) as well."""
+    waiting = workflow([node("wait", "delay", seconds=30), node("after", "set_data", data={"ok": 1})],
+                       [edge("wait", "after")])
+    timed = workflow([node("wait", "delay", seconds=30)], [], timeout_s=0.1)
+
+    async def stopped_and_timed_out() -> None:
+        for _ in range(3):
+            job_id = await start(client, waiting)
+            await client.next_event("NODE_EXECUTION_METRIC", timeout=10,
+                                    where=lambda e, j=job_id: e.get("job_id") == j and e["status"] == "RUNNING")
+            await client.request("stop_workflow", job_id=job_id)
+            events = await collect(client, job_id)
+            assert events[-1]["status_data"]["status"] == "STOPPED"
+            _, events = await run(client, timed)
+            assert events[-1]["status_data"]["status"] == "FAILED", events[-1]
+        await settled(engine)
+    await stopped_and_timed_out()  # warm
+    left = await cyclic_garbage_of(stopped_and_timed_out)
+    assert not left, f"stopped or timed-out runs left cyclic garbage: {dict(left.most_common(12))}"
