@@ -21,10 +21,11 @@ faster frozen in every pair.
 A running engine also collects its young generation less often: every 20,000 allocations
 instead of CPython's 700. A run allocates a few thousand objects and frees nearly all of them by
 reference counting, but at 700 a collection came every run or two and walked the objects of
-every job in flight, then promoted them, so the middle generation's passes (about 1.2 ms each)
-came every dozen runs. Measured under the webhook's load, 30 µs of GC per run before; 7-12 %
-less CPU per run after (bench/RESULTS.md, 2026-12-04, evening). The old thresholds come back at
-the stop.
+every job in flight, then promoted them, so the middle generation's passes (about 1.3 ms each)
+came every dozen runs. Measured under the webhook's load: 35 µs of GC per run before, 3 µs
+after (bench/RESULTS.md, 2026-12-04, evening). The old thresholds come back at the stop. Rarer
+passes make a reference cycle cost more memory: tests/test_runtime_garbage.py keeps runs free
+of them.
 """
 
 from __future__ import annotations

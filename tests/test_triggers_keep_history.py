@@ -6,6 +6,7 @@ SQLite rows counted in the engine's own database."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from typing import Any
 
 import aiohttp
@@ -140,7 +141,6 @@ async def test_a_lean_run_is_announced_without_waiting_for_a_commit(engine, clie
     """A lean run none of whose writes reached the writer says SUCCEEDED at once; a kept run
     says it only once its record is committed. The database is held by another connection
     (a real write lock on the real file) while both run."""
-    import sqlite3
     await save(client, "Kept", triggered("t", "webhook_trigger", respond="immediately"))
     await save(client, "Lean", triggered("t", "webhook_trigger", respond="when_finished",
                                          keep_history="failed_or_stopped"))

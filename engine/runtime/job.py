@@ -207,7 +207,8 @@ class Job:
         """The one place a job's status changes: checked against the state machine
         (engine/runtime/state.py), recorded, then published to the owner. A final status is
         published once its record is committed, so whoever hears it can read the whole
-        history: await the result (it is already done for the other states)."""
+        history (at once when the record is discarded before reaching the writer): await
+        the result (it is already done for the other states)."""
         check_transition(self.status, new)
         self.status = new
         if new.is_final():
@@ -215,12 +216,12 @@ class Job:
             self.error = error
         self.reporter.record_status(new.value, self.end_time, self.error, result_text)
         if new.is_final():
-            if self.discards_record and self.reporter.discard(self.create_op):
-                # Nothing of it is on disk, nor will be: whoever hears the status has
-                # nothing to read, and a crash before the next commit leaves nothing to resume.
-                self.reporter.status(self.status_data())
-                return _done()
-            return self._publish_when_committed()
+            # A discarded record none of which reached the writer is never on disk: whoever
+            # hears the status has nothing to read, and a crash before the next commit leaves
+            # nothing to resume, so there is no commit to wait for.
+            nothing_to_commit = self.discards_record and self.reporter.discard(self.create_op)
+            if not nothing_to_commit:
+                return self._publish_when_committed()
         self.reporter.status(self.status_data())
         return _done()
 
